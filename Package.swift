@@ -1,0 +1,51 @@
+// swift-tools-version: 6.0
+// The LDM engine: latent distribution matching kernels on a CPU backend and an OpenCL backend.
+import PackageDescription
+
+let package = Package(
+    name: "ldm",
+    products: [
+        .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference"]),
+        .executable(name: "ldm", targets: ["ldm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian: the OpenCL ICD loader + CLBlast, and OpenBLAS.
+        .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // Small C helpers the CPU backend needs: CPU features, OpenBLAS kernel choice, the FMA peak loop.
+        .target(name: "CLDMSupport", dependencies: ["CBLAS"], path: "Sources/CLDMSupport"),
+
+        // Tensors, the Backend protocol, shapes and errors. No OpenCL here.
+        .target(name: "LDMEngine", path: "Sources/LDMEngine"),
+        // Plain Double reference implementations: the meaning of every kernel.
+        .target(name: "LDMReference", dependencies: ["LDMEngine"], path: "Sources/LDMReference"),
+        // The Kernels/*.cl sources, embedded at build time by the EmbedKernels plugin.
+        .executableTarget(name: "KernelEmbedder", path: "Sources/KernelEmbedder"),
+        .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["KernelEmbedder"],
+                path: "Sources/EmbedKernelsPlugin"),
+        .target(name: "LDMKernelSources", path: "Sources/LDMKernelSources", plugins: ["EmbedKernels"]),
+
+        .target(name: "LDMCPU", dependencies: ["LDMEngine", "CBLAS", "CLDMSupport"], path: "Sources/LDMCPU"),
+        .target(name: "LDMOpenCL", dependencies: ["LDMEngine", "COpenCL", "LDMKernelSources"],
+                path: "Sources/LDMOpenCL"),
+
+        // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
+        .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL",
+                                                      "CLDMSupport"],
+                path: "Benchmarks/LDMBenchmarks"),
+
+        .executableTarget(name: "ldm", dependencies: [
+            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/ldm"),
+
+        .testTarget(name: "LDMEngineTests", dependencies: ["LDMEngine", "LDMReference", "LDMCPU"],
+                    path: "Tests/LDMEngineTests"),
+        .testTarget(name: "BackendParityTests",
+                    dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources"],
+                    path: "Tests/BackendParityTests"),
+    ]
+)

@@ -1,0 +1,8 @@
+// OpenBLAS's CBLAS interface (Debian: libopenblas-dev), plus the few OpenBLAS-specific entry points we use
+// to pick its kernel set at run time (see CLDMSupport/openblas_setup.c).
+#ifndef LDM_CBLAS_SHIM_H
+#define LDM_CBLAS_SHIM_H
+#include <cblas.h>
+void gotoblas_dynamic_init(void);
+void gotoblas_dynamic_quit(void);
+#endif

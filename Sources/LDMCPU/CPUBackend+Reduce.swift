@@ -1,0 +1,70 @@
+import LDMEngine
+
+/// reduce (CPU twin of Kernels/reduce.cl): row-wise max, sum and Euclidean norm, and their backward.
+/// Sums and norms accumulate in Double: as cheap as float here (the loop is memory-bound) and it makes the
+/// norm immune to overflow of x². Eight independent accumulators keep the adds from waiting on each other.
+extension CPUBackend {
+    public func reduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ s: RowsShape) throws {
+        try KernelChecks.rows("reduceRows(\(reduction))", s, x: x, out: out)
+        let px = try floats(x, "reduceRows"), po = try floats(out, "reduceRows")
+        let columns = s.columns
+        Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
+            for i in rows {
+                let row = px + i * columns
+                switch reduction {
+                case .max:
+                    var best = -Float.infinity
+                    for j in 0..<columns where row[j] > best { best = row[j] }
+                    po[i] = best
+                case .sum:
+                    po[i] = Float(Self.accumulate(row, columns) { Double($0) })
+                case .norm:
+                    po[i] = Float(Self.accumulate(row, columns) { Double($0) * Double($0) }.squareRoot())
+                }
+            }
+        }
+    }
+
+    /// Σ_j term(row[j]) with eight interleaved Double partial sums.
+    @inline(__always)
+    static func accumulate(_ row: UnsafeMutablePointer<Float>, _ count: Int, _ term: (Float) -> Double) -> Double {
+        var partial = SIMD8<Double>()
+        var j = 0
+        while j + 8 <= count {
+            partial += SIMD8(term(row[j]), term(row[j + 1]), term(row[j + 2]), term(row[j + 3]),
+                             term(row[j + 4]), term(row[j + 5]), term(row[j + 6]), term(row[j + 7]))
+            j += 8
+        }
+        var total = partial.sum()
+        while j < count {
+            total += term(row[j])
+            j += 1
+        }
+        return total
+    }
+
+    public func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
+                                   _ reduction: RowReduction, _ s: RowsShape) throws {
+        let op = "reduceRowsBackward(\(reduction))"
+        try KernelChecks.rows(op, s, x: x, out: y)
+        try KernelChecks.count(op, "gy", gy, s.rows)
+        try KernelChecks.count(op, "gx", gx, s.count)
+        let px = try floats(x, op), py = try floats(y, op), pg = try floats(gy, op), pgx = try floats(gx, op)
+        let columns = s.columns
+        Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
+            for i in rows {
+                let row = px + i * columns, grad = pgx + i * columns
+                switch reduction {
+                case .sum:
+                    grad.update(repeating: pg[i], count: columns)
+                case .max:
+                    grad.update(repeating: 0, count: columns)
+                    if let j = (0..<columns).first(where: { row[$0] == py[i] }) { grad[j] = pg[i] }
+                case .norm:
+                    let scale = py[i] > 0 ? pg[i] / py[i] : 0
+                    for j in 0..<columns { grad[j] = scale * row[j] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+/// The seam every kernel goes through: one protocol, implemented by the CPU backend and the OpenCL backend.
+///
+/// A backend owns its memory: `makeTensor(_:)` hands out a ``Tensor`` whose storage returns to the backend's
+/// pool when the last reference to it goes away. Every kernel method validates shapes first and throws
+/// ``LDMError`` (never traps); nothing is launched when validation fails. Kernels may run asynchronously on a
+/// device: `download(_:)` and `synchronize()` wait for everything enqueued before them.
+///
+/// ```swift
+/// let backend: any Backend = try CPUBackend()
+/// let a = try backend.upload([1, 2, 3, 4], shape: [2, 2])
+/// let c = try backend.makeTensor([2, 2])
+/// try backend.matmul(a, a, into: c, MatmulShape(m: 2, n: 2, k: 2))
+/// print(try backend.download(c))   // [7, 10, 15, 22]
+/// ```
+public protocol Backend: AnyObject, Sendable {
+    /// What this backend runs on, for logs, errors and `ldm devices`.
+    var info: BackendInfo { get }
+
+    /// Whether `op` runs here; callers fall back to the CPU backend for anything refused.
+    func supports(_ op: KernelOp) -> Bool
+
+    // MARK: Memory
+
+    /// An uninitialised tensor of `shape` on this backend (from the pool when a freed buffer fits).
+    func makeTensor(_ shape: TensorShape) throws -> Tensor
+    /// Copies `values` (row-major) into `tensor`, which must hold exactly `values.count` elements.
+    func write(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) throws
+    /// Copies `tensor` into `values`, which must hold exactly `tensor.count` elements; waits for pending work.
+    func read(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) throws
+    /// Copies `source` into `destination` on the device (same element count).
+    func copy(_ source: Tensor, to destination: Tensor) throws
+    /// Sets every element of `tensor` to `value`.
+    func fill(_ tensor: Tensor, with value: Float) throws
+    /// Waits until everything enqueued so far has finished.
+    func synchronize() throws
+
+    // MARK: Kernels (one method per kernel; the names match Kernels/*.cl)
+
+    /// matmul.cl — `C = α·op(A)·op(B) + β·C`, batched; see ``MatmulShape``.
+    func matmul(_ a: Tensor, _ b: Tensor, into c: Tensor, _ shape: MatmulShape) throws
+    /// elementwise.cl — `out = a + b` (same element count; `out` may alias either input).
+    func add(_ a: Tensor, _ b: Tensor, into out: Tensor) throws
+    /// elementwise.cl — `out = α·x` (`out` may alias `x`).
+    func scale(_ x: Tensor, by alpha: Float, into out: Tensor) throws
+    /// elementwise.cl — `y = α·x + y`.
+    func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws
+    /// reduce.cl — `out[i] = reduction(x[i, :])` for a `rows × columns` matrix; `out` has `rows` elements.
+    func reduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ shape: RowsShape) throws
+    /// reduce.cl — the backward of ``reduceRows(_:into:_:_:)``: given `x`, the forward result `y` and its
+    /// gradient `gy`, writes `gx = ∂(Σ_i gy_i·y_i)/∂x`. For `max` the gradient goes to the first maximal entry
+    /// of each row; for `norm` a zero row gets zero gradient.
+    func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
+                            _ reduction: RowReduction, _ shape: RowsShape) throws
+    /// transpose.cl — `out[b] = x[b]ᵀ`; see ``TransposeShape``.
+    func transpose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
+}
+
+/// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
+public enum KernelOp: String, CaseIterable, Hashable, Sendable {
+    case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, transpose
+}
+
+/// The two families of backend.
+public enum BackendKind: String, Hashable, Sendable, Codable {
+    case cpu
+    case opencl
+}
+
+/// A description of a backend: which kind, which device, how much memory.
+public struct BackendInfo: Hashable, Sendable, CustomStringConvertible {
+    public var kind: BackendKind
+    /// Device name as the driver reports it (for the CPU backend, the CPU model).
+    public var deviceName: String
+    /// OpenCL platform name; nil for the CPU backend.
+    public var platform: String?
+    /// Index among all OpenCL devices (the `--device N` value); nil for the CPU backend.
+    public var index: Int?
+    public var computeUnits: Int
+    public var globalMemoryBytes: Int
+    /// Extra facts worth printing (OpenCL version, BLAS core, threads...).
+    public var details: [String: String]
+
+    public init(kind: BackendKind, deviceName: String, platform: String? = nil, index: Int? = nil,
+                computeUnits: Int, globalMemoryBytes: Int, details: [String: String] = [:]) {
+        self.kind = kind
+        self.deviceName = deviceName
+        self.platform = platform
+        self.index = index
+        self.computeUnits = computeUnits
+        self.globalMemoryBytes = globalMemoryBytes
+        self.details = details
+    }
+
+    public var description: String {
+        if let index, let platform {
+            return "opencl device \(index) '\(deviceName)' (\(platform))"
+        }
+        return "\(kind.rawValue) '\(deviceName)'"
+    }
+}
+
+extension Backend {
+    /// A tensor holding `values` (row-major) with the given shape.
+    public func upload(_ values: [Float], shape: TensorShape) throws -> Tensor {
+        guard values.count == shape.count else {
+            throw LDMError.shapeMismatch(operation: "upload",
+                                         detail: "\(values.count) values for shape \(shape) (\(shape.count) elements)")
+        }
+        let tensor = try makeTensor(shape)
+        try values.withUnsafeBufferPointer { try write($0, to: tensor) }
+        return tensor
+    }
+
+    /// The tensor's elements in row-major order (waits for pending work).
+    public func download(_ tensor: Tensor) throws -> [Float] {
+        var values = [Float](repeating: 0, count: tensor.count)
+        try values.withUnsafeMutableBufferPointer { try read(tensor, into: $0) }
+        return values
+    }
+
+    /// Overwrites `tensor` with `values` (exactly `tensor.count` of them).
+    public func write(_ values: [Float], to tensor: Tensor) throws {
+        try values.withUnsafeBufferPointer { try write($0, to: tensor) }
+    }
+}

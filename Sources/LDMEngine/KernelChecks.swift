@@ -1,0 +1,49 @@
+/// Argument checks shared by every backend, so both refuse exactly the same inputs with the same message.
+public enum KernelChecks {
+    /// Throws unless all tensors have the same element count.
+    public static func sameCount(_ operation: String, _ tensors: [(String, Tensor)]) throws {
+        guard let first = tensors.first else { return }
+        for (name, t) in tensors.dropFirst() where t.count != first.1.count {
+            throw LDMError.shapeMismatch(
+                operation: operation,
+                detail: "\(name) has \(t.count) elements \(t.shape), \(first.0) has \(first.1.count) \(first.1.shape)")
+        }
+    }
+
+    /// Throws unless `tensor` has exactly `expected` elements.
+    public static func count(_ operation: String, _ name: String, _ tensor: Tensor, _ expected: Int) throws {
+        guard tensor.count == expected else {
+            throw LDMError.shapeMismatch(operation: operation,
+                                         detail: "\(name) has \(tensor.count) elements \(tensor.shape), needs \(expected)")
+        }
+    }
+
+    /// Throws unless `value` is finite.
+    public static func finite(_ operation: String, _ name: String, _ value: Float) throws {
+        guard value.isFinite else {
+            throw LDMError.invalidArgument("\(operation): \(name) must be finite, got \(value)")
+        }
+    }
+
+    /// Validates a row reduction's operands.
+    public static func rows(_ operation: String, _ shape: RowsShape, x: Tensor, out: Tensor) throws {
+        guard shape.rows >= 0, shape.columns >= 0 else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "negative extent in \(shape)")
+        }
+        try count(operation, "x", x, shape.count)
+        try count(operation, "out", out, shape.rows)
+    }
+
+    /// Validates a batched transpose's operands.
+    public static func transpose(_ shape: TransposeShape, x: Tensor, out: Tensor) throws {
+        let op = "transpose \(shape)"
+        guard shape.batch >= 0, shape.rows >= 0, shape.columns >= 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "negative extent")
+        }
+        try count(op, "x", x, shape.count)
+        try count(op, "out", out, shape.count)
+        guard x.storage !== out.storage || shape.count == 0 else {
+            throw LDMError.invalidArgument("\(op): out must not alias x")
+        }
+    }
+}

@@ -1,0 +1,128 @@
+/// Shapes of the kernels in the `Backend` protocol: one small struct per kernel family, validated in one
+/// place before any backend launches anything.
+
+/// `C[b] = α · op(A[b]) · op(B[b]) + β · C[b]` for `b` in `0..<batch`, all row-major.
+///
+/// `op(A)` is `m × k`, so `A` is stored `m × k`, or `k × m` when `transposeA`; `op(B)` is `k × n`, so `B` is
+/// stored `k × n`, or `n × k` when `transposeB`; `C` is `m × n`. Batch `b` of each operand starts `b · stride`
+/// elements in; a stride of 0 shares one operand across the batch (not allowed for `C`).
+///
+/// ```swift
+/// let shape = MatmulShape(m: 64, n: 32, k: 128, transposeB: true)   // C = A · Bᵀ
+/// try backend.matmul(a, b, into: c, shape)
+/// ```
+public struct MatmulShape: Hashable, Sendable, CustomStringConvertible {
+    public var batch: Int
+    public var m: Int
+    public var n: Int
+    public var k: Int
+    public var transposeA: Bool
+    public var transposeB: Bool
+    public var alpha: Float
+    public var beta: Float
+    public var strideA: Int
+    public var strideB: Int
+    public var strideC: Int
+
+    /// A (batched) product with packed batches unless strides are given.
+    public init(batch: Int = 1, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
+                alpha: Float = 1, beta: Float = 0,
+                strideA: Int? = nil, strideB: Int? = nil, strideC: Int? = nil) {
+        self.batch = batch
+        self.m = m
+        self.n = n
+        self.k = k
+        self.transposeA = transposeA
+        self.transposeB = transposeB
+        self.alpha = alpha
+        self.beta = beta
+        self.strideA = strideA ?? m * k
+        self.strideB = strideB ?? k * n
+        self.strideC = strideC ?? m * n
+    }
+
+    /// Leading dimension (row length) of A, B and C as stored.
+    public var lda: Int { transposeA ? m : k }
+    public var ldb: Int { transposeB ? k : n }
+    public var ldc: Int { n }
+
+    /// Elements each operand must hold at least.
+    public var requiredA: Int { batch == 0 ? 0 : (batch - 1) * strideA + m * k }
+    public var requiredB: Int { batch == 0 ? 0 : (batch - 1) * strideB + k * n }
+    public var requiredC: Int { batch == 0 ? 0 : (batch - 1) * strideC + m * n }
+
+    /// Floating-point operations of one call (a multiply-add counts 2).
+    public var flops: Double { 2 * Double(batch) * Double(m) * Double(n) * Double(k) }
+
+    public var description: String {
+        let ops = (transposeA ? "T" : "N") + (transposeB ? "T" : "N")
+        return batch == 1 ? "\(m)x\(n)x\(k) \(ops)" : "\(batch)x(\(m)x\(n)x\(k)) \(ops)"
+    }
+
+    /// Throws `LDMError.shapeMismatch` naming the operand that does not fit.
+    public func validate(a: Int, b: Int, c: Int) throws {
+        let op = "matmul \(self)"
+        guard batch >= 0, m >= 0, n >= 0, k >= 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "sizes must be non-negative")
+        }
+        guard strideA >= 0, strideB >= 0, strideC >= 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "strides must be non-negative")
+        }
+        guard batch <= 1 || strideC >= m * n else {
+            throw LDMError.shapeMismatch(operation: op,
+                                         detail: "strideC \(strideC) < m·n = \(m * n): batches of C would overlap")
+        }
+        guard alpha.isFinite, beta.isFinite else {
+            throw LDMError.invalidArgument("\(op): alpha and beta must be finite (got \(alpha), \(beta))")
+        }
+        if a < requiredA {
+            throw LDMError.shapeMismatch(operation: op, detail: "A holds \(a) elements, needs \(requiredA)")
+        }
+        if b < requiredB {
+            throw LDMError.shapeMismatch(operation: op, detail: "B holds \(b) elements, needs \(requiredB)")
+        }
+        if c < requiredC {
+            throw LDMError.shapeMismatch(operation: op, detail: "C holds \(c) elements, needs \(requiredC)")
+        }
+    }
+}
+
+/// A row-major `rows × columns` matrix, the layout of row-wise reductions.
+public struct RowsShape: Hashable, Sendable, CustomStringConvertible {
+    public var rows: Int
+    public var columns: Int
+
+    public init(rows: Int, columns: Int) {
+        self.rows = rows
+        self.columns = columns
+    }
+
+    public var count: Int { rows * columns }
+    public var description: String { "\(rows)x\(columns)" }
+}
+
+/// The reductions along each row of a matrix.
+public enum RowReduction: String, CaseIterable, Hashable, Sendable {
+    /// `y_i = max_j x_ij` (−∞ for an empty row).
+    case max
+    /// `y_i = Σ_j x_ij`.
+    case sum
+    /// `y_i = sqrt(Σ_j x_ij²)`, computed with a scaled sum so it neither overflows nor underflows.
+    case norm
+}
+
+/// `out[b] = in[b]ᵀ` for a batch of row-major `rows × columns` matrices; `out[b]` is `columns × rows`.
+public struct TransposeShape: Hashable, Sendable, CustomStringConvertible {
+    public var batch: Int
+    public var rows: Int
+    public var columns: Int
+
+    public init(batch: Int = 1, rows: Int, columns: Int) {
+        self.batch = batch
+        self.rows = rows
+        self.columns = columns
+    }
+
+    public var count: Int { batch * rows * columns }
+    public var description: String { batch == 1 ? "\(rows)x\(columns)" : "\(batch)x(\(rows)x\(columns))" }
+}

@@ -1,0 +1,41 @@
+import COpenCL
+import LDMEngine
+
+/// reduce (OpenCL launcher of Kernels/reduce.cl): row-wise max, sum, norm and their backward.
+extension OpenCLBackend {
+    /// Work-items per row (REDUCE_WG); a power of two.
+    static let reduceGroup = 128
+
+    private static func options(_ reduction: RowReduction) -> String {
+        let op = switch reduction {
+        case .max: 0
+        case .sum: 1
+        case .norm: 2
+        }
+        return "-DREDUCE_OP=\(op) -DREDUCE_WG=\(reduceGroup)"
+    }
+
+    public func reduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ s: RowsShape) throws {
+        let op = "reduceRows(\(reduction))"
+        try KernelChecks.rows(op, s, x: x, out: out)
+        _ = try requireInt32(s.count, op)
+        let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(out, op))]
+        guard s.rows > 0 else { return }
+        let kernel = try kernel("reduce", "reduce_rows", options: Self.options(reduction))
+        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+    }
+
+    public func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
+                                   _ reduction: RowReduction, _ s: RowsShape) throws {
+        let op = "reduceRowsBackward(\(reduction))"
+        try KernelChecks.rows(op, s, x: x, out: y)
+        try KernelChecks.count(op, "gy", gy, s.rows)
+        try KernelChecks.count(op, "gx", gx, s.count)
+        _ = try requireInt32(s.count, op)
+        let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(y, op)),
+                                      .buffer(try mem(gy, op)), .buffer(try mem(gx, op))]
+        guard s.rows > 0 else { return }
+        let kernel = try kernel("reduce", "reduce_rows_backward", options: Self.options(reduction))
+        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import LDMBenchmarks
+import LDMCPU
+import LDMEngine
+import LDMOpenCL
+
+/// `ldm bench`: per-kernel micro-benchmarks, validated before they are timed.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate, warm up and time the kernels on each backend.",
+        discussion: """
+            Each case is first checked against the Double reference, then warmed up, then repeated for at \
+            least --min-seconds; the median is reported with GFLOP/s (or GB/s) and the share of the backend's \
+            measured FP32 peak. Kernels: \(Kernel.allCases.map(\.rawValue).joined(separator: ", ")).
+            """)
+
+    enum Kernel: String, ExpressibleByArgument, CaseIterable {
+        case matmul, elementwise, reduce, transpose
+    }
+
+    @Argument(help: "Kernels to benchmark (default: all).")
+    var kernels: [Kernel] = []
+
+    @Option(help: "cpu, opencl or all.")
+    var backend: BackendChoice = .all
+
+    @Option(help: "OpenCL device index (see `ldm devices`).")
+    var device: Int?
+
+    @Option(help: "OpenCL matmul implementation: clblast or kernel (Kernels/matmul.cl).")
+    var matmulEngine: OpenCLBackend.MatmulEngine?
+
+    @Option(help: "Least time spent timing each case, in seconds.")
+    var minSeconds: Double = 1.0
+
+    @Flag(help: "Print a JSON array of rows (kernel, backend, shape, seconds_median, gflops, ...).")
+    var json = false
+
+    func validate() throws {
+        guard minSeconds > 0, minSeconds.isFinite else { throw ValidationError("--min-seconds must be positive") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let selected = kernels.isEmpty ? Kernel.allCases : kernels
+            var rows: [BenchmarkRow] = []
+            for backend in try openBackends(backend, device: device, matmul: matmulEngine) {
+                let peak = try measurePeak(backend)
+                note(String(format: "%@: measured FP32 peak %.1f GFLOP/s", backend.info.description, peak))
+                var label = backend.info.kind.rawValue
+                if let opencl = backend as? OpenCLBackend, opencl.matmulEngine == .kernel { label += "-kernel" }
+                let context = BenchmarkContext(backend: backend, minSeconds: minSeconds, peakGflops: peak, label: label)
+                for kernel in selected {
+                    for row in try run(kernel, context) {
+                        note(describe(row))
+                        rows.append(row)
+                    }
+                }
+            }
+            if json { try printJSON(rows) } else { printTable(rows) }
+        }
+    }
+
+    private func measurePeak(_ backend: any Backend) throws -> Double {
+        if let cpu = backend as? CPUBackend { return cpu.measurePeakGFLOPS() }
+        if let opencl = backend as? OpenCLBackend { return try opencl.measurePeakGFLOPS() }
+        return .nan
+    }
+
+    private func run(_ kernel: Kernel, _ context: BenchmarkContext) throws -> [BenchmarkRow] {
+        switch kernel {
+        case .matmul:
+            return try MatmulBenchmark.cases.map { shape in
+                note("  matmul \(shape) on \(context.label)...")
+                return try MatmulBenchmark.run(context, shape)
+            }
+        case .elementwise: return [try StreamBenchmarks.axpy(context)]
+        case .reduce: return [try StreamBenchmarks.rowNorm(context)]
+        case .transpose: return [try StreamBenchmarks.transpose(context)]
+        }
+    }
+
+    private func describe(_ row: BenchmarkRow) -> String {
+        var text = String(format: "  %@ %@ on %@: median %.4g s", row.kernel, row.shape, row.backend, row.secondsMedian)
+        if let gflops = row.gflops { text += String(format: ", %.1f GFLOP/s", gflops) }
+        if let share = row.shareOfPeak { text += String(format: " (%.0f%% of peak)", 100 * share) }
+        if let rate = row.gbPerSecond { text += String(format: ", %.1f GB/s", rate) }
+        return text
+    }
+
+    private func printTable(_ rows: [BenchmarkRow]) {
+        print("| kernel | backend | shape | median s | GFLOP/s | GB/s | share of peak |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows {
+            let gflops = r.gflops.map { String(format: "%.1f", $0) } ?? ""
+            let rate = r.gbPerSecond.map { String(format: "%.1f", $0) } ?? ""
+            let share = r.shareOfPeak.map { String(format: "%.0f%%", 100 * $0) } ?? ""
+            print("| \(r.kernel) | \(r.backend) | \(r.shape) | \(String(format: "%.4g", r.secondsMedian)) | \(gflops) | \(rate) | \(share) |")
+        }
+    }
+}
+
+extension OpenCLBackend.MatmulEngine: ExpressibleByArgument {}

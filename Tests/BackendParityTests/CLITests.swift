@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+/// The `ldm` tool as a user runs it (the binary `swift build` puts beside the test bundle).
+@Suite("ldm command line")
+struct CLITests {
+    static var ldm: URL? {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("ldm")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    struct Run {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = try #require(ldm, "the ldm binary next to the tests")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+                   error: String(decoding: error, as: UTF8.self))
+    }
+
+    @Test func devicesJSONListsTheCPUBackendAndOpenCLDevices() throws {
+        let result = try Self.run(["devices", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        #expect(entries.first?["backend"] as? String == "cpu")
+        #expect(entries.allSatisfy { $0["name"] is String })
+        let openCL = entries.filter { $0["backend"] as? String == "opencl" }
+        #expect(openCL.count == TestBackends.openCLDeviceCount)
+        for (position, entry) in openCL.enumerated() {
+            #expect(entry["index"] as? Int == position)
+            #expect(entry["platform"] is String)
+        }
+    }
+
+    @Test func withoutAnyOpenCLPlatformTheCPUStillWorks() throws {
+        // An empty vendor directory hides every ICD from the loader: the situation of a machine without OpenCL.
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-no-icd-\(getpid())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let hidden = ["OCL_ICD_VENDORS": empty.path]
+        let devices = try Self.run(["devices", "--json"], environment: hidden)
+        #expect(devices.status == 0, "\(devices.error)")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(devices.output.utf8)) as? [[String: Any]])
+        #expect(entries.count == 1 && entries[0]["backend"] as? String == "cpu")
+
+        let bench = try Self.run(["bench", "transpose", "--backend", "all", "--min-seconds", "0.01", "--json"],
+                                 environment: hidden)
+        #expect(bench.status == 0, "\(bench.error)")
+        #expect(bench.error.contains("no OpenCL device"))
+        let opencl = try Self.run(["bench", "transpose", "--backend", "opencl"], environment: hidden)
+        #expect(opencl.status == 1)
+        #expect(opencl.error.hasPrefix("ldm: error: no device: no OpenCL device found"))
+    }
+
+    @Test func benchJSONHasTheDocumentedKeys() throws {
+        let result = try Self.run(["bench", "reduce", "--backend", "cpu", "--min-seconds", "0.01", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        let row = try #require(rows.first)
+        for key in ["kernel", "backend", "shape", "seconds_median", "gb_per_second", "validation_error"] {
+            #expect(row[key] != nil, "key \(key)")
+        }
+        #expect(row["backend"] as? String == "cpu")
+    }
+
+    @Test func badArgumentsGiveAClearMessage() throws {
+        let result = try Self.run(["bench", "matmul", "--backend", "gpu"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("gpu"))
+        let device = try Self.run(["bench", "matmul", "--backend", "opencl", "--device", "99"])
+        #expect(device.status == 1)
+        #expect(device.error.contains("OpenCL device 99 does not exist"))
+    }
+}

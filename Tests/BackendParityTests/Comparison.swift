@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// Compares a float32 result with its Double reference by relative L2 error, and on failure reports the
+/// largest absolute and relative errors and the first mismatching indices.
+func expectClose(_ got: [Float], _ expected: [Double], tolerance: Double, _ what: String,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    guard got.count == expected.count else {
+        Issue.record("\(what): \(got.count) values, expected \(expected.count)", sourceLocation: sourceLocation)
+        return
+    }
+    var difference = 0.0, norm = 0.0, maxAbs = 0.0, maxRel = 0.0
+    var bad: [Int] = []
+    for i in got.indices {
+        let error = abs(Double(got[i]) - expected[i])
+        if !got[i].isFinite && expected[i].isFinite { bad.append(i) }
+        difference += error * error
+        norm += expected[i] * expected[i]
+        maxAbs = max(maxAbs, error)
+        let relative = error / max(abs(expected[i]), 1e-30)
+        maxRel = max(maxRel, relative)
+        if relative > tolerance * 10 && error > tolerance * 10 * (norm / Double(i + 1)).squareRoot() && bad.count < 5 {
+            bad.append(i)
+        }
+    }
+    let relativeL2 = norm > 0 ? (difference / norm).squareRoot() : difference.squareRoot()
+    let finite = !got.contains { !$0.isFinite } || expected.contains { !$0.isFinite }
+    if !(relativeL2 <= tolerance) || !finite {
+        let samples = bad.prefix(5).map { "[\($0)] got \(got[$0]) expected \(expected[$0])" }.joined(separator: "; ")
+        Issue.record("""
+            \(what): relative L2 error \(relativeL2) > \(tolerance); max abs error \(maxAbs), max rel error \(maxRel); \
+            first mismatches: \(samples.isEmpty ? "none over 10× tolerance" : samples)
+            """, sourceLocation: sourceLocation)
+    }
+}
+
+/// Central finite differences of `f` at `x` in Double, one coordinate at a time.
+func finiteDifferenceGradient(_ x: [Double], step: Double = 1e-5, _ f: ([Double]) -> Double) -> [Double] {
+    var probe = x
+    return x.indices.map { i in
+        let h = step * max(1, abs(x[i]))
+        probe[i] = x[i] + h
+        let up = f(probe)
+        probe[i] = x[i] - h
+        let down = f(probe)
+        probe[i] = x[i]
+        return (up - down) / (2 * h)
+    }
+}
