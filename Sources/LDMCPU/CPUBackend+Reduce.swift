@@ -46,9 +46,7 @@ extension CPUBackend {
     public func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
                                    _ reduction: RowReduction, _ s: RowsShape) throws {
         let op = "reduceRowsBackward(\(reduction))"
-        try KernelChecks.rows(op, s, x: x, out: y)
-        try KernelChecks.count(op, "gy", gy, s.rows)
-        try KernelChecks.count(op, "gx", gx, s.count)
+        try KernelChecks.rowsBackward(op, s, x: x, y: y, gy: gy, gx: gx)
         let px = try floats(x, op), py = try floats(y, op), pg = try floats(gy, op), pgx = try floats(gx, op)
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in

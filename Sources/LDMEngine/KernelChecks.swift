@@ -34,6 +34,14 @@ public enum KernelChecks {
         try count(operation, "out", out, shape.rows)
     }
 
+    /// Validates the operands of a row reduction's backward: x and gx are `rows × columns`, y and gy `rows`.
+    public static func rowsBackward(_ operation: String, _ shape: RowsShape, x: Tensor, y: Tensor, gy: Tensor,
+                                    gx: Tensor) throws {
+        try rows(operation, shape, x: x, out: y)
+        try count(operation, "gy", gy, shape.rows)
+        try count(operation, "gx", gx, shape.count)
+    }
+
     /// Validates a batched transpose's operands.
     public static func transpose(_ shape: TransposeShape, x: Tensor, out: Tensor) throws {
         let op = "transpose \(shape)"

@@ -13,7 +13,7 @@ public protocol TensorStorage: AnyObject, Sendable {
 ///
 /// Tensors are handles: copying one copies the reference, not the data. Data moves only through the
 /// backend's `write`, `read`, `copy` and kernels.
-public final class Tensor: @unchecked Sendable, CustomStringConvertible {
+public final class Tensor: Sendable, CustomStringConvertible {
     public let shape: TensorShape
     public let storage: any TensorStorage
 

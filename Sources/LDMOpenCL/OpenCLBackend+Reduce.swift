@@ -28,9 +28,7 @@ extension OpenCLBackend {
     public func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
                                    _ reduction: RowReduction, _ s: RowsShape) throws {
         let op = "reduceRowsBackward(\(reduction))"
-        try KernelChecks.rows(op, s, x: x, out: y)
-        try KernelChecks.count(op, "gy", gy, s.rows)
-        try KernelChecks.count(op, "gx", gx, s.count)
+        try KernelChecks.rowsBackward(op, s, x: x, y: y, gy: gy, gx: gx)
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(y, op)),
                                       .buffer(try mem(gy, op)), .buffer(try mem(gx, op))]

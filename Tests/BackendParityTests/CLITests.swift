@@ -22,7 +22,7 @@ struct CLITests {
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = try #require(ldm, "the ldm binary next to the tests")
+        process.executableURL = try #require(Self.ldm, "the ldm binary next to the tests")
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
