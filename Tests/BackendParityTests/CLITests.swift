@@ -14,6 +14,10 @@ struct CLITests {
         return nil
     }
 
+    struct MissingBinary: Error, CustomStringConvertible {
+        var description: String { "the ldm binary was not found next to the test bundle (run `swift build` first)" }
+    }
+
     struct Run {
         var status: Int32
         var output: String
@@ -22,7 +26,8 @@ struct CLITests {
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = try #require(Self.ldm, "the ldm binary next to the tests")
+        guard let binary = Self.ldm else { throw MissingBinary() }
+        process.executableURL = binary
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
