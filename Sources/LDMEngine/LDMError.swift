@@ -21,6 +21,8 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
     case kernelBuildFailed(kernel: String, device: String, log: String)
     /// No device of the requested kind is present.
     case noDevice(String)
+    /// A file could not be read or written, or its contents are not what was expected.
+    case invalidFile(path: String, problem: String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,8 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
             return "building kernel '\(kernel)' failed on \(device); compiler log:\n\(log)"
         case let .noDevice(message):
             return "no device: \(message)"
+        case let .invalidFile(path, problem):
+            return "\(path): \(problem)"
         }
     }
 
