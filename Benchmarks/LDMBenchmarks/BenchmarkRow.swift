@@ -20,6 +20,27 @@ public struct BenchmarkRow: Codable, Sendable {
     public var shareOfPeak: Double?
     /// Largest error found by the validation that ran before timing (relative to the reference's scale).
     public var validationError: Double
+    /// Growth of the process's peak resident memory over the case (inputs included), where measured.
+    public var peakMemoryGrowthBytes: Int?
+
+    public init(kernel: String, backend: String, device: String, shape: String, secondsMedian: Double,
+                secondsMin: Double, secondsMax: Double, repeats: Int, gflops: Double?, gbPerSecond: Double?,
+                peakGflops: Double?, shareOfPeak: Double?, validationError: Double, peakMemoryGrowthBytes: Int? = nil) {
+        self.kernel = kernel
+        self.backend = backend
+        self.device = device
+        self.shape = shape
+        self.secondsMedian = secondsMedian
+        self.secondsMin = secondsMin
+        self.secondsMax = secondsMax
+        self.repeats = repeats
+        self.gflops = gflops
+        self.gbPerSecond = gbPerSecond
+        self.peakGflops = peakGflops
+        self.shareOfPeak = shareOfPeak
+        self.validationError = validationError
+        self.peakMemoryGrowthBytes = peakMemoryGrowthBytes
+    }
 
     enum CodingKeys: String, CodingKey {
         case kernel, backend, device, shape
@@ -31,6 +52,7 @@ public struct BenchmarkRow: Codable, Sendable {
         case peakGflops = "peak_gflops"
         case shareOfPeak = "share_of_peak"
         case validationError = "validation_error"
+        case peakMemoryGrowthBytes = "peak_memory_growth_bytes"
     }
 }
 

@@ -126,3 +126,57 @@ public struct TransposeShape: Hashable, Sendable, CustomStringConvertible {
     public var count: Int { batch * rows * columns }
     public var description: String { batch == 1 ? "\(rows)x\(columns)" : "\(batch)x(\(rows)x\(columns))" }
 }
+
+/// The pairwise similarity of the fused log-sum-exp (the KDE / InfoNCE estimators).
+public enum PairwiseKernel: String, CaseIterable, Hashable, Sendable {
+    /// `s_ij = scale·⟨x_i, y_j⟩` (von Mises–Fisher on normalised rows; InfoNCE logits with scale = 1/τ).
+    case dot
+    /// `s_ij = −scale·‖x_i − y_j‖²` (Gaussian kernel; SPEC's κ/d is the scale).
+    case squaredDistance
+}
+
+/// `lse_i = log Σ_j exp(s_ij)` for rows x_i (`rows × dimension`) against rows y_j (`columns × dimension`),
+/// leaving out j = i when `excludeDiagonal` (x and y the same set, leave-one-out). Computed in tiles with a
+/// running maximum: the `rows × columns` matrix is never stored.
+public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
+    public var rows: Int
+    public var columns: Int
+    public var dimension: Int
+    public var kernel: PairwiseKernel
+    public var scale: Float
+    public var excludeDiagonal: Bool
+
+    public init(rows: Int, columns: Int, dimension: Int, kernel: PairwiseKernel, scale: Float,
+                excludeDiagonal: Bool = false) {
+        self.rows = rows
+        self.columns = columns
+        self.dimension = dimension
+        self.kernel = kernel
+        self.scale = scale
+        self.excludeDiagonal = excludeDiagonal
+    }
+
+    /// Multiply-adds of one pass over all pairs, counted as 2 FLOPs each.
+    public var pairFlops: Double { 2 * Double(rows) * Double(columns) * Double(dimension) }
+
+    public var description: String {
+        "\(rows)x\(columns)x\(dimension) \(kernel.rawValue) scale \(scale)" + (excludeDiagonal ? " loo" : "")
+    }
+
+    /// Throws unless sizes, scale and operand element counts fit.
+    public func validate(x: Tensor, y: Tensor, lse: Tensor) throws {
+        let op = "pairwiseLSE \(self)"
+        guard rows >= 0, columns >= 0, dimension >= 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "sizes must be non-negative")
+        }
+        guard scale.isFinite, scale > 0 else {
+            throw LDMError.invalidArgument("\(op): scale (precision or 1/temperature) must be positive and finite, got \(scale)")
+        }
+        guard !excludeDiagonal || rows == columns else {
+            throw LDMError.shapeMismatch(operation: op, detail: "leaving out the diagonal needs rows == columns")
+        }
+        try KernelChecks.count(op, "x", x, rows * dimension)
+        try KernelChecks.count(op, "y", y, columns * dimension)
+        try KernelChecks.count(op, "lse", lse, rows)
+    }
+}

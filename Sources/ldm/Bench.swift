@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
-        case matmul, elementwise, reduce, transpose
+        case matmul, elementwise, reduce, transpose, lse
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -78,6 +78,15 @@ struct Bench: ParsableCommand {
         case .elementwise: return [try StreamBenchmarks.axpy(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
+        case .lse:
+            guard context.backend is CPUBackend else {
+                note("  lse: not on \(context.label) yet (Kernels/lse.cl is the next step); skipped")
+                return []
+            }
+            return try PairwiseLSEBenchmark.cases.map { shape in
+                note("  lse \(shape) on \(context.label)...")
+                return try PairwiseLSEBenchmark.run(context, shape)
+            }
         }
     }
 
@@ -86,6 +95,7 @@ struct Bench: ParsableCommand {
         if let gflops = row.gflops { text += String(format: ", %.1f GFLOP/s", gflops) }
         if let share = row.shareOfPeak { text += String(format: " (%.0f%% of peak)", 100 * share) }
         if let rate = row.gbPerSecond { text += String(format: ", %.1f GB/s", rate) }
+        if let growth = row.peakMemoryGrowthBytes { text += ", peak memory +" + LDMError.formatBytes(growth) }
         return text
     }
 

@@ -3,6 +3,8 @@
 #ifndef LDM_CLDMSUPPORT_H
 #define LDM_CLDMSUPPORT_H
 
+#include "CLDMLSE.h"
+
 /// 1 when the CPU has AVX-512 F/BW/DQ/VL (what OpenBLAS's SkylakeX kernels need), else 0.
 int ldm_cpu_has_avx512(void);
 

@@ -1,0 +1,73 @@
+import Foundation
+import LDMCPU
+import LDMEngine
+import LDMReference
+
+/// Pairwise log-sum-exp micro-benchmark (forward + backward), the core of the KDE entropy and InfoNCE.
+/// CPU backend for now; Kernels/lse.cl (the OpenCL twin) is the next step.
+public enum PairwiseLSEBenchmark {
+    /// The cases: InfoNCE logits (dot, τ = 0.1) and the Gaussian-kernel KDE entropy, B = 8192, d = 256.
+    public static let cases: [PairwiseLSEShape] = [
+        PairwiseLSEShape(rows: 8192, columns: 8192, dimension: 256, kernel: .dot, scale: 10),
+        PairwiseLSEShape(rows: 8192, columns: 8192, dimension: 256, kernel: .squaredDistance, scale: 5.0 / 256,
+                         excludeDiagonal: true),
+    ]
+
+    public static func run(_ context: BenchmarkContext, _ s: PairwiseLSEShape) throws -> BenchmarkRow {
+        guard let cpu = context.backend as? CPUBackend else {
+            throw LDMError.unsupported(operation: "pairwiseLSE", backend: context.backend.info.description)
+        }
+        let rssBefore = peakResidentBytes()
+        var generator = SeededGenerator(seed: 0x6c7365)
+        var hostX = generator.floats(s.rows * s.dimension)
+        if s.kernel == .dot {   // InfoNCE sees normalised rows
+            for i in 0..<s.rows {
+                let row = (i * s.dimension)..<((i + 1) * s.dimension)
+                let norm = hostX[row].reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+                for k in row { hostX[k] /= norm }
+            }
+        }
+        let x = try cpu.upload(hostX, shape: [s.rows, s.dimension])
+        let lse = try cpu.makeTensor([s.rows]), g = try cpu.upload([Float](repeating: 1 / Float(s.rows), count: s.rows), shape: [s.rows])
+        let dx = try cpu.makeTensor([s.rows, s.dimension]), dy = try cpu.makeTensor([s.columns, s.dimension])
+        try cpu.pairwiseLSE(x, x, into: lse, s)
+        let error = try validate(try cpu.download(lse), hostX, s)
+        guard error <= 1e-5 else { throw ValidationFailure(kernel: "lse", shape: s.description, error: error, tolerance: 1e-5) }
+        let timing = try Timing.measure(cpu, minSeconds: context.minSeconds) {
+            try cpu.pairwiseLSE(x, x, into: lse, s)
+            try cpu.pairwiseLSEBackward(x, x, lse, g, dx: dx, dy: dy, s)
+        }
+        let flops = 4 * s.pairFlops   // forward: 1 product per pair; backward: recompute + 2 products
+        let gflops = flops / timing.median / 1e9
+        let growth = peakResidentBytes() - rssBefore
+        return BenchmarkRow(kernel: "lse.forward+backward", backend: context.label, device: cpu.info.deviceName,
+                            shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
+                            secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
+                            peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
+                            validationError: error, peakMemoryGrowthBytes: growth)
+    }
+
+    /// Largest relative error of 16 sampled rows against the Double reference.
+    static func validate(_ lse: [Float], _ x: [Float], _ s: PairwiseLSEShape) throws -> Double {
+        let d = s.dimension
+        var worst = 0.0
+        for i in stride(from: 5, to: s.rows, by: max(1, s.rows / 16)) {
+            var one = s
+            one.rows = 1
+            one.excludeDiagonal = false
+            // Leaving out the diagonal of the full problem = leaving out column i for this row.
+            var y = x
+            if s.excludeDiagonal { y.replaceSubrange((i * d)..<((i + 1) * d), with: [Float](repeating: 1e6, count: d)) }
+            let expected = Reference.pairwiseLSE(Array(x[(i * d)..<((i + 1) * d)]), y, one)[0]
+            worst = max(worst, abs(Double(lse[i]) - expected) / max(abs(expected), 1))
+        }
+        return worst
+    }
+
+    /// The process's peak resident set size so far, in bytes.
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+}

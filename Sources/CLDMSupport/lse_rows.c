@@ -1,0 +1,98 @@
+// Row passes of the fused pairwise log-sum-exp; see CLDMLSE.h.
+//
+// Written with clang vector types of 16 floats so partial maxima and sums live in registers (one AVX-512
+// register, two AVX2 ones); each function is compiled for AVX-512, AVX2 and baseline x86-64 and picked at run
+// time. The exp is branch-free: range reduction x = n·ln2 + f with ln2 split in two (Cody–Waite), exp(f) by the
+// degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7), 2^n from the exponent bits.
+#include "CLDMLSE.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef float vf __attribute__((ext_vector_type(16)));
+typedef int32_t vi __attribute__((ext_vector_type(16)));
+#define LANES 16
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// Helpers are macros (GNU statement expressions), not functions: a function taking or returning a 16-float
+// vector has a different calling convention in each clone, which the compiler refuses.
+
+#define VEXP(input) ({                                                                          \
+    vf x_ = __builtin_elementwise_max(__builtin_elementwise_min((input), (vf)88.0f), (vf)-87.0f); \
+    const vf n_ = __builtin_elementwise_roundeven(x_ * 1.44269504088896341f);                 \
+    const vf f_ = (x_ - n_ * 0.693359375f) + n_ * 2.12194440e-4f;                              \
+    vf p_ = (vf)1.9875691500e-4f;                                                               \
+    p_ = p_ * f_ + 1.3981999507e-3f;                                                            \
+    p_ = p_ * f_ + 8.3334519073e-3f;                                                            \
+    p_ = p_ * f_ + 4.1665795894e-2f;                                                            \
+    p_ = p_ * f_ + 1.6666665459e-1f;                                                            \
+    p_ = p_ * f_ + 5.0000001201e-1f;                                                            \
+    p_ = p_ * f_ * f_ + f_ + 1.0f;                                                              \
+    const vi bits_ = (__builtin_convertvector(n_, vi) + 127) << 23;                             \
+    p_ * __builtin_bit_cast(vf, bits_);                                                         \
+})
+
+/// v = a·s + bias for lanes j..j+15.
+#define VALUES(s, j, a, bias) ({                                                                \
+    vf v_;                                                                                      \
+    memcpy(&v_, (s) + (j), sizeof v_);                                                          \
+    v_ *= (a);                                                                                  \
+    if (bias) { vf b_; memcpy(&b_, (bias) + (j), sizeof b_); v_ += b_; }                        \
+    v_;                                                                                         \
+})
+
+/// `v` in lanes whose column is not `skip`, `otherwise` in the skipped one.
+#define MASKED(v, j, skip, otherwise) ({                                                        \
+    const vi keep_ = ((vi){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + (j)) != (skip); \
+    __builtin_bit_cast(vf, (__builtin_bit_cast(vi, (v)) & keep_) |                              \
+                           (__builtin_bit_cast(vi, (vf)(otherwise)) & ~keep_));                \
+})
+
+/// exp of one float through the vector code (lane 0), for the tail of a row.
+#define SEXP(x) (VEXP((vf)(x))[0])
+
+CLONES
+void ldm_lse_block(const float *s, int n, float a, const float *bias, int skip, float *max, float *sum) {
+    vf lane_max = (vf)-INFINITY;
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        lane_max = __builtin_elementwise_max(lane_max, MASKED(VALUES(s, j, a, bias), j, skip, -INFINITY));
+    float block_max = -INFINITY;
+    for (int l = 0; l < LANES; l++) block_max = lane_max[l] > block_max ? lane_max[l] : block_max;
+    for (int t = j; t < n; t++) {
+        const float v = a * s[t] + (bias ? bias[t] : 0.0f);
+        block_max = (t != skip && v > block_max) ? v : block_max;
+    }
+    if (block_max == -INFINITY) return;   // nothing (or only the skipped column) in this block
+    const float new_max = block_max > *max ? block_max : *max;
+
+    vf lane_sum = (vf)0.0f;
+    for (j = 0; j + LANES <= n; j += LANES)
+        lane_sum += MASKED(VEXP(VALUES(s, j, a, bias) - new_max), j, skip, 0.0f);
+    float total = 0.0f;
+    for (int l = 0; l < LANES; l++) total += lane_sum[l];
+    for (int t = j; t < n; t++)
+        if (t != skip) total += SEXP(a * s[t] + (bias ? bias[t] : 0.0f) - new_max);
+
+    *sum = (*max == -INFINITY ? 0.0f : *sum * SEXP(*max - new_max)) + total;
+    *max = new_max;
+}
+
+CLONES
+float ldm_lse_weights(float *s, int n, float a, const float *bias, int skip, float shift, float g) {
+    vf lane_sum = (vf)0.0f;
+    int j = 0;
+    for (; j + LANES <= n; j += LANES) {
+        const vf w = MASKED(VEXP(VALUES(s, j, a, bias) + shift) * g, j, skip, 0.0f);
+        memcpy(s + j, &w, sizeof w);
+        lane_sum += w;
+    }
+    float total = 0.0f;
+    for (int l = 0; l < LANES; l++) total += lane_sum[l];
+    for (int t = j; t < n; t++) {
+        const float w = (t == skip) ? 0.0f : g * SEXP(a * s[t] + (bias ? bias[t] : 0.0f) + shift);
+        s[t] = w;
+        total += w;
+    }
+    return total;
+}

@@ -1,0 +1,97 @@
+import Foundation
+import LDMCPU
+import LDMEngine
+import LDMReference
+import Testing
+
+/// The fused pairwise log-sum-exp on the CPU backend against the Double reference. (The OpenCL twin, lse.cl,
+/// is the next step; these checks move into ParityChecks when it lands.)
+@Suite("Pairwise log-sum-exp (CPU)")
+struct PairwiseLSETests {
+    /// Shapes across the 256-row and 2048-column tile edges, both kernels, with and without the diagonal.
+    static let shapes: [PairwiseLSEShape] = [
+        PairwiseLSEShape(rows: 1, columns: 1, dimension: 1, kernel: .dot, scale: 1),
+        PairwiseLSEShape(rows: 7, columns: 33, dimension: 5, kernel: .dot, scale: 5),
+        PairwiseLSEShape(rows: 33, columns: 33, dimension: 7, kernel: .squaredDistance, scale: 0.7, excludeDiagonal: true),
+        PairwiseLSEShape(rows: 300, columns: 2100, dimension: 3, kernel: .dot, scale: 2),
+        PairwiseLSEShape(rows: 257, columns: 257, dimension: 4, kernel: .squaredDistance, scale: 1.5, excludeDiagonal: true),
+        PairwiseLSEShape(rows: 2, columns: 2, dimension: 3, kernel: .dot, scale: 5, excludeDiagonal: true),
+    ]
+
+    @Test(arguments: shapes)
+    func forwardMatchesTheReference(_ s: PairwiseLSEShape) throws {
+        let cpu = try TestBackends.cpu.get()
+        var generator = SeededGenerator(seed: UInt64(s.rows * 31 + s.columns))
+        let hostX = generator.floats(s.rows * s.dimension), hostY = generator.floats(s.columns * s.dimension)
+        let y = s.excludeDiagonal ? hostX : hostY
+        let tx = try cpu.upload(hostX, shape: [s.rows, s.dimension]), ty = try cpu.upload(y, shape: [s.columns, s.dimension])
+        let lse = try cpu.makeTensor([s.rows])
+        try cpu.pairwiseLSE(tx, ty, into: lse, s)
+        expectClose(try cpu.download(lse), Reference.pairwiseLSE(hostX, y, s), tolerance: ParityChecks.float32Tolerance,
+                    "pairwiseLSE \(s)")
+    }
+
+    /// L = Σ_i g_i·lse_i; dx and dy against central finite differences in Double.
+    @Test(arguments: [PairwiseKernel.dot, .squaredDistance], [false, true])
+    func gradientsMatchFiniteDifferences(_ kernel: PairwiseKernel, _ sameSet: Bool) throws {
+        let cpu = try TestBackends.cpu.get()
+        let s = PairwiseLSEShape(rows: 6, columns: 6, dimension: 3, kernel: kernel, scale: 0.8, excludeDiagonal: sameSet)
+        var generator = SeededGenerator(seed: sameSet ? 5 : 6)
+        let hostX = generator.floats(18), hostY = sameSet ? hostX : generator.floats(18), hostG = generator.floats(6)
+        let loss = { (x: [Double], y: [Double]) in
+            zip(Reference.pairwiseLSE(x, y, s), hostG).reduce(0) { $0 + $1.0 * Double($1.1) }
+        }
+        let tx = try cpu.upload(hostX, shape: [6, 3]), ty = try cpu.upload(hostY, shape: [6, 3])
+        let lse = try cpu.makeTensor([6]), g = try cpu.upload(hostG, shape: [6])
+        let dx = try cpu.makeTensor([6, 3]), dy = try cpu.makeTensor([6, 3])
+        try cpu.pairwiseLSE(tx, ty, into: lse, s)
+        try cpu.pairwiseLSEBackward(tx, ty, lse, g, dx: dx, dy: dy, s)
+        let x64 = hostX.map(Double.init), y64 = hostY.map(Double.init)
+        if sameSet {
+            // One set z on both sides (the KDE entropy): its gradient is dx + dy.
+            let expected = finiteDifferenceGradient(x64) { loss($0, $0) }
+            let total = zip(try cpu.download(dx), try cpu.download(dy)).map { $0 + $1 }
+            expectClose(total, expected, tolerance: GradientTests.tolerance, "d/dz \(s)")
+        } else {
+            expectClose(try cpu.download(dx), finiteDifferenceGradient(x64) { loss($0, y64) },
+                        tolerance: GradientTests.tolerance, "d/dx \(s)")
+            expectClose(try cpu.download(dy), finiteDifferenceGradient(y64) { loss(x64, $0) },
+                        tolerance: GradientTests.tolerance, "d/dy \(s)")
+        }
+    }
+
+    /// κ = 200 (τ = 0.005), d = 256, B = 4096 on unit rows: exp(200) overflows float32, so only a running
+    /// maximum keeps this finite. Checked on every row for finiteness and on 64 sampled rows against Double.
+    @Test func staysFiniteAtKappa200() throws {
+        let cpu = try TestBackends.cpu.get()
+        let (rows, d) = (4096, 256)
+        let s = PairwiseLSEShape(rows: rows, columns: rows, dimension: d, kernel: .dot, scale: 200)
+        var generator = SeededGenerator(seed: 200)
+        var z = generator.floats(rows * d)
+        for i in 0..<rows {
+            let norm = (0..<d).reduce(Float(0)) { $0 + z[i * d + $1] * z[i * d + $1] }.squareRoot()
+            for k in 0..<d { z[i * d + k] /= norm }
+        }
+        let tz = try cpu.upload(z, shape: [rows, d]), lse = try cpu.makeTensor([rows])
+        try cpu.pairwiseLSE(tz, tz, into: lse, s)
+        let got = try cpu.download(lse)
+        #expect(got.allSatisfy { $0.isFinite })
+        let sampled = (0..<64).map { $0 * 64 + 7 }
+        let sampleShape = PairwiseLSEShape(rows: 1, columns: rows, dimension: d, kernel: .dot, scale: 200)
+        let expected = sampled.map { i in Reference.pairwiseLSE(Array(z[(i * d)..<((i + 1) * d)]), z, sampleShape)[0] }
+        expectClose(sampled.map { got[$0] }, expected, tolerance: ParityChecks.float32Tolerance, "κ = 200 rows")
+    }
+
+    @Test func refusesBadScalesAndShapes() throws {
+        let cpu = try TestBackends.cpu.get()
+        let x = try cpu.makeTensor([4, 2]), lse = try cpu.makeTensor([4])
+        for scale: Float in [0, -1, .nan, .infinity] {
+            #expect(throws: LDMError.self) {
+                try cpu.pairwiseLSE(x, x, into: lse, PairwiseLSEShape(rows: 4, columns: 4, dimension: 2, kernel: .dot, scale: scale))
+            }
+        }
+        #expect(throws: LDMError.self) {
+            try cpu.pairwiseLSE(x, x, into: lse, PairwiseLSEShape(rows: 4, columns: 2, dimension: 4, kernel: .dot, scale: 1, excludeDiagonal: true))
+        }
+    }
+}
