@@ -3,7 +3,7 @@ import Foundation
 import CLDMSupport
 import LDMEngine
 
-/// The fused pairwise log-sum-exp on the CPU (the CPU twin of the coming Kernels/lse.cl), forward and backward.
+/// lse (CPU twin of Kernels/lse.cl): the fused pairwise log-sum-exp, forward and backward.
 ///
 /// Rows of x are taken in tiles of `rowTile`; for each tile, blocks of `columnTile` rows of y are multiplied in
 /// by OpenBLAS (`X_tile·Y_blockᵀ`, multi-threaded) into one reusable buffer, and the vectorised row pass
@@ -20,7 +20,6 @@ extension CPUBackend {
     static let rowTile = 256
     static let columnTile = 2048
 
-    /// Writes `lse[i] = log Σ_j exp(s_ij)`; see ``PairwiseLSEShape``.
     public func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ s: PairwiseLSEShape) throws {
         try s.validate(x: x, y: y, lse: lse)
         let px = try floats(x, "pairwiseLSE"), py = try floats(y, "pairwiseLSE"), pl = try floats(lse, "pairwiseLSE")
@@ -51,15 +50,10 @@ extension CPUBackend {
         }
     }
 
-    /// Given `g = ∂L/∂lse`, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (for x and y the same set, the gradient with
-    /// respect to it is `dx + dy`). `lse` must come from ``pairwiseLSE(_:_:into:_:)`` on the same inputs.
     public func pairwiseLSEBackward(_ x: Tensor, _ y: Tensor, _ lse: Tensor, _ g: Tensor,
                                     dx: Tensor, dy: Tensor, _ s: PairwiseLSEShape) throws {
-        try s.validate(x: x, y: y, lse: lse)
+        try s.validateBackward(x: x, y: y, lse: lse, g: g, dx: dx, dy: dy)
         let op = "pairwiseLSEBackward \(s)"
-        try KernelChecks.count(op, "g", g, s.rows)
-        try KernelChecks.count(op, "dx", dx, s.rows * s.dimension)
-        try KernelChecks.count(op, "dy", dy, s.columns * s.dimension)
         let px = try floats(x, op), py = try floats(y, op), pl = try floats(lse, op), pg = try floats(g, op)
         let pdx = try floats(dx, op), pdy = try floats(dy, op)
         let d = s.dimension

@@ -53,11 +53,17 @@ public protocol Backend: AnyObject, Sendable {
                             _ reduction: RowReduction, _ shape: RowsShape) throws
     /// transpose.cl — `out[b] = x[b]ᵀ`; see ``TransposeShape``.
     func transpose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
+    /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
+    func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
+    /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
+    /// and y are the same set, its gradient is `dx + dy`).
+    func pairwiseLSEBackward(_ x: Tensor, _ y: Tensor, _ lse: Tensor, _ g: Tensor, dx: Tensor, dy: Tensor,
+                             _ shape: PairwiseLSEShape) throws
 }
 
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
-    case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, transpose
+    case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, transpose, pairwiseLSE, pairwiseLSEBackward
 }
 
 /// The two families of backend.

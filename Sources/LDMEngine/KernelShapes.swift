@@ -179,4 +179,17 @@ public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
         try KernelChecks.count(op, "y", y, columns * dimension)
         try KernelChecks.count(op, "lse", lse, rows)
     }
+
+    /// Throws unless the backward's operands fit and the outputs alias neither each other nor the inputs.
+    public func validateBackward(x: Tensor, y: Tensor, lse: Tensor, g: Tensor, dx: Tensor, dy: Tensor) throws {
+        try validate(x: x, y: y, lse: lse)
+        let op = "pairwiseLSEBackward \(self)"
+        try KernelChecks.count(op, "g", g, rows)
+        try KernelChecks.count(op, "dx", dx, rows * dimension)
+        try KernelChecks.count(op, "dy", dy, columns * dimension)
+        let inputs = [x.storage, y.storage, lse.storage, g.storage]
+        guard dx.storage !== dy.storage, !inputs.contains(where: { $0 === dx.storage || $0 === dy.storage }) else {
+            throw LDMError.invalidArgument("\(op): dx and dy must be distinct tensors that alias no input")
+        }
+    }
 }

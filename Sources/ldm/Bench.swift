@@ -79,11 +79,7 @@ struct Bench: ParsableCommand {
         case .reduce: return [try StreamBenchmarks.rowNorm(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .lse:
-            guard context.backend is CPUBackend else {
-                note("  lse: not on \(context.label) yet (Kernels/lse.cl is the next step); skipped")
-                return []
-            }
-            return try PairwiseLSEBenchmark.cases.map { shape in
+            return try PairwiseLSEBenchmark.cases(for: context.backend).map { shape in
                 note("  lse \(shape) on \(context.label)...")
                 return try PairwiseLSEBenchmark.run(context, shape)
             }

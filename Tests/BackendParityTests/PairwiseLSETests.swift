@@ -4,10 +4,11 @@ import LDMEngine
 import LDMReference
 import Testing
 
-/// The fused pairwise log-sum-exp on the CPU backend against the Double reference. (The OpenCL twin, lse.cl,
-/// is the next step; these checks move into ParityChecks when it lands.)
-@Suite("Pairwise log-sum-exp (CPU)")
+/// lse: the fused pairwise log-sum-exp on every backend against the Double reference.
+@Suite("Pairwise log-sum-exp")
 struct PairwiseLSETests {
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
     /// Shapes across the 256-row and 2048-column tile edges, both kernels, with and without the diagonal.
     static let shapes: [PairwiseLSEShape] = [
         PairwiseLSEShape(rows: 1, columns: 1, dimension: 1, kernel: .dot, scale: 1),
@@ -18,9 +19,9 @@ struct PairwiseLSETests {
         PairwiseLSEShape(rows: 2, columns: 2, dimension: 3, kernel: .dot, scale: 5, excludeDiagonal: true),
     ]
 
-    @Test(arguments: shapes)
-    func forwardMatchesTheReference(_ s: PairwiseLSEShape) throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends, shapes)
+    func forwardMatchesTheReference(_ name: String, _ s: PairwiseLSEShape) throws {
+        let cpu = try TestBackends.named(name)
         var generator = SeededGenerator(seed: UInt64(s.rows * 31 + s.columns))
         let hostX = generator.floats(s.rows * s.dimension), hostY = generator.floats(s.columns * s.dimension)
         let y = s.excludeDiagonal ? hostX : hostY
@@ -28,13 +29,14 @@ struct PairwiseLSETests {
         let lse = try cpu.makeTensor([s.rows])
         try cpu.pairwiseLSE(tx, ty, into: lse, s)
         expectClose(try cpu.download(lse), Reference.pairwiseLSE(hostX, y, s), tolerance: ParityChecks.float32Tolerance,
-                    "pairwiseLSE \(s)")
+                    "pairwiseLSE \(s) on \(name)")
     }
 
     /// L = Σ_i g_i·lse_i; dx and dy against central finite differences in Double.
-    @Test(arguments: [PairwiseKernel.dot, .squaredDistance], [false, true])
-    func gradientsMatchFiniteDifferences(_ kernel: PairwiseKernel, _ sameSet: Bool) throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends, [(PairwiseKernel.dot, false), (.dot, true), (.squaredDistance, false), (.squaredDistance, true)])
+    func gradientsMatchFiniteDifferences(_ name: String, _ variant: (PairwiseKernel, Bool)) throws {
+        let (kernel, sameSet) = variant
+        let cpu = try TestBackends.named(name)
         let s = PairwiseLSEShape(rows: 6, columns: 6, dimension: 3, kernel: kernel, scale: 0.8, excludeDiagonal: sameSet)
         var generator = SeededGenerator(seed: sameSet ? 5 : 6)
         let hostX = generator.floats(18), hostY = sameSet ? hostX : generator.floats(18), hostG = generator.floats(6)
@@ -51,19 +53,20 @@ struct PairwiseLSETests {
             // One set z on both sides (the KDE entropy): its gradient is dx + dy.
             let expected = finiteDifferenceGradient(x64) { loss($0, $0) }
             let total = zip(try cpu.download(dx), try cpu.download(dy)).map { $0 + $1 }
-            expectClose(total, expected, tolerance: GradientTests.tolerance, "d/dz \(s)")
+            expectClose(total, expected, tolerance: GradientTests.tolerance, "d/dz \(s) on \(name)")
         } else {
             expectClose(try cpu.download(dx), finiteDifferenceGradient(x64) { loss($0, y64) },
-                        tolerance: GradientTests.tolerance, "d/dx \(s)")
+                        tolerance: GradientTests.tolerance, "d/dx \(s) on \(name)")
             expectClose(try cpu.download(dy), finiteDifferenceGradient(y64) { loss(x64, $0) },
-                        tolerance: GradientTests.tolerance, "d/dy \(s)")
+                        tolerance: GradientTests.tolerance, "d/dy \(s) on \(name)")
         }
     }
 
     /// κ = 200 (τ = 0.005), d = 256, B = 4096 on unit rows: exp(200) overflows float32, so only a running
     /// maximum keeps this finite. Checked on every row for finiteness and on 64 sampled rows against Double.
-    @Test func staysFiniteAtKappa200() throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends)
+    func staysFiniteAtKappa200(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
         let (rows, d) = (4096, 256)
         let s = PairwiseLSEShape(rows: rows, columns: rows, dimension: d, kernel: .dot, scale: 200)
         var generator = SeededGenerator(seed: 200)
@@ -82,8 +85,9 @@ struct PairwiseLSETests {
         expectClose(sampled.map { got[$0] }, expected, tolerance: ParityChecks.float32Tolerance, "κ = 200 rows")
     }
 
-    @Test func refusesBadScalesAndShapes() throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends)
+    func refusesBadScalesAndShapes(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
         let x = try cpu.makeTensor([4, 2]), lse = try cpu.makeTensor([4])
         for scale: Float in [0, -1, .nan, .infinity] {
             #expect(throws: LDMError.self) {
@@ -93,5 +97,8 @@ struct PairwiseLSETests {
         #expect(throws: LDMError.self) {
             try cpu.pairwiseLSE(x, x, into: lse, PairwiseLSEShape(rows: 4, columns: 2, dimension: 4, kernel: .dot, scale: 1, excludeDiagonal: true))
         }
+        let s = PairwiseLSEShape(rows: 4, columns: 4, dimension: 2, kernel: .dot, scale: 1)
+        let dy = try cpu.makeTensor([4, 2])
+        #expect(throws: LDMError.self, "dx may not alias x") { try cpu.pairwiseLSEBackward(x, x, lse, lse, dx: x, dy: dy, s) }
     }
 }
