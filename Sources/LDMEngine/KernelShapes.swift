@@ -178,6 +178,9 @@ public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
         try KernelChecks.count(op, "x", x, rows * dimension)
         try KernelChecks.count(op, "y", y, columns * dimension)
         try KernelChecks.count(op, "lse", lse, rows)
+        guard lse.storage !== x.storage, lse.storage !== y.storage else {
+            throw LDMError.invalidArgument("\(op): lse must not alias x or y")
+        }
     }
 
     /// Throws unless the backward's operands fit and the outputs alias neither each other nor the inputs.
