@@ -3,10 +3,13 @@
 //     reduce_rows_backward: gx[i,j] = ∂(Σ_i gy[i]·y[i]) / ∂x[i,j], given x, y = reduce_rows(x) and gy:
 //                           max → gy[i] at the first j with x[i,j] == y[i], else 0;
 //                           sum → gy[i];  norm → gy[i]·x[i,j]/y[i] (0 when y[i] == 0).
+//     normalize_rows:          out[i,:] = x[i,:] / max(‖x[i,:]‖, 1e-12), norms[i] = ‖x[i,:]‖ (torch's F.normalize)
+//     normalize_rows_backward: dx[i,:] = (g − out·<out, g>) / ‖x‖, or g / 1e-12 where ‖x‖ ≤ 1e-12
 // The norm is computed as m·sqrt(Σ (x/m)²) with m = max |x|, so x² can neither overflow nor underflow.
 // Work-items: one work-group of REDUCE_WG items per row (dimension 0 = row·REDUCE_WG + lane); each lane
 // strides over the row, then a tree reduction in local memory. Every barrier is reached by the whole group.
-// Tunables: REDUCE_OP (0 max, 1 sum, 2 norm; one program per op), REDUCE_WG (default 128, a power of two).
+// Tunables: REDUCE_OP (0 max, 1 sum, 2 norm; one program per op; the normalize kernels ignore it), REDUCE_WG
+// (default 128, a power of two).
 #ifndef REDUCE_OP
 #define REDUCE_OP 1
 #endif
@@ -53,6 +56,52 @@ static int group_min_int(__local int *scratch, int v) {
     return result;
 }
 
+// The Euclidean norm of a row of `columns` floats, by the whole work-group (overflow-free, see the header).
+static float group_norm(__local float *scratch, __global const float *r, const int columns) {
+    const int lid = get_local_id(0);
+    float m = 0.0f;
+    for (int j = lid; j < columns; j += REDUCE_WG) m = fmax(m, fabs(r[j]));
+    m = group_max(scratch, m);
+    float s = 0.0f;
+    if (m > 0.0f) {
+        const float inv = 1.0f / m;
+        for (int j = lid; j < columns; j += REDUCE_WG) {
+            const float v = r[j] * inv;
+            s = fma(v, v, s);
+        }
+    }
+    return m * sqrt(group_sum(scratch, s));
+}
+
+#define NORMALIZE_EPS 1e-12f
+
+__kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
+void normalize_rows(const int columns, __global const float *x, __global float *out, __global float *norms) {
+    __local float scratch[REDUCE_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    __global const float *r = x + (long)row * columns;
+    const float norm = group_norm(scratch, r, columns);
+    const float inv = 1.0f / fmax(norm, NORMALIZE_EPS);
+    for (int j = lid; j < columns; j += REDUCE_WG) out[(long)row * columns + j] = r[j] * inv;
+    if (lid == 0) norms[row] = norm;
+}
+
+__kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
+void normalize_rows_backward(const int columns, __global const float *out, __global const float *norms,
+                             __global const float *g, __global float *dx) {
+    __local float scratch[REDUCE_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long base = (long)row * columns;
+    float partial = 0.0f;
+    for (int j = lid; j < columns; j += REDUCE_WG) partial = fma(out[base + j], g[base + j], partial);
+    const float dot = group_sum(scratch, partial);
+    const float norm = norms[row];
+    for (int j = lid; j < columns; j += REDUCE_WG)
+        dx[base + j] = norm > NORMALIZE_EPS ? (g[base + j] - out[base + j] * dot) / norm : g[base + j] / NORMALIZE_EPS;
+}
+
 __kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
 void reduce_rows(const int columns, __global const float *x, __global float *out) {
     __local float scratch[REDUCE_WG];
@@ -68,18 +117,7 @@ void reduce_rows(const int columns, __global const float *x, __global float *out
     for (int j = lid; j < columns; j += REDUCE_WG) s += r[j];
     const float result = group_sum(scratch, s);
 #else
-    float m = 0.0f;
-    for (int j = lid; j < columns; j += REDUCE_WG) m = fmax(m, fabs(r[j]));
-    m = group_max(scratch, m);
-    float s = 0.0f;
-    if (m > 0.0f) {
-        const float inv = 1.0f / m;
-        for (int j = lid; j < columns; j += REDUCE_WG) {
-            const float v = r[j] * inv;
-            s = fma(v, v, s);
-        }
-    }
-    const float result = m * sqrt(group_sum(scratch, s));
+    const float result = group_norm(scratch, r, columns);
 #endif
     if (lid == 0) out[row] = result;
 }

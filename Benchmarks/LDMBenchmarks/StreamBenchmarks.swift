@@ -1,7 +1,8 @@
 import LDMEngine
 import LDMReference
 
-/// Micro-benchmarks of the bandwidth-bound kernels: elementwise (axpy), reduce (row norms) and transpose.
+/// Micro-benchmarks of the bandwidth-bound kernels: elementwise (axpy), reduce (row norms, row normalisation)
+/// and transpose.
 /// Each is validated against the Double reference first and reported in GB/s (inputs read once, outputs
 /// written once).
 public enum StreamBenchmarks {
@@ -36,6 +37,25 @@ public enum StreamBenchmarks {
             try backend.reduceRows(x, into: out, .norm, s)
         }
         return row(context, "reduce.norm", s.description, timing, bytes: 4.0 * Double(s.count + rows), error: error)
+    }
+
+    /// Row normalisation (forward) of a 16384 × 1024 matrix, as the sphere model applies to every embedding.
+    public static func normalize(_ context: BenchmarkContext, rows: Int = 16384, columns: Int = 1024) throws
+        -> BenchmarkRow {
+        let backend = context.backend
+        let s = RowsShape(rows: rows, columns: columns)
+        var generator = SeededGenerator(seed: 0x756e6974)
+        let hostX = generator.floats(s.count)
+        let x = try backend.upload(hostX, shape: [rows, columns]), out = try backend.makeTensor([rows, columns])
+        let norms = try backend.makeTensor([rows])
+        try backend.normalizeRows(x, into: out, norms: norms, s)
+        let error = relativeError(try backend.download(out), Reference.normalizeRows(hostX, s))
+        try check("reduce.normalize", s.description, error)
+        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+            try backend.normalizeRows(x, into: out, norms: norms, s)
+        }
+        return row(context, "reduce.normalize", s.description, timing, bytes: 4.0 * Double(2 * s.count + rows),
+                   error: error)
     }
 
     /// Transpose of a 4096 × 4096 matrix.

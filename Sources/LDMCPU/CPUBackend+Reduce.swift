@@ -66,3 +66,45 @@ extension CPUBackend {
         }
     }
 }
+
+/// Row normalisation (CPU twin of normalize_rows in Kernels/reduce.cl).
+extension CPUBackend {
+    static let normalizeEpsilon: Float = 1e-12
+
+    public func normalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ s: RowsShape) throws {
+        let op = "normalizeRows \(s)"
+        try KernelChecks.normalize(op, s, matrices: [("x", x), ("out", out)], norms: norms, output: out)
+        let px = try floats(x, op), po = try floats(out, op), pn = try floats(norms, op)
+        let columns = s.columns
+        Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
+            for i in rows {
+                let row = px + i * columns
+                let norm = Float(Self.accumulate(row, columns) { Double($0) * Double($0) }.squareRoot())
+                let inverse = 1 / max(norm, Self.normalizeEpsilon)
+                for j in 0..<columns { po[i * columns + j] = row[j] * inverse }
+                pn[i] = norm
+            }
+        }
+    }
+
+    public func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor,
+                                      _ s: RowsShape) throws {
+        let op = "normalizeRowsBackward \(s)"
+        try KernelChecks.normalize(op, s, matrices: [("out", out), ("g", g), ("dx", dx)], norms: norms, output: dx)
+        let po = try floats(out, op), pn = try floats(norms, op), pg = try floats(g, op), pdx = try floats(dx, op)
+        let columns = s.columns
+        Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
+            for i in rows {
+                let o = po + i * columns, grad = pg + i * columns, result = pdx + i * columns
+                var dot = 0.0
+                for j in 0..<columns { dot += Double(o[j]) * Double(grad[j]) }
+                let norm = pn[i]
+                if norm > Self.normalizeEpsilon {
+                    for j in 0..<columns { result[j] = (grad[j] - o[j] * Float(dot)) / norm }
+                } else {
+                    for j in 0..<columns { result[j] = grad[j] / Self.normalizeEpsilon }
+                }
+            }
+        }
+    }
+}

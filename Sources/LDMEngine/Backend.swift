@@ -51,6 +51,11 @@ public protocol Backend: AnyObject, Sendable {
     /// of each row; for `norm` a zero row gets zero gradient.
     func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
                             _ reduction: RowReduction, _ shape: RowsShape) throws
+    /// reduce.cl — `out_i = x_i / max(‖x_i‖, 1e-12)` for each row (PyTorch's `F.normalize`); `norms_i = ‖x_i‖`.
+    func normalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ shape: RowsShape) throws
+    /// reduce.cl — the backward of ``normalizeRows(_:into:norms:_:)``: given its `out` and `norms` and
+    /// `g = ∂L/∂out`, writes `dx = (g − out·⟨out, g⟩) / ‖x‖` per row.
+    func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor, _ shape: RowsShape) throws
     /// transpose.cl — `out[b] = x[b]ᵀ`; see ``TransposeShape``.
     func transpose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
@@ -63,7 +68,8 @@ public protocol Backend: AnyObject, Sendable {
 
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
-    case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, transpose, pairwiseLSE, pairwiseLSEBackward
+    case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
+        pairwiseLSE, pairwiseLSEBackward
 }
 
 /// The two families of backend.

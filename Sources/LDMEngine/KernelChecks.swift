@@ -42,6 +42,20 @@ public enum KernelChecks {
         try count(operation, "gx", gx, shape.count)
     }
 
+    /// Validates row normalisation's operands: `x`/`out` (or `g`/`dx`) are `rows × columns`, `norms` has `rows`.
+    public static func normalize(_ operation: String, _ shape: RowsShape, matrices: [(String, Tensor)],
+                                 norms: Tensor, output: Tensor) throws {
+        guard shape.rows >= 0, shape.columns >= 0 else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "negative extent in \(shape)")
+        }
+        for (name, t) in matrices { try count(operation, name, t, shape.count) }
+        try count(operation, "norms", norms, shape.rows)
+        guard !matrices.contains(where: { $0.1 !== output && $0.1.storage === output.storage }),
+              norms.storage !== output.storage else {
+            throw LDMError.invalidArgument("\(operation): the output must not alias an input")
+        }
+    }
+
     /// Validates a batched transpose's operands.
     public static func transpose(_ shape: TransposeShape, x: Tensor, out: Tensor) throws {
         let op = "transpose \(shape)"

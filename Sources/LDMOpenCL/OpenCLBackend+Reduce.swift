@@ -37,3 +37,29 @@ extension OpenCLBackend {
         try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
     }
 }
+
+/// Row normalisation (OpenCL launcher of normalize_rows in Kernels/reduce.cl).
+extension OpenCLBackend {
+    public func normalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ s: RowsShape) throws {
+        let op = "normalizeRows \(s)"
+        try KernelChecks.normalize(op, s, matrices: [("x", x), ("out", out)], norms: norms, output: out)
+        _ = try requireInt32(s.count, op)
+        let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(out, op)),
+                                      .buffer(try mem(norms, op))]
+        guard s.rows > 0 else { return }
+        let kernel = try kernel("reduce", "normalize_rows", options: "-DREDUCE_WG=\(Self.reduceGroup)")
+        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+    }
+
+    public func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor,
+                                      _ s: RowsShape) throws {
+        let op = "normalizeRowsBackward \(s)"
+        try KernelChecks.normalize(op, s, matrices: [("out", out), ("g", g), ("dx", dx)], norms: norms, output: dx)
+        _ = try requireInt32(s.count, op)
+        let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(out, op)), .buffer(try mem(norms, op)),
+                                      .buffer(try mem(g, op)), .buffer(try mem(dx, op))]
+        guard s.rows > 0 else { return }
+        let kernel = try kernel("reduce", "normalize_rows_backward", options: "-DREDUCE_WG=\(Self.reduceGroup)")
+        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+    }
+}

@@ -52,6 +52,15 @@ extension Reference {
         return gx
     }
 
+    /// `x_i / max(‖x_i‖, 1e-12)` per row (PyTorch's `F.normalize`).
+    public static func normalizeRows<T: BinaryFloatingPoint>(_ x: [T], _ s: RowsShape) -> [Double] {
+        (0..<s.rows).flatMap { i -> [Double] in
+            let row = x[(i * s.columns)..<((i + 1) * s.columns)].map { Double($0) }
+            let norm = max(row.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            return row.map { $0 / norm }
+        }
+    }
+
     /// Batched transpose of row-major `rows × columns` matrices.
     public static func transpose<T: BinaryFloatingPoint>(_ x: [T], _ s: TransposeShape) -> [Double] {
         var out = [Double](repeating: 0, count: s.count)

@@ -76,7 +76,7 @@ struct Bench: ParsableCommand {
                 return try MatmulBenchmark.run(context, shape)
             }
         case .elementwise: return [try StreamBenchmarks.axpy(context)]
-        case .reduce: return [try StreamBenchmarks.rowNorm(context)]
+        case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .lse:
             return try PairwiseLSEBenchmark.cases(for: context.backend).map { shape in

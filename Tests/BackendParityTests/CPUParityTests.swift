@@ -18,6 +18,7 @@ struct CPUParityTests {
     func reduce(_ shape: RowsShape) throws {
         try ParityChecks.reduce(try TestBackends.named("cpu"), shape)
         try ParityChecks.reduceBackward(try TestBackends.named("cpu"), shape)
+        try ParityChecks.normalize(try TestBackends.named("cpu"), shape)
     }
 
     @Test func normWithoutOverflow() throws {

@@ -58,6 +58,24 @@ struct GradientTests {
         expectClose(try backend.download(gx), expected, tolerance: Self.tolerance, "\(reduction) backward on \(name)")
     }
 
+    /// L(x) = Σ g ⊙ normalize(x); `normalizeRowsBackward` must give ∂L/∂x.
+    @Test(arguments: backends)
+    func normalizeRows(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let s = RowsShape(rows: 5, columns: 7)
+        var generator = SeededGenerator(seed: 11)
+        let hostX = generator.floats(s.count), hostG = generator.floats(s.count)
+        let expected = finiteDifferenceGradient(hostX.map(Double.init)) { x in
+            zip(Reference.normalizeRows(x, s), hostG).reduce(0) { $0 + $1.0 * Double($1.1) }
+        }
+        let x = try backend.upload(hostX, shape: [5, 7]), out = try backend.makeTensor([5, 7])
+        let norms = try backend.makeTensor([5]), g = try backend.upload(hostG, shape: [5, 7])
+        let dx = try backend.makeTensor([5, 7])
+        try backend.normalizeRows(x, into: out, norms: norms, s)
+        try backend.normalizeRowsBackward(out, norms, g, into: dx, s)
+        expectClose(try backend.download(dx), expected, tolerance: Self.tolerance, "normalize backward on \(name)")
+    }
+
     /// The linear kernels are their own backward: transpose's is the transpose with rows and columns
     /// swapped, scale's is the same scale. L(x) = Σ g ⊙ f(x).
     @Test(arguments: backends)

@@ -19,6 +19,7 @@ struct OpenCLParityTests {
     func reduce(_ shape: RowsShape) throws {
         try ParityChecks.reduce(try TestBackends.named("opencl"), shape)
         try ParityChecks.reduceBackward(try TestBackends.named("opencl"), shape)
+        try ParityChecks.normalize(try TestBackends.named("opencl"), shape)
     }
 
     @Test func normWithoutOverflow() throws {

@@ -89,6 +89,19 @@ enum ParityChecks {
         }
     }
 
+    static func normalize(_ backend: any Backend, _ s: RowsShape) throws {
+        var generator = SeededGenerator(seed: UInt64(s.rows * 13 + s.columns))
+        var hostX = generator.floats(s.count, outliers: true)
+        if s.rows > 1 { for j in 0..<s.columns { hostX[s.columns + j] = 0 } }   // a zero row stays zero
+        let x = try backend.upload(hostX, shape: [s.rows, s.columns]), out = try backend.makeTensor([s.rows, s.columns])
+        let norms = try backend.makeTensor([s.rows])
+        try backend.normalizeRows(x, into: out, norms: norms, s)
+        expectClose(try backend.download(out), Reference.normalizeRows(hostX, s), tolerance: float32Tolerance,
+                    "normalizeRows \(s) on \(backend.info)")
+        expectClose(try backend.download(norms), Reference.reduceRows(hostX, .norm, s), tolerance: float32Tolerance,
+                    "normalizeRows norms \(s) on \(backend.info)")
+    }
+
     /// Norms of rows whose squares overflow float32 (1e20² = 1e40) must still be finite and right.
     static func normWithoutOverflow(_ backend: any Backend) throws {
         let s = RowsShape(rows: 2, columns: 3)
