@@ -85,6 +85,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         to.update(from: from, count: source.count)
     }
 
+    public func copy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
+                     count: Int) throws {
+        try KernelChecks.range(source: source, sourceOffset, destination: destination, destinationOffset, count: count)
+        let from = try floats(source, "copy"), to = try floats(destination, "copy")
+        (to + destinationOffset).update(from: from + sourceOffset, count: count)
+    }
+
     public func fill(_ tensor: Tensor, with value: Float) throws {
         try floats(tensor, "fill").update(repeating: value, count: tensor.count)
     }

@@ -29,6 +29,11 @@ public protocol Backend: AnyObject, Sendable {
     func read(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) throws
     /// Copies `source` into `destination` on the device (same element count).
     func copy(_ source: Tensor, to destination: Tensor) throws
+    /// Copies `count` elements from `source` starting at `sourceOffset` into `destination` starting at
+    /// `destinationOffset` (element offsets; the ranges may not overlap within one tensor). How tensors are
+    /// stacked and split along their first axis.
+    func copy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
+              count: Int) throws
     /// Sets every element of `tensor` to `value`.
     func fill(_ tensor: Tensor, with value: Float) throws
     /// Waits until everything enqueued so far has finished.

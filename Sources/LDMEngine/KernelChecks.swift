@@ -18,6 +18,25 @@ public enum KernelChecks {
         }
     }
 
+    /// Validates a ranged copy.
+    public static func range(source: Tensor, _ sourceOffset: Int, destination: Tensor, _ destinationOffset: Int,
+                             count: Int) throws {
+        let op = "copy \(count) elements from offset \(sourceOffset) to offset \(destinationOffset)"
+        guard count >= 0, sourceOffset >= 0, destinationOffset >= 0 else {
+            throw LDMError.invalidArgument("\(op): offsets and count must be non-negative")
+        }
+        guard sourceOffset + count <= source.count else {
+            throw LDMError.shapeMismatch(operation: op, detail: "source has \(source.count) elements")
+        }
+        guard destinationOffset + count <= destination.count else {
+            throw LDMError.shapeMismatch(operation: op, detail: "destination has \(destination.count) elements")
+        }
+        if source.storage === destination.storage, count > 0,
+           sourceOffset < destinationOffset + count, destinationOffset < sourceOffset + count {
+            throw LDMError.invalidArgument("\(op): the ranges overlap")
+        }
+    }
+
     /// Throws unless `value` is finite.
     public static func finite(_ operation: String, _ name: String, _ value: Float) throws {
         guard value.isFinite else {

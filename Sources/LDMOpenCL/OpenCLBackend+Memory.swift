@@ -107,6 +107,15 @@ extension OpenCLBackend {
                     "clEnqueueCopyBuffer", device: info.description)
     }
 
+    public func copy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
+                     count: Int) throws {
+        try KernelChecks.range(source: source, sourceOffset, destination: destination, destinationOffset, count: count)
+        let from = try mem(source, "copy"), to = try mem(destination, "copy")
+        guard count > 0 else { return }
+        try checkCL(clEnqueueCopyBuffer(queue, from, to, sourceOffset * 4, destinationOffset * 4, count * 4, 0, nil, nil),
+                    "clEnqueueCopyBuffer", device: info.description)
+    }
+
     public func fill(_ tensor: Tensor, with value: Float) throws {
         let destination = try mem(tensor, "fill")
         guard tensor.count > 0 else { return }

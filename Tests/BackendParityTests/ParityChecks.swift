@@ -64,6 +64,16 @@ enum ParityChecks {
         try backend.scale(out, by: 2, into: out)   // aliasing output and input is allowed
         expectClose(try backend.download(out), Reference.axpy(0.75, hostA, hostB).map { 2 * $0 },
                     tolerance: float32Tolerance, "scale in place \(count)")
+        if count >= 4 {   // ranged copies: stack two halves in swapped order, then refuse an overlap
+            let half = count / 2
+            let swapped = try backend.makeTensor([count])
+            try backend.fill(swapped, with: 0)
+            try backend.copy(a, offset: 0, to: swapped, offset: count - half, count: half)
+            try backend.copy(a, offset: half, to: swapped, offset: 0, count: count - half)
+            #expect(try backend.download(swapped) == Array(hostA[half...]) + Array(hostA[..<half]), "ranged copy \(count)")
+            #expect(throws: LDMError.self) { try backend.copy(a, offset: 0, to: a, offset: 1, count: 2) }
+            #expect(throws: LDMError.self) { try backend.copy(a, offset: 1, to: swapped, offset: 0, count: count) }
+        }
         try backend.fill(out, with: 3.25)
         #expect(try backend.download(out).allSatisfy { $0 == 3.25 }, "fill \(count)")
     }
