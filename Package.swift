@@ -5,7 +5,7 @@ import PackageDescription
 let package = Package(
     name: "ldm",
     products: [
-        .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference"]),
+        .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference", "LDMObjectives"]),
         .executable(name: "ldm", targets: ["ldm"]),
     ],
     dependencies: [
@@ -32,6 +32,9 @@ let package = Package(
         .target(name: "LDMOpenCL", dependencies: ["LDMEngine", "COpenCL", "LDMKernelSources"],
                 path: "Sources/LDMOpenCL"),
 
+        // LDM objectives (alignment + entropy estimators, presets) composed from the backend's kernels.
+        .target(name: "LDMObjectives", dependencies: ["LDMEngine"], path: "Sources/LDMObjectives"),
+
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
         .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL",
                                                       "CLDMSupport"],
@@ -45,7 +48,7 @@ let package = Package(
         .testTarget(name: "LDMEngineTests", dependencies: ["LDMEngine", "LDMReference", "LDMCPU"],
                     path: "Tests/LDMEngineTests"),
         .testTarget(name: "BackendParityTests",
-                    dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources"],
+                    dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources", "LDMObjectives"],
                     path: "Tests/BackendParityTests"),
     ]
 )

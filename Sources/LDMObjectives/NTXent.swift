@@ -1,0 +1,52 @@
+import LDMEngine
+
+/// SimCLR's NT-Xent loss, numerically lightly's `NTXentLoss(temperature)` without a memory bank: over the 2B
+/// normalised rows of `[z1; z2]`, the mean cross-entropy of finding each row's partner among all other rows,
+/// with logits `⟨ẑ_a, ẑ_b⟩/τ`.
+///
+/// In LDM terms (SPEC §4) it is the sphere model with κ_p = 1/τ plus a leave-one-out vMF KDE entropy of the
+/// 2B rows: `alignment = (1/τ)·mean_i ⟨ẑ1_i, ẑ2_i⟩`, `entropy = −mean_a lse_a`, `loss = −(alignment + entropy)`.
+/// The 2B × 2B logits are never stored.
+public struct NTXent: Objective {
+    public var temperature: Float
+
+    public init(temperature: Float = 0.5) {
+        self.temperature = temperature
+    }
+
+    public var name: String { "simclr" }
+
+    public func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult {
+        let (rows, d) = try checkViews(z1, z2, name)
+        try checkPositive(temperature, "the temperature")
+        let shape = RowsShape(rows: rows, columns: d)
+        let u1 = try backend.makeTensor(z1.shape), u2 = try backend.makeTensor(z2.shape)
+        let norms1 = try backend.makeTensor([rows]), norms2 = try backend.makeTensor([rows])
+        try backend.normalizeRows(z1, into: u1, norms: norms1, shape)
+        try backend.normalizeRows(z2, into: u2, norms: norms2, shape)
+
+        let inverse = 1 / temperature
+        let all = try backend.stackRows(u1, u2)
+        let pairs = PairwiseLSEShape(rows: 2 * rows, columns: 2 * rows, dimension: d, kernel: .dot, scale: inverse,
+                                     excludeDiagonal: true)
+        let lse = try backend.makeTensor([2 * rows])
+        try backend.pairwiseLSE(all, all, into: lse, pairs)
+        let meanLSE = try backend.total(lse) / Double(2 * rows)
+        let alignment = Double(inverse) * (try backend.dot(u1, u2)) / Double(rows)
+
+        let g = try backend.makeTensor([2 * rows])
+        try backend.fill(g, with: 1 / Float(2 * rows))
+        let dx = try backend.makeTensor(all.shape), dy = try backend.makeTensor(all.shape)
+        try backend.pairwiseLSEBackward(all, all, lse, g, dx: dx, dy: dy, pairs)
+        try backend.axpy(1, dy, dx)
+        let (du1, du2) = try backend.splitRows(dx, at: rows)
+        try backend.axpy(-inverse / Float(rows), u2, du1)
+        try backend.axpy(-inverse / Float(rows), u1, du2)
+
+        let dz1 = try backend.makeTensor(z1.shape), dz2 = try backend.makeTensor(z2.shape)
+        try backend.normalizeRowsBackward(u1, norms1, du1, into: dz1, shape)
+        try backend.normalizeRowsBackward(u2, norms2, du2, into: dz2, shape)
+        let value = ObjectiveValue(loss: meanLSE - alignment, alignment: alignment, entropy: -meanLSE)
+        return ObjectiveResult(value: value, dz1: dz1, dz2: dz2)
+    }
+}

@@ -1,0 +1,85 @@
+import LDMEngine
+
+/// The scalar parts of an objective on one batch. SPEC's quantities are maximised (F = alignment + entropy
+/// term); `loss` is what an optimiser minimises (−F for LDM objectives, the preset's usual loss for presets).
+public struct ObjectiveValue: Sendable, Equatable {
+    public var loss: Double
+    public var alignment: Double
+    public var entropy: Double
+
+    public init(loss: Double, alignment: Double, entropy: Double) {
+        self.loss = loss
+        self.alignment = alignment
+        self.entropy = entropy
+    }
+}
+
+/// An objective's value with the gradients of its `loss` with respect to both views (tensors on the backend).
+public struct ObjectiveResult {
+    public var value: ObjectiveValue
+    public var dz1: Tensor
+    public var dz2: Tensor
+}
+
+/// A training objective on two views `z1`, `z2` (both `B × d`, rows related pairwise).
+///
+/// ```swift
+/// let objective = LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .ldm)
+/// let result = try objective.evaluate(z1, z2, on: backend)
+/// print(result.value.loss)            // result.dz1, result.dz2: ∂loss/∂z on the backend
+/// ```
+public protocol Objective: Sendable {
+    /// A short name for logs (`"ldm sphere+kde"`, `"simclr"`).
+    var name: String { get }
+    func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult
+}
+
+/// The latent model of the alignment term (SPEC §2).
+public enum LatentModel: Sendable, Equatable {
+    /// von Mises–Fisher: `κ_p·mean_i ⟨ẑ1_i, ẑ2_i⟩` with ẑ = z/‖z‖ (differentiated through).
+    case sphere(precision: Float)
+    /// Gaussian: `−κ_p·mean_i (1/d)·‖z1_i − z2_i‖²`.
+    case plane(precision: Float)
+
+    var precision: Float {
+        switch self {
+        case let .sphere(precision), let .plane(precision): return precision
+        }
+    }
+}
+
+/// The entropy estimator (SPEC §3). The KDE kernel follows the latent model: von Mises–Fisher on the sphere,
+/// Gaussian on the plane.
+public enum EntropyTerm: Sendable, Equatable {
+    /// Kernel density ("contrastive"): `−(1/B)·Σ_i log Σ_j K(z_i, z_j)`, optionally leaving out j = i.
+    case kde(precision: Float, leaveOneOut: Bool = false)
+    /// No entropy term (alignment only).
+    case none
+}
+
+/// Which entropy the objective estimates (SPEC §1).
+public enum Variant: Sendable, Equatable {
+    /// The joint entropy, estimated on the concatenation `[z1 ‖ z2]` (B × 2d).
+    case ldm
+    /// `multiplier · ½·(Ĥ[z1] + Ĥ[z2])`, what SimCLR and VICReg optimise; the multiplier is 2 by default.
+    case mi(multiplier: Float = 2)
+}
+
+/// Checks shared by every objective: two finite `B × d` views of the same shape on `backend`.
+func checkViews(_ z1: Tensor, _ z2: Tensor, _ name: String) throws -> (rows: Int, dimension: Int) {
+    guard z1.shape.rank == 2, z1.shape == z2.shape else {
+        throw LDMError.shapeMismatch(operation: name, detail: "z1 is \(z1.shape) and z2 is \(z2.shape); both must be B × d and equal")
+    }
+    let (rows, dimension) = (z1.shape.dims[0], z1.shape.dims[1])
+    guard rows >= 2, dimension >= 1 else {
+        throw LDMError.shapeMismatch(operation: name, detail: "need at least 2 rows and 1 column, got \(z1.shape)")
+    }
+    return (rows, dimension)
+}
+
+/// Throws unless `value` is a positive, finite parameter.
+func checkPositive(_ value: Float, _ what: String) throws {
+    guard value.isFinite, value > 0 else {
+        throw LDMError.invalidArgument("\(what) must be positive and finite, got \(value)")
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import LDMEngine
+import LDMObjectives
+import LDMReference
+import Testing
+
+/// Objectives against Double compositions of the SPEC references (values) and central finite differences of
+/// them (gradients of the loss), on every backend.
+@Suite("Objectives")
+struct ObjectiveTests {
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+    static let (rows, d) = (6, 3)
+
+    struct Case: Sendable, CustomStringConvertible {
+        let objective: any Objective
+        let reference: @Sendable ([Double], [Double]) -> Double   // the loss in Double
+        var description: String { objective.name }
+    }
+
+    static func concat(_ a: [Double], _ b: [Double], d: Int) -> [Double] {
+        var out: [Double] = []
+        for i in 0..<(a.count / d) {
+            out += a[(i * d)..<((i + 1) * d)]
+            out += b[(i * d)..<((i + 1) * d)]
+        }
+        return out
+    }
+
+    static let cases: [Case] = [
+        Case(objective: LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .mi())) { z1, z2 in
+            -(Reference.sphereAlignment(z1, z2, d: d, precision: 5)
+              + Reference.kdeEntropy(z1, d: d, kernel: .vonMisesFisher, precision: 5)
+              + Reference.kdeEntropy(z2, d: d, kernel: .vonMisesFisher, precision: 5))
+        },
+        Case(objective: LDMObjective(latent: .sphere(precision: 2), entropy: .kde(precision: 3, leaveOneOut: true), variant: .ldm)) { z1, z2 in
+            let joint = concat(Reference.normalizedRows(z1, d: d), Reference.normalizedRows(z2, d: d), d: d)
+            return -(Reference.sphereAlignment(z1, z2, d: d, precision: 2)
+                     + Reference.kdeEntropy(joint, d: 2 * d, kernel: .vonMisesFisher, precision: 3, leaveOneOut: true))
+        },
+        Case(objective: LDMObjective(latent: .plane(precision: 5), entropy: .kde(precision: 5), variant: .ldm)) { z1, z2 in
+            -(Reference.planeAlignment(z1, z2, d: d, precision: 5)
+              + Reference.kdeEntropy(concat(z1, z2, d: d), d: 2 * d, kernel: .gaussian, precision: 5))
+        },
+        Case(objective: LDMObjective(latent: .plane(precision: 1.5), entropy: .kde(precision: 4), variant: .mi(multiplier: 1))) { z1, z2 in
+            -(Reference.planeAlignment(z1, z2, d: d, precision: 1.5)
+              + 0.5 * Reference.kdeEntropy(z1, d: d, kernel: .gaussian, precision: 4)
+              + 0.5 * Reference.kdeEntropy(z2, d: d, kernel: .gaussian, precision: 4))
+        },
+        Case(objective: LDMObjective(latent: .sphere(precision: 5), entropy: .none, variant: .ldm)) { z1, z2 in
+            -Reference.sphereAlignment(z1, z2, d: d, precision: 5)
+        },
+        Case(objective: NTXent(temperature: 0.2)) { z1, z2 in Reference.ntXentLoss(z1, z2, d: d, temperature: 0.2) },
+    ]
+
+    @Test(arguments: backends, cases)
+    func valueAndGradientsMatchTheReference(_ name: String, _ c: Case) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 77)
+        let host1 = generator.floats(Self.rows * Self.d), host2 = generator.floats(Self.rows * Self.d)
+        let z1 = try backend.upload(host1, shape: [Self.rows, Self.d]), z2 = try backend.upload(host2, shape: [Self.rows, Self.d])
+        let result = try c.objective.evaluate(z1, z2, on: backend)
+        let a = host1.map(Double.init), b = host2.map(Double.init)
+        let expected = c.reference(a, b)
+        #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)),
+                "\(c) on \(name): loss \(result.value.loss), reference \(expected)")
+        #expect(abs(result.value.loss + result.value.alignment + result.value.entropy) <= 1e-9 * max(1, abs(expected)),
+                "loss = −(alignment + entropy)")
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { c.reference($0, b) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(c) on \(name)")
+        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { c.reference(a, $0) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c) on \(name)")
+    }
+
+    @Test func refusesMismatchedViewsAndBadParameters() throws {
+        let cpu = try TestBackends.named("cpu")
+        let z = try cpu.upload([Float](repeating: 1, count: 12), shape: [4, 3])
+        let w = try cpu.upload([Float](repeating: 1, count: 12), shape: [3, 4])
+        #expect(throws: LDMError.self) { _ = try NTXent().evaluate(z, w, on: cpu) }
+        #expect(throws: LDMError.self) { _ = try NTXent(temperature: 0).evaluate(z, z, on: cpu) }
+        let negative = LDMObjective(latent: .plane(precision: -1), entropy: .none, variant: .ldm)
+        #expect(throws: LDMError.self) { _ = try negative.evaluate(z, z, on: cpu) }
+    }
+}
