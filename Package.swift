@@ -41,7 +41,7 @@ let package = Package(
                 path: "Benchmarks/LDMBenchmarks"),
 
         .executableTarget(name: "ldm", dependencies: [
-            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks",
+            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks", "LDMObjectives",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ldm"),
 

@@ -1,4 +1,6 @@
 import Foundation
+import LDMEngine
+import LDMReference
 import Testing
 
 /// The `ldm` tool as a user runs it (the binary `swift build` puts beside the test bundle).
@@ -93,5 +95,55 @@ struct CLITests {
         #expect(device.status == 1)
         let expected = TestBackends.openCLDeviceCount > 0 ? "OpenCL device 99 does not exist" : "no OpenCL device found"
         #expect(device.error.contains(expected), "\(device.error)")
+    }
+
+    /// Two seeded 32 × 8 views written as .npy, plus a file with a NaN and one of another shape.
+    static func objectiveInputs() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-objective-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var generator = SeededGenerator(seed: 3)
+        try NumPyFile.write(generator.floats(256), shape: [32, 8], to: directory.appendingPathComponent("a.npy").path)
+        try NumPyFile.write(generator.floats(256), shape: [32, 8], to: directory.appendingPathComponent("b.npy").path)
+        var bad = generator.floats(256)
+        bad[8 * 3 + 5] = .nan
+        try NumPyFile.write(bad, shape: [32, 8], to: directory.appendingPathComponent("nan.npy").path)
+        try NumPyFile.write(generator.floats(128), shape: [16, 8], to: directory.appendingPathComponent("small.npy").path)
+        return directory
+    }
+
+    @Test func objectivePrintsJSONAndWritesGradients() throws {
+        let directory = try Self.objectiveInputs()
+        let a = directory.appendingPathComponent("a.npy").path, b = directory.appendingPathComponent("b.npy").path
+        let grads = directory.appendingPathComponent("grads").path
+        let result = try Self.run(["objective", "--z1", a, "--z2", b, "--latent", "sphere", "--entropy", "kde",
+                                   "--variant", "ldm", "--json", "--grad-dir", grads])
+        #expect(result.status == 0, "\(result.error)")
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        for key in ["loss", "alignment", "entropy", "backend", "seconds"] { #expect(output[key] != nil, "key \(key)") }
+        let loss = try #require(output["loss"] as? Double), alignment = try #require(output["alignment"] as? Double)
+        let entropy = try #require(output["entropy"] as? Double)
+        #expect(abs(loss + alignment + entropy) < 1e-9)
+        for name in ["dz1.npy", "dz2.npy"] {
+            let (shape, values) = try NumPyFile.read(grads + "/" + name)
+            #expect(shape == [32, 8] && values.allSatisfy { $0.isFinite })
+        }
+    }
+
+    @Test func objectiveRefusesBadInputWithOneLine() throws {
+        let directory = try Self.objectiveInputs()
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
+        let cases: [([String], String)] = [
+            (["--z1", path("a.npy"), "--z2", path("nan.npy"), "--preset", "simclr"], "nan.npy: non-finite value nan at row 3, column 5"),
+            (["--z1", path("a.npy"), "--z2", path("small.npy"), "--preset", "simclr"], "the views must match"),
+            (["--z1", path("missing.npy"), "--z2", path("b.npy"), "--preset", "simclr"], "missing.npy: cannot read"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "simclr", "--temperature=0"], "--temperature must be positive"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--latent", "plane", "--entropy", "knn", "--variant", "mi"],
+             "entropy estimator knn is not supported"),
+        ]
+        for (arguments, message) in cases {
+            let result = try Self.run(["objective"] + arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.error.contains(message), "\(result.error) should contain \(message)")
+        }
     }
 }

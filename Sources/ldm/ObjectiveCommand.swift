@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import LDMEngine
+import LDMObjectives
+
+/// `ldm objective`: one objective on two NumPy arrays, the value as JSON, the gradients as .npy.
+struct ObjectiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "objective",
+        abstract: "Evaluate an LDM objective or a preset on two views stored as .npy files.",
+        discussion: """
+            Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
+            and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
+            dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
+            ldm-contrastive, mi-contrastive; --latent sphere|plane with --entropy kde|none and --variant ldm|mi. \
+            The other estimators and presets of the specification are not implemented yet and say so.
+            """)
+
+    enum Preset: String, ExpressibleByArgument, CaseIterable {
+        case simclr, ldmContrastive = "ldm-contrastive", miContrastive = "mi-contrastive"
+        case vicreg, barlow, byol, jepa, cpc, clustering, ica
+    }
+
+    enum Latent: String, ExpressibleByArgument, CaseIterable { case sphere, plane }
+    enum Entropy: String, ExpressibleByArgument, CaseIterable {
+        case kde, knn, logdet, taylor, vicreg, plugin, stopgrad, none
+    }
+    enum VariantChoice: String, ExpressibleByArgument, CaseIterable { case ldm, mi }
+
+    @Option(help: "First view, B × d .npy.") var z1: String
+    @Option(help: "Second view, B × d .npy.") var z2: String
+    @Option(help: "A named method with its usual defaults.") var preset: Preset?
+    @Option(help: "Latent model of the alignment term.") var latent: Latent?
+    @Option(help: "Entropy estimator.") var entropy: Entropy?
+    @Option(help: "ldm (joint entropy of [z1 ‖ z2]) or mi (sum of the views' entropies).") var variant: VariantChoice?
+    @Option(help: "Prediction precision κ_p of the alignment term.") var predictionPrecision: Float = 5
+    @Option(help: "Kernel precision κ_k of the KDE estimator.") var kernelPrecision: Float = 5
+    @Option(help: "Temperature τ of the simclr preset.") var temperature: Float = 0.5
+    @Flag(help: "Leave j = i out of the KDE sums.") var leaveOneOut = false
+    @Option(help: "Entropy multiplier m of the MI variant.") var entropyMultiplier: Float = 2
+    @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
+    @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
+    @Option(help: "Directory to write dz1.npy and dz2.npy into (created if missing).") var gradDir: String?
+    @Flag(help: "Print JSON: loss, alignment, entropy, objective, backend, shape, seconds.") var json = false
+
+    func validate() throws {
+        if preset == nil && (latent == nil || entropy == nil || variant == nil) {
+            throw ValidationError("give --preset, or all of --latent, --entropy and --variant")
+        }
+        if preset != nil && (latent != nil || entropy != nil || variant != nil) {
+            throw ValidationError("--preset cannot be combined with --latent, --entropy or --variant")
+        }
+        guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
+        for (value, name) in [(predictionPrecision, "--prediction-precision"), (kernelPrecision, "--kernel-precision"),
+                              (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier")] {
+            guard value.isFinite, value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
+        }
+    }
+
+    func objective() throws -> any Objective {
+        if let preset {
+            switch preset {
+            case .simclr: return NTXent(temperature: temperature)
+            case .ldmContrastive:
+                return LDMObjective(latent: .sphere(precision: predictionPrecision),
+                                    entropy: .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut), variant: .ldm)
+            case .miContrastive:
+                return LDMObjective(latent: .sphere(precision: predictionPrecision),
+                                    entropy: .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut),
+                                    variant: .mi(multiplier: entropyMultiplier))
+            default:
+                throw LDMError.unsupported(operation: "preset \(preset.rawValue)", backend: "this version of ldm")
+            }
+        }
+        let model: LatentModel = latent == .sphere ? .sphere(precision: predictionPrecision)
+                                                   : .plane(precision: predictionPrecision)
+        let term: EntropyTerm
+        switch entropy! {
+        case .kde: term = .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut)
+        case .none: term = .none
+        default: throw LDMError.unsupported(operation: "entropy estimator \(entropy!.rawValue)", backend: "this version of ldm")
+        }
+        return LDMObjective(latent: model, entropy: term,
+                            variant: variant == .ldm ? .ldm : .mi(multiplier: entropyMultiplier))
+    }
+
+    struct Output: Encodable {
+        var loss: Double
+        var alignment: Double
+        var entropy: Double
+        var objective: String
+        var backend: String
+        var shape: [Int]
+        var seconds: Double
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let objective = try objective()
+            let (shape1, values1) = try readView(z1)
+            let (shape2, values2) = try readView(z2)
+            guard shape1 == shape2 else {
+                throw LDMError.shapeMismatch(operation: "ldm objective",
+                                             detail: "\(z1) is \(shape1) but \(z2) is \(shape2); the views must match")
+            }
+            let engine = try openBackends(backend, device: device)[0]
+            let start = DispatchTime.now().uptimeNanoseconds
+            let t1 = try engine.upload(values1, shape: shape1), t2 = try engine.upload(values2, shape: shape2)
+            let result = try objective.evaluate(t1, t2, on: engine)
+            let dz1 = try engine.download(result.dz1), dz2 = try engine.download(result.dz2)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if let gradDir {
+                try FileManager.default.createDirectory(atPath: gradDir, withIntermediateDirectories: true)
+                try NumPyFile.write(dz1, shape: shape1, to: (gradDir as NSString).appendingPathComponent("dz1.npy"))
+                try NumPyFile.write(dz2, shape: shape2, to: (gradDir as NSString).appendingPathComponent("dz2.npy"))
+            }
+            let v = result.value
+            if json {
+                try printJSON(Output(loss: v.loss, alignment: v.alignment, entropy: v.entropy, objective: objective.name,
+                                     backend: engine.info.kind.rawValue, shape: shape1.dims, seconds: seconds))
+            } else {
+                print(String(format: "%@ on %@: loss %.8g (alignment %.8g, entropy %.8g) in %.3f s", objective.name,
+                             engine.info.description, v.loss, v.alignment, v.entropy, seconds))
+            }
+        }
+    }
+
+    /// A B × d view from `path`, refusing other ranks and non-finite values with the file and index named.
+    private func readView(_ path: String) throws -> (TensorShape, [Float]) {
+        let (shape, values) = try NumPyFile.read(path)
+        guard shape.rank == 2 else {
+            throw LDMError.invalidFile(path: path, problem: "expected a B × d matrix, found shape \(shape)")
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            let d = shape.dims[1]
+            throw LDMError.invalidFile(path: path, problem: "non-finite value \(values[bad]) at row \(bad / d), column \(bad % d)")
+        }
+        return (shape, values)
+    }
+}
