@@ -5,4 +5,6 @@
 #include <cblas.h>
 void gotoblas_dynamic_init(void);
 void gotoblas_dynamic_quit(void);
+// LAPACK's Cholesky factorisation (Fortran interface; OpenBLAS bundles LAPACK). Column-major.
+void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
 #endif

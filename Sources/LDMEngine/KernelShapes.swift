@@ -196,3 +196,46 @@ public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// The Gaussian log-determinant entropy `½·log det(Cov(z) + εI)` of `rows × dimension` samples (SPEC §3.3),
+/// covariance with the mean removed and divided by rows − 1.
+public struct LogDetShape: Hashable, Sendable, CustomStringConvertible {
+    public var rows: Int
+    public var dimension: Int
+    public var epsilon: Float
+
+    public init(rows: Int, dimension: Int, epsilon: Float = 1e-8) {
+        self.rows = rows
+        self.dimension = dimension
+        self.epsilon = epsilon
+    }
+
+    public var description: String { "\(rows)x\(dimension) eps \(epsilon)" }
+
+    /// Throws unless there are at least two samples, the count matches and ε is finite and non-negative.
+    public func validate(z: Tensor, gradient: Tensor) throws {
+        let op = "gaussianLogDet \(self)"
+        guard rows >= 2, dimension >= 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "need at least 2 rows and 1 column")
+        }
+        guard epsilon.isFinite, epsilon >= 0 else {
+            throw LDMError.invalidArgument("\(op): epsilon must be finite and non-negative, got \(epsilon)")
+        }
+        try KernelChecks.count(op, "z", z, rows * dimension)
+        try KernelChecks.count(op, "gradient", gradient, rows * dimension)
+        guard z.storage !== gradient.storage else {
+            throw LDMError.invalidArgument("\(op): gradient must not alias z")
+        }
+    }
+}
+
+/// What the log-det estimator found: the value and the jitter added to the diagonal (0 when none was needed).
+public struct LogDetResult: Sendable, Equatable {
+    public var value: Double
+    public var jitter: Float
+
+    public init(value: Double, jitter: Float) {
+        self.value = value
+        self.jitter = jitter
+    }
+}

@@ -21,6 +21,8 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
     case kernelBuildFailed(kernel: String, device: String, log: String)
     /// No device of the requested kind is present.
     case noDevice(String)
+    /// A matrix that must be symmetric positive definite is not, even after the jitter policy of SPEC §9.
+    case notPositiveDefinite(what: String, detail: String)
     /// A file could not be read or written, or its contents are not what was expected.
     case invalidFile(path: String, problem: String)
 
@@ -42,6 +44,8 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
             return "building kernel '\(kernel)' failed on \(device); compiler log:\n\(log)"
         case let .noDevice(message):
             return "no device: \(message)"
+        case let .notPositiveDefinite(what, detail):
+            return "\(what) is not positive definite: \(detail)"
         case let .invalidFile(path, problem):
             return "\(path): \(problem)"
         }

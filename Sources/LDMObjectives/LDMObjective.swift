@@ -25,7 +25,11 @@ public struct LDMObjective: Objective {
 
     public var name: String {
         let model = if case .sphere = latent { "sphere" } else { "plane" }
-        let estimator = if case .kde = entropy { "kde" } else { "none" }
+        let estimator = switch entropy {
+        case .kde: "kde"
+        case .logdet: "logdet"
+        case .none: "none"
+        }
         let form = if case .mi = variant { "mi" } else { "ldm" }
         return "ldm \(model)+\(estimator) \(form)"
     }
@@ -93,6 +97,26 @@ public struct LDMObjective: Objective {
                                                      weight: -1, on: backend)
                 entropyTerm = result.entropy
                 let (g1, g2) = try backend.splitColumns(result.gradient, at: d)
+                try backend.axpy(1, g1, du1)
+                try backend.axpy(1, g2, du2)
+            }
+        }
+
+        if case let .logdet(epsilon, form) = entropy {
+            switch variant {
+            case let .mi(multiplier):
+                try checkPositive(multiplier, "the entropy multiplier")
+                let first = try LogDetEntropy.evaluate(u1, epsilon: epsilon, weight: -multiplier / 2, on: backend)
+                let second = try LogDetEntropy.evaluate(u2, epsilon: epsilon, weight: -multiplier / 2, on: backend)
+                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
+                try backend.axpy(1, first.gradient, du1)
+                try backend.axpy(1, second.gradient, du2)
+            case .ldm:
+                let joint = form == .stacked ? try backend.stackRows(u1, u2) : try backend.concatColumns(u1, u2)
+                let result = try LogDetEntropy.evaluate(joint, epsilon: epsilon, weight: -1, on: backend)
+                entropyTerm = result.entropy
+                let (g1, g2) = form == .stacked ? try backend.splitRows(result.gradient, at: rows)
+                                                : try backend.splitColumns(result.gradient, at: d)
                 try backend.axpy(1, g1, du1)
                 try backend.axpy(1, g2, du2)
             }

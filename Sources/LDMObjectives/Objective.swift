@@ -53,8 +53,20 @@ public enum LatentModel: Sendable, Equatable {
 public enum EntropyTerm: Sendable, Equatable {
     /// Kernel density ("contrastive"): `−(1/B)·Σ_i log Σ_j K(z_i, z_j)`, optionally leaving out j = i.
     case kde(precision: Float, leaveOneOut: Bool = false)
+    /// Gaussian log-determinant `½·log det(Cov + εI)` (CPU backend so far). For the LDM variant, `form` says
+    /// how the two views are joined: stacked along the batch (2B × d, as the reference code does) or
+    /// concatenated (B × 2d).
+    case logdet(epsilon: Float = 1e-8, form: JointForm = .stacked)
     /// No entropy term (alignment only).
     case none
+}
+
+/// How the LDM variant joins two views for a covariance-based estimator.
+public enum JointForm: String, Sendable, Equatable, CaseIterable {
+    /// `[z1; z2]`, 2B × d.
+    case stacked
+    /// `[z1 ‖ z2]`, B × 2d.
+    case concatenated
 }
 
 /// Which entropy the objective estimates (SPEC §1).

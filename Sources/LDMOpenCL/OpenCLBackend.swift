@@ -75,7 +75,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    public func supports(_ op: KernelOp) -> Bool { true }
+    /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine).
+    public func supports(_ op: KernelOp) -> Bool { op != .gaussianLogDet }
+
+    public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult {
+        throw LDMError.unsupported(operation: "the log-det entropy (gaussianLogDet)",
+                                   backend: info.description + "; use --backend cpu")
+    }
 
     /// Waits for every enqueued command.
     public func synchronize() throws {

@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
-        case matmul, elementwise, reduce, transpose, lse
+        case matmul, elementwise, reduce, transpose, lse, logdet
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -78,6 +78,12 @@ struct Bench: ParsableCommand {
         case .elementwise: return [try StreamBenchmarks.axpy(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
+        case .logdet:
+            guard context.backend is CPUBackend else {
+                note("  logdet: CPU backend only so far; skipped on \(context.label)")
+                return []
+            }
+            return try LogDetBenchmark.cases.map { try LogDetBenchmark.run(context, $0) }
         case .lse:
             return try PairwiseLSEBenchmark.cases(for: context.backend).map { shape in
                 note("  lse \(shape) on \(context.label)...")

@@ -12,12 +12,13 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive; --latent sphere|plane with --entropy kde|none and --variant ldm|mi. \
-            The other estimators and presets of the specification are not implemented yet and say so.
+            ldm-contrastive, mi-contrastive, ldm-logdet; --latent sphere|plane with --entropy kde|logdet|none and \
+            --variant ldm|mi (logdet on the CPU backend). The other estimators and presets of the specification \
+            are not implemented yet and say so.
             """)
 
     enum Preset: String, ExpressibleByArgument, CaseIterable {
-        case simclr, ldmContrastive = "ldm-contrastive", miContrastive = "mi-contrastive"
+        case simclr, ldmContrastive = "ldm-contrastive", miContrastive = "mi-contrastive", ldmLogdet = "ldm-logdet"
         case vicreg, barlow, byol, jepa, cpc, clustering, ica
     }
 
@@ -37,6 +38,9 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "Kernel precision κ_k of the KDE estimator.") var kernelPrecision: Float = 5
     @Option(help: "Temperature τ of the simclr preset.") var temperature: Float = 0.5
     @Flag(help: "Leave j = i out of the KDE sums.") var leaveOneOut = false
+    @Option(help: "ε added to the covariance diagonal by the logdet estimator.") var epsilon: Float = 1e-8
+    @Option(help: "How the LDM variant joins the views for logdet: stacked (2B × d) or concatenated (B × 2d).")
+    var logdetForm: JointForm = .stacked
     @Option(help: "Entropy multiplier m of the MI variant.") var entropyMultiplier: Float = 2
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
@@ -55,6 +59,7 @@ struct ObjectiveCommand: ParsableCommand {
                               (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier")] {
             guard value.isFinite, value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
         }
+        guard epsilon.isFinite, epsilon >= 0 else { throw ValidationError("--epsilon must be non-negative, got \(epsilon)") }
     }
 
     func objective() throws -> any Objective {
@@ -68,6 +73,9 @@ struct ObjectiveCommand: ParsableCommand {
                 return LDMObjective(latent: .sphere(precision: predictionPrecision),
                                     entropy: .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut),
                                     variant: .mi(multiplier: entropyMultiplier))
+            case .ldmLogdet:
+                return LDMObjective(latent: .plane(precision: predictionPrecision),
+                                    entropy: .logdet(epsilon: epsilon, form: logdetForm), variant: .ldm)
             default:
                 throw LDMError.unsupported(operation: "preset \(preset.rawValue)", backend: "this version of ldm")
             }
@@ -77,6 +85,7 @@ struct ObjectiveCommand: ParsableCommand {
         let term: EntropyTerm
         switch entropy! {
         case .kde: term = .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut)
+        case .logdet: term = .logdet(epsilon: epsilon, form: logdetForm)
         case .none: term = .none
         default: throw LDMError.unsupported(operation: "entropy estimator \(entropy!.rawValue)", backend: "this version of ldm")
         }
@@ -138,3 +147,5 @@ struct ObjectiveCommand: ParsableCommand {
         return (shape, values)
     }
 }
+
+extension JointForm: ExpressibleByArgument {}

@@ -71,6 +71,48 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c) on \(name)")
     }
 
+    static let logDetCases: [Case] = [
+        Case(objective: LDMObjective(latent: .plane(precision: 5), entropy: .logdet(), variant: .ldm)) { z1, z2 in
+            -(Reference.planeAlignment(z1, z2, d: 3, precision: 5) + Reference.gaussianLogDetEntropy(z1 + z2, d: 3)!)
+        },
+        Case(objective: LDMObjective(latent: .sphere(precision: 2), entropy: .logdet(form: .concatenated), variant: .ldm)) { z1, z2 in
+            let joint = concat(Reference.normalizedRows(z1, d: 3), Reference.normalizedRows(z2, d: 3), d: 3)
+            return -(Reference.sphereAlignment(z1, z2, d: 3, precision: 2) + Reference.gaussianLogDetEntropy(joint, d: 6)!)
+        },
+        Case(objective: LDMObjective(latent: .plane(precision: 1), entropy: .logdet(), variant: .mi())) { z1, z2 in
+            -(Reference.planeAlignment(z1, z2, d: 3, precision: 1)
+              + Reference.gaussianLogDetEntropy(z1, d: 3)! + Reference.gaussianLogDetEntropy(z2, d: 3)!)
+        },
+    ]
+
+    /// Log-det objectives on the CPU backend (10 × 3 views, so every covariance, 6 × 6 included, has full rank).
+    @Test(arguments: logDetCases)
+    func logDetObjectivesMatchTheReference(_ c: Case) throws {
+        let backend = try TestBackends.named("cpu")
+        var generator = SeededGenerator(seed: 78)
+        let host1 = generator.floats(30), host2 = generator.floats(30)
+        let z1 = try backend.upload(host1, shape: [10, 3]), z2 = try backend.upload(host2, shape: [10, 3])
+        let result = try c.objective.evaluate(z1, z2, on: backend)
+        let a = host1.map(Double.init), b = host2.map(Double.init)
+        let expected = c.reference(a, b)
+        #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(c): \(result.value.loss) vs \(expected)")
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { c.reference($0, b) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(c)")
+        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { c.reference(a, $0) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c)")
+    }
+
+    @Test(.enabled(if: TestBackends.openCLEnabled, TestBackends.skipReason))
+    func openCLRefusesLogDetByName() throws {
+        let backend = try TestBackends.named("opencl")
+        #expect(!backend.supports(.gaussianLogDet))
+        let z = try backend.upload([Float](repeating: 1, count: 30), shape: [10, 3])
+        let error = #expect(throws: LDMError.self) {
+            _ = try LDMObjective(latent: .plane(precision: 1), entropy: .logdet(), variant: .ldm).evaluate(z, z, on: backend)
+        }
+        #expect(error?.description.contains("use --backend cpu") == true)
+    }
+
     @Test func refusesMismatchedViewsAndBadParameters() throws {
         let cpu = try TestBackends.named("cpu")
         let z = try cpu.upload([Float](repeating: 1, count: 12), shape: [4, 3])

@@ -1,0 +1,43 @@
+import LDMCPU
+import LDMEngine
+import LDMReference
+
+/// logdet micro-benchmark (CPUBackend+LogDet): value + gradient of ½·log det(Cov(z) + εI), B = 8192, d = 512.
+/// CPU backend only so far (the OpenCL side needs a device Cholesky, which the Kalman engine also needs).
+public enum LogDetBenchmark {
+    public static let cases = [LogDetShape(rows: 8192, dimension: 512)]
+
+    public static func run(_ context: BenchmarkContext, _ s: LogDetShape) throws -> BenchmarkRow {
+        guard let cpu = context.backend as? CPUBackend else {
+            throw LDMError.unsupported(operation: "gaussianLogDet", backend: context.backend.info.description)
+        }
+        var generator = SeededGenerator(seed: 0x6c6f6764)
+        let host = generator.floats(s.rows * s.dimension)
+        let z = try cpu.upload(host, shape: [s.rows, s.dimension]), gradient = try cpu.makeTensor([s.rows, s.dimension])
+        let result = try cpu.gaussianLogDet(z, gradient: gradient, s)
+        // Validate on a 2d-row subsample against the Double reference (the full one costs B·d² in Double; fewer
+        // than d rows would make the covariance singular).
+        let subRows = min(s.rows, 2 * s.dimension), count = subRows * s.dimension
+        let sub = LogDetShape(rows: subRows, dimension: s.dimension, epsilon: s.epsilon)
+        let subZ = try cpu.upload(Array(host[0..<count]), shape: [subRows, s.dimension])
+        let subValue = try cpu.gaussianLogDet(subZ, gradient: try cpu.makeTensor([subRows, s.dimension]), sub).value
+        let expected = Reference.gaussianLogDetEntropy(host[0..<count].map(Double.init), d: s.dimension,
+                                                       epsilon: Double(s.epsilon)) ?? .nan
+        let error = abs(subValue - expected) / max(1, abs(expected))
+        guard error <= 1e-4, result.value.isFinite else {
+            throw ValidationFailure(kernel: "logdet", shape: s.description, error: error, tolerance: 1e-4)
+        }
+        let timing = try Timing.measure(cpu, minSeconds: context.minSeconds) {
+            _ = try cpu.gaussianLogDet(z, gradient: gradient, s)
+        }
+        // syrk B·d² + two triangular solves 2·B·d² multiply-adds, Cholesky d³/3.
+        let b = Double(s.rows), d = Double(s.dimension)
+        let flops = 2 * (b * d * d / 2 + 2 * b * d * d) + d * d * d / 3
+        let gflops = flops / timing.median / 1e9
+        return BenchmarkRow(kernel: "logdet.forward+backward", backend: context.label, device: cpu.info.deviceName,
+                            shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
+                            secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
+                            peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
+                            validationError: error)
+    }
+}

@@ -1,0 +1,18 @@
+import LDMEngine
+
+/// The Gaussian log-det entropy estimate of a set of rows.
+enum LogDetEntropy {
+    /// `Ĥ = ½·log det(Cov(u) + εI)` and the gradient of `weight·Ĥ` with respect to u.
+    static func evaluate(_ u: Tensor, epsilon: Float, weight: Float, on backend: any Backend) throws
+        -> (entropy: Double, gradient: Tensor) {
+        guard backend.supports(.gaussianLogDet) else {
+            throw LDMError.unsupported(operation: "the log-det entropy", backend: backend.info.description + "; use --backend cpu")
+        }
+        let gradient = try backend.makeTensor(u.shape)
+        let result = try backend.gaussianLogDet(u, gradient: gradient,
+                                                LogDetShape(rows: u.shape.dims[0], dimension: u.shape.dims[1],
+                                                            epsilon: epsilon))
+        try backend.scale(gradient, by: weight, into: gradient)
+        return (result.value, gradient)
+    }
+}
