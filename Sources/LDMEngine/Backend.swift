@@ -66,6 +66,9 @@ public protocol Backend: AnyObject, Sendable {
     /// logdet — `½·log det(Cov(z) + εI)` (returned, with the jitter used) and its gradient with respect to z.
     /// CPU backend only so far: the OpenCL backend reports `supports(.gaussianLogDet) == false` and throws.
     func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult
+    /// knn — the Kozachenko–Leonenko entropy (returned, with its detached cap) and its gradient with respect to
+    /// z. CPU backend only so far: the OpenCL backend reports `supports(.knnEntropy) == false` and throws.
+    func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
     func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
@@ -77,7 +80,7 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy
 }
 
 /// The two families of backend.

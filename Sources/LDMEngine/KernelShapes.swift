@@ -239,3 +239,51 @@ public struct LogDetResult: Sendable, Equatable {
         self.jitter = jitter
     }
 }
+
+/// The Kozachenko–Leonenko kNN entropy `c·mean_i log(clip(ρ_i) + 1e-8)` of `rows × dimension` samples
+/// (SPEC §3.2): ρ_i is the distance from row i to its k-th nearest other row, clipped to [0, q] with q the
+/// detached `quantile` (0.9) of all ρ_i; clipped rows get no gradient.
+public struct KNNShape: Hashable, Sendable, CustomStringConvertible {
+    public var rows: Int
+    public var dimension: Int
+    public var k: Int
+    /// c: 1 (image experiments) or d (the proper Kozachenko–Leonenko scaling).
+    public var scale: Float
+    public var quantile: Float
+
+    public init(rows: Int, dimension: Int, k: Int = 3, scale: Float = 1, quantile: Float = 0.9) {
+        self.rows = rows
+        self.dimension = dimension
+        self.k = k
+        self.scale = scale
+        self.quantile = quantile
+    }
+
+    public var description: String { "\(rows)x\(dimension) k \(k) scale \(scale)" }
+
+    public func validate(z: Tensor, gradient: Tensor) throws {
+        let op = "knnEntropy \(self)"
+        guard k >= 1, rows > k, dimension >= 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "need k ≥ 1 and more than k rows (k-th nearest other row)")
+        }
+        guard scale.isFinite, scale > 0, quantile > 0, quantile <= 1 else {
+            throw LDMError.invalidArgument("\(op): scale must be positive and the quantile in (0, 1]")
+        }
+        try KernelChecks.count(op, "z", z, rows * dimension)
+        try KernelChecks.count(op, "gradient", gradient, rows * dimension)
+        guard z.storage !== gradient.storage else {
+            throw LDMError.invalidArgument("\(op): gradient must not alias z")
+        }
+    }
+}
+
+/// What the kNN estimator found: the value and the (detached) clipping cap it used.
+public struct KNNResult: Sendable, Equatable {
+    public var value: Double
+    public var cap: Float
+
+    public init(value: Double, cap: Float) {
+        self.value = value
+        self.cap = cap
+    }
+}

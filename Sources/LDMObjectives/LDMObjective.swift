@@ -28,6 +28,7 @@ public struct LDMObjective: Objective {
         let estimator = switch entropy {
         case .kde: "kde"
         case .logdet: "logdet"
+        case .knn: "knn"
         case .none: "none"
         }
         let form = if case .mi = variant { "mi" } else { "ldm" }
@@ -117,6 +118,27 @@ public struct LDMObjective: Objective {
                 entropyTerm = result.entropy
                 let (g1, g2) = form == .stacked ? try backend.splitRows(result.gradient, at: rows)
                                                 : try backend.splitColumns(result.gradient, at: d)
+                try backend.axpy(1, g1, du1)
+                try backend.axpy(1, g2, du2)
+            }
+        }
+
+        if case let .knn(k, scaleChoice) = entropy {
+            switch variant {
+            case let .mi(multiplier):
+                try checkPositive(multiplier, "the entropy multiplier")
+                let c = scaleChoice == .one ? 1 : Float(d)
+                let first = try KNNEntropy.evaluate(u1, k: k, scale: c, weight: -multiplier / 2, on: backend)
+                let second = try KNNEntropy.evaluate(u2, k: k, scale: c, weight: -multiplier / 2, on: backend)
+                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
+                try backend.axpy(1, first.gradient, du1)
+                try backend.axpy(1, second.gradient, du2)
+            case .ldm:
+                let joint = try backend.concatColumns(u1, u2)
+                let c = scaleChoice == .one ? 1 : Float(2 * d)
+                let result = try KNNEntropy.evaluate(joint, k: k, scale: c, weight: -1, on: backend)
+                entropyTerm = result.entropy
+                let (g1, g2) = try backend.splitColumns(result.gradient, at: d)
                 try backend.axpy(1, g1, du1)
                 try backend.axpy(1, g2, du2)
             }

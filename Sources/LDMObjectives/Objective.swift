@@ -57,8 +57,19 @@ public enum EntropyTerm: Sendable, Equatable {
     /// how the two views are joined: stacked along the batch (2B × d, as the reference code does) or
     /// concatenated (B × 2d).
     case logdet(epsilon: Float = 1e-8, form: JointForm = .stacked)
+    /// Kozachenko–Leonenko kNN: `c·mean_i log ρ_i` with ρ_i the distance to the k-th nearest other row,
+    /// clipped at the detached 0.9 quantile (CPU backend so far).
+    case knn(k: Int = 3, scale: KNNScale = .one)
     /// No entropy term (alignment only).
     case none
+}
+
+/// The factor c of the kNN estimator.
+public enum KNNScale: String, Sendable, Equatable, CaseIterable {
+    /// c = 1 (the image experiments).
+    case one = "1"
+    /// c = D, the length of the rows the estimator sees (the proper Kozachenko–Leonenko scaling).
+    case dimension = "d"
 }
 
 /// How the LDM variant joins two views for a covariance-based estimator.

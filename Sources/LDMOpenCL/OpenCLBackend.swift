@@ -75,8 +75,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine).
-    public func supports(_ op: KernelOp) -> Bool { op != .gaussianLogDet }
+    /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and
+    /// the kNN estimator (Kernels/knn.cl is still to come).
+    public func supports(_ op: KernelOp) -> Bool { op != .gaussianLogDet && op != .knnEntropy }
+
+    public func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult {
+        throw LDMError.unsupported(operation: "the kNN entropy (knnEntropy)", backend: info.description + "; use --backend cpu")
+    }
 
     public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult {
         throw LDMError.unsupported(operation: "the log-det entropy (gaussianLogDet)",

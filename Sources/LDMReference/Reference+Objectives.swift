@@ -87,20 +87,28 @@ extension Reference {
 
     /// Kozachenko–Leonenko kNN entropy: `c·mean_i log(ρ_i + 1e-8)`, ρ_i the distance to the k-th nearest
     /// other row, clipped to [0, q₀.₉(ρ)] (the 0.9 quantile with linear interpolation, as `torch.quantile`).
-    public static func knnEntropy(_ z: [Double], d: Int, k: Int = 3, scale: Double = 1) -> Double {
+    /// `cap` replaces the quantile when given: the estimator detaches it, so finite differences must hold it fixed.
+    public static func knnEntropy(_ z: [Double], d: Int, k: Int = 3, scale: Double = 1, cap fixedCap: Double? = nil)
+        -> Double {
         let rho = knnDistances(z, d: d, k: k)
-        let cap = quantile(rho, 0.9)
+        let cap = fixedCap ?? quantile(rho, 0.9)
         return scale * rho.reduce(0) { $0 + log(min(max($1, 0), cap) + 1e-8) } / Double(rho.count)
     }
 
-    /// Distance from each row to its k-th nearest other row.
+    /// Distance from each row to its k-th nearest other row (the k smallest kept in a sorted list).
     public static func knnDistances(_ z: [Double], d: Int, k: Int) -> [Double] {
         let rows = z.count / d
         return (0..<rows).map { i in
-            let distances = (0..<rows).filter { $0 != i }.map { j in
-                (0..<d).reduce(0.0) { $0 + (z[i * d + $1] - z[j * d + $1]) * (z[i * d + $1] - z[j * d + $1]) }.squareRoot()
-            }.sorted()
-            return distances[k - 1]
+            var smallest: [Double] = []
+            for j in 0..<rows where j != i {
+                var squared = 0.0
+                for t in 0..<d { squared += (z[i * d + t] - z[j * d + t]) * (z[i * d + t] - z[j * d + t]) }
+                if smallest.count < k || squared < smallest[k - 1] {
+                    smallest.insert(squared, at: smallest.firstIndex(where: { $0 > squared }) ?? smallest.count)
+                    if smallest.count > k { smallest.removeLast() }
+                }
+            }
+            return smallest[k - 1].squareRoot()
         }
     }
 

@@ -12,13 +12,14 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet; --latent sphere|plane with --entropy kde|logdet|none and \
-            --variant ldm|mi (logdet on the CPU backend). The other estimators and presets of the specification \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn; --latent sphere|plane with --entropy \
+            kde|logdet|knn|none and --variant ldm|mi (logdet and knn on the CPU backend). The other estimators and presets of the specification \
             are not implemented yet and say so.
             """)
 
     enum Preset: String, ExpressibleByArgument, CaseIterable {
         case simclr, ldmContrastive = "ldm-contrastive", miContrastive = "mi-contrastive", ldmLogdet = "ldm-logdet"
+        case ldmKnn = "ldm-knn"
         case vicreg, barlow, byol, jepa, cpc, clustering, ica
     }
 
@@ -39,6 +40,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "Temperature τ of the simclr preset.") var temperature: Float = 0.5
     @Flag(help: "Leave j = i out of the KDE sums.") var leaveOneOut = false
     @Option(help: "ε added to the covariance diagonal by the logdet estimator.") var epsilon: Float = 1e-8
+    @Option(help: "k of the knn estimator (the k-th nearest other row).") var k: Int = 3
+    @Option(help: "Scale c of the knn estimator: 1 or d.") var knnScale: KNNScale = .one
     @Option(help: "How the LDM variant joins the views for logdet: stacked (2B × d) or concatenated (B × 2d).")
     var logdetForm: JointForm = .stacked
     @Option(help: "Entropy multiplier m of the MI variant.") var entropyMultiplier: Float = 2
@@ -59,6 +62,7 @@ struct ObjectiveCommand: ParsableCommand {
                               (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier")] {
             guard value.isFinite, value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
         }
+        guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
         guard epsilon.isFinite, epsilon >= 0 else { throw ValidationError("--epsilon must be non-negative, got \(epsilon)") }
     }
 
@@ -76,6 +80,9 @@ struct ObjectiveCommand: ParsableCommand {
             case .ldmLogdet:
                 return LDMObjective(latent: .plane(precision: predictionPrecision),
                                     entropy: .logdet(epsilon: epsilon, form: logdetForm), variant: .ldm)
+            case .ldmKnn:
+                return LDMObjective(latent: .plane(precision: predictionPrecision), entropy: .knn(k: k, scale: knnScale),
+                                    variant: .ldm)
             default:
                 throw LDMError.unsupported(operation: "preset \(preset.rawValue)", backend: "this version of ldm")
             }
@@ -86,6 +93,7 @@ struct ObjectiveCommand: ParsableCommand {
         switch entropy! {
         case .kde: term = .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut)
         case .logdet: term = .logdet(epsilon: epsilon, form: logdetForm)
+        case .knn: term = .knn(k: k, scale: knnScale)
         case .none: term = .none
         default: throw LDMError.unsupported(operation: "entropy estimator \(entropy!.rawValue)", backend: "this version of ldm")
         }
@@ -149,3 +157,4 @@ struct ObjectiveCommand: ParsableCommand {
 }
 
 extension JointForm: ExpressibleByArgument {}
+extension KNNScale: ExpressibleByArgument {}

@@ -102,6 +102,51 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c)")
     }
 
+    /// kNN objectives on the CPU backend. The estimator detaches its quantile cap, so the reference holds each cap
+    /// at its value for the unperturbed input; and finite differences are only meaningful where the estimator is
+    /// differentiable, so the test first requires every ρ to stay clear of the cap and of a neighbour switch.
+    @Test(arguments: [false, true])
+    func knnObjectivesMatchTheReference(_ joint: Bool) throws {
+        let backend = try TestBackends.named("cpu")
+        let (rows, d) = (20, 3)
+        var generator = SeededGenerator(seed: 80)
+        let host1 = generator.floats(rows * d), host2 = generator.floats(rows * d)
+        let a = host1.map(Double.init), b = host2.map(Double.init)
+        let objective = joint
+            ? LDMObjective(latent: .sphere(precision: 5), entropy: .knn(k: 3), variant: .ldm)
+            : LDMObjective(latent: .plane(precision: 2), entropy: .knn(k: 2, scale: .dimension), variant: .mi())
+        let k = joint ? 3 : 2
+        let sets = joint ? [Self.concat(Reference.normalizedRows(a, d: d), Reference.normalizedRows(b, d: d), d: d)] : [a, b]
+        let width = joint ? 2 * d : d
+        var caps: [Double] = []
+        for set in sets {
+            let rho = Reference.knnDistances(set, d: width, k: k)
+            let cap = Reference.quantile(rho, 0.9)
+            let next = Reference.knnDistances(set, d: width, k: k + 1)
+            try #require(rho.allSatisfy { abs($0 - cap) > 1e-4 }, "input at the clip's kink: pick another seed")
+            try #require(zip(rho, next).allSatisfy { $1 - $0 > 1e-4 }, "input at a neighbour switch: pick another seed")
+            caps.append(cap)
+        }
+        let reference = { (z1: [Double], z2: [Double]) -> Double in
+            if joint {
+                let u = Self.concat(Reference.normalizedRows(z1, d: d), Reference.normalizedRows(z2, d: d), d: d)
+                return -(Reference.sphereAlignment(z1, z2, d: d, precision: 5)
+                         + Reference.knnEntropy(u, d: 2 * d, k: 3, cap: caps[0]))
+            }
+            return -(Reference.planeAlignment(z1, z2, d: d, precision: 2)
+                     + Reference.knnEntropy(z1, d: d, k: 2, scale: Double(d), cap: caps[0])
+                     + Reference.knnEntropy(z2, d: d, k: 2, scale: Double(d), cap: caps[1]))
+        }
+        let z1 = try backend.upload(host1, shape: [rows, d]), z2 = try backend.upload(host2, shape: [rows, d])
+        let result = try objective.evaluate(z1, z2, on: backend)
+        let expected = reference(a, b)
+        #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(objective.name)")
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a, step: 1e-6) { reference($0, b) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(objective.name)")
+        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b, step: 1e-6) { reference(a, $0) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(objective.name)")
+    }
+
     @Test(.enabled(if: TestBackends.openCLEnabled, TestBackends.skipReason))
     func openCLRefusesLogDetByName() throws {
         let backend = try TestBackends.named("opencl")

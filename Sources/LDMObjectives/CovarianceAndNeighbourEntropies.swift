@@ -16,3 +16,19 @@ enum LogDetEntropy {
         return (result.value, gradient)
     }
 }
+
+/// The kNN (Kozachenko–Leonenko) entropy estimate of a set of rows.
+enum KNNEntropy {
+    /// `Ĥ = c·mean_i log(clip(ρ_i) + 1e-8)` and the gradient of `weight·Ĥ` with respect to u.
+    static func evaluate(_ u: Tensor, k: Int, scale: Float, weight: Float, on backend: any Backend) throws
+        -> (entropy: Double, gradient: Tensor) {
+        guard backend.supports(.knnEntropy) else {
+            throw LDMError.unsupported(operation: "the kNN entropy", backend: backend.info.description + "; use --backend cpu")
+        }
+        let gradient = try backend.makeTensor(u.shape)
+        let result = try backend.knnEntropy(u, gradient: gradient,
+                                            KNNShape(rows: u.shape.dims[0], dimension: u.shape.dims[1], k: k, scale: scale))
+        try backend.scale(gradient, by: weight, into: gradient)
+        return (result.value, gradient)
+    }
+}
