@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
-        case matmul, elementwise, reduce, transpose, lse, logdet
+        case matmul, elementwise, reduce, transpose, lse, logdet, knn
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -84,6 +84,12 @@ struct Bench: ParsableCommand {
                 return []
             }
             return try LogDetBenchmark.cases.map { try LogDetBenchmark.run(context, $0) }
+        case .knn:
+            guard context.backend is CPUBackend else {
+                note("  knn: CPU backend only so far; skipped on \(context.label)")
+                return []
+            }
+            return try KNNBenchmark.cases.map { try KNNBenchmark.run(context, $0) }
         case .lse:
             return try PairwiseLSEBenchmark.cases(for: context.backend).map { shape in
                 note("  lse \(shape) on \(context.label)...")

@@ -1,0 +1,40 @@
+import LDMCPU
+import LDMEngine
+import LDMReference
+
+/// knn micro-benchmark (CPUBackend+KNN): value + gradient of the Kozachenko–Leonenko entropy, B = 4096, d = 128,
+/// k = 3. CPU backend only so far.
+public enum KNNBenchmark {
+    public static let cases = [KNNShape(rows: 4096, dimension: 128, k: 3)]
+
+    public static func run(_ context: BenchmarkContext, _ s: KNNShape) throws -> BenchmarkRow {
+        guard let cpu = context.backend as? CPUBackend else {
+            throw LDMError.unsupported(operation: "knnEntropy", backend: context.backend.info.description)
+        }
+        var generator = SeededGenerator(seed: 0x6b6e6e)
+        let host = generator.floats(s.rows * s.dimension)
+        let z = try cpu.upload(host, shape: [s.rows, s.dimension]), gradient = try cpu.makeTensor([s.rows, s.dimension])
+        let result = try cpu.knnEntropy(z, gradient: gradient, s)
+        // Validate on a 512-row subsample against the Double reference (the full one is B² distances in Double).
+        let sub = 512
+        let subZ = try cpu.upload(Array(host[0..<(sub * s.dimension)]), shape: [sub, s.dimension])
+        var subShape = s
+        subShape.rows = sub
+        let subValue = try cpu.knnEntropy(subZ, gradient: try cpu.makeTensor([sub, s.dimension]), subShape).value
+        let expected = Reference.knnEntropy(host[0..<(sub * s.dimension)].map(Double.init), d: s.dimension, k: s.k,
+                                            scale: Double(s.scale))
+        let error = abs(subValue - expected) / max(1, abs(expected))
+        guard error <= 1e-4, result.value.isFinite else {
+            throw ValidationFailure(kernel: "knn", shape: s.description, error: error, tolerance: 1e-4)
+        }
+        let timing = try Timing.measure(cpu, minSeconds: context.minSeconds) {
+            _ = try cpu.knnEntropy(z, gradient: gradient, s)
+        }
+        let gflops = 2 * Double(s.rows) * Double(s.rows) * Double(s.dimension) / timing.median / 1e9
+        return BenchmarkRow(kernel: "knn.forward+backward", backend: context.label, device: cpu.info.deviceName,
+                            shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
+                            secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
+                            peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
+                            validationError: error)
+    }
+}
