@@ -69,6 +69,9 @@ public protocol Backend: AnyObject, Sendable {
     /// knn — the Kozachenko–Leonenko entropy (returned, with its detached cap) and its gradient with respect to
     /// z. CPU backend only so far: the OpenCL backend reports `supports(.knnEntropy) == false` and throws.
     func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult
+    /// covariance — the VICReg or Taylor surrogate of z (returned) and its gradient with respect to z. CPU backend
+    /// only so far: the OpenCL backend reports `supports(.covarianceSurrogate) == false` and throws.
+    func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
     func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
@@ -80,7 +83,7 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate
 }
 
 /// The two families of backend.

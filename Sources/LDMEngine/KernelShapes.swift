@@ -287,3 +287,43 @@ public struct KNNResult: Sendable, Equatable {
         self.cap = cap
     }
 }
+
+/// Surrogates of the entropy computed from the sample covariance C (mean removed, divided by rows − 1) of
+/// `rows × dimension` samples (SPEC §3.4–3.5).
+public struct CovarianceSurrogateShape: Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        /// VICReg's penalty `varianceWeight·(1/d)·Σ_k ReLU(1 − sqrt(C_kk + 1e-4)) +
+        /// covarianceWeight·(1/d)·Σ_{k≠l} C_kl²` (to be minimised).
+        case vicreg(varianceWeight: Float, covarianceWeight: Float)
+        /// The Taylor (correlation) surrogate of log det, `(Σ_k log C_kk − ½·Σ_{k≠l} (C_kl²/(C_kk·C_ll))²)/d`,
+        /// the reference code's definition (to be maximised).
+        case taylor
+    }
+
+    public var rows: Int
+    public var dimension: Int
+    public var kind: Kind
+
+    public init(rows: Int, dimension: Int, kind: Kind) {
+        self.rows = rows
+        self.dimension = dimension
+        self.kind = kind
+    }
+
+    public var description: String { "\(rows)x\(dimension) \(kind)" }
+
+    public func validate(z: Tensor, gradient: Tensor) throws {
+        let op = "covarianceSurrogate \(self)"
+        guard rows >= 2, dimension >= 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "need at least 2 rows and 1 column")
+        }
+        if case let .vicreg(v, c) = kind, !(v.isFinite && c.isFinite && v >= 0 && c >= 0) {
+            throw LDMError.invalidArgument("\(op): weights must be finite and non-negative")
+        }
+        try KernelChecks.count(op, "z", z, rows * dimension)
+        try KernelChecks.count(op, "gradient", gradient, rows * dimension)
+        guard z.storage !== gradient.storage else {
+            throw LDMError.invalidArgument("\(op): gradient must not alias z")
+        }
+    }
+}

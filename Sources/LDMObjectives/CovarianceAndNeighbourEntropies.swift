@@ -32,3 +32,20 @@ enum KNNEntropy {
         return (result.value, gradient)
     }
 }
+
+/// The covariance surrogates as entropy terms: Taylor as it is, VICReg's penalty negated.
+enum CovarianceEntropy {
+    /// The entropy-like value and the gradient of `weight·value` with respect to u.
+    static func evaluate(_ u: Tensor, _ kind: CovarianceSurrogateShape.Kind, weight: Float, on backend: any Backend)
+        throws -> (entropy: Double, gradient: Tensor) {
+        guard backend.supports(.covarianceSurrogate) else {
+            throw LDMError.unsupported(operation: "the covariance surrogates", backend: backend.info.description + "; use --backend cpu")
+        }
+        let gradient = try backend.makeTensor(u.shape)
+        let shape = CovarianceSurrogateShape(rows: u.shape.dims[0], dimension: u.shape.dims[1], kind: kind)
+        let raw = try backend.covarianceSurrogate(u, gradient: gradient, shape)
+        let sign: Float = if case .taylor = kind { 1 } else { -1 }   // a penalty is a negative entropy
+        try backend.scale(gradient, by: sign * weight, into: gradient)
+        return (Double(sign) * raw, gradient)
+    }
+}

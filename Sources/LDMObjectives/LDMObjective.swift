@@ -29,10 +29,22 @@ public struct LDMObjective: Objective {
         case .kde: "kde"
         case .logdet: "logdet"
         case .knn: "knn"
+        case .taylor: "taylor"
+        case .vicreg: "vicreg"
         case .none: "none"
         }
         let form = if case .mi = variant { "mi" } else { "ldm" }
         return "ldm \(model)+\(estimator) \(form)"
+    }
+
+    /// The covariance-based estimators and how their LDM variant joins the views.
+    private var covarianceSurrogate: (kind: CovarianceSurrogateShape.Kind, form: JointForm)? {
+        switch entropy {
+        case let .taylor(form): return (.taylor, form)
+        case let .vicreg(varianceWeight, covarianceWeight):
+            return (.vicreg(varianceWeight: varianceWeight, covarianceWeight: covarianceWeight), .concatenated)
+        default: return nil
+        }
     }
 
     private var onSphere: Bool {
@@ -139,6 +151,27 @@ public struct LDMObjective: Objective {
                 let result = try KNNEntropy.evaluate(joint, k: k, scale: c, weight: -1, on: backend)
                 entropyTerm = result.entropy
                 let (g1, g2) = try backend.splitColumns(result.gradient, at: d)
+                try backend.axpy(1, g1, du1)
+                try backend.axpy(1, g2, du2)
+            }
+        }
+
+        if let surrogate = covarianceSurrogate {
+            switch variant {
+            case let .mi(multiplier):
+                try checkPositive(multiplier, "the entropy multiplier")
+                let first = try CovarianceEntropy.evaluate(u1, surrogate.kind, weight: -multiplier / 2, on: backend)
+                let second = try CovarianceEntropy.evaluate(u2, surrogate.kind, weight: -multiplier / 2, on: backend)
+                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
+                try backend.axpy(1, first.gradient, du1)
+                try backend.axpy(1, second.gradient, du2)
+            case .ldm:
+                let stacked = surrogate.form == .stacked
+                let joint = stacked ? try backend.stackRows(u1, u2) : try backend.concatColumns(u1, u2)
+                let result = try CovarianceEntropy.evaluate(joint, surrogate.kind, weight: -1, on: backend)
+                entropyTerm = result.entropy
+                let (g1, g2) = stacked ? try backend.splitRows(result.gradient, at: rows)
+                                       : try backend.splitColumns(result.gradient, at: d)
                 try backend.axpy(1, g1, du1)
                 try backend.axpy(1, g2, du2)
             }

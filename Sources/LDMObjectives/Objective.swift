@@ -60,6 +60,11 @@ public enum EntropyTerm: Sendable, Equatable {
     /// Kozachenko–Leonenko kNN: `c·mean_i log ρ_i` with ρ_i the distance to the k-th nearest other row,
     /// clipped at the detached 0.9 quantile (CPU backend so far).
     case knn(k: Int = 3, scale: KNNScale = .one)
+    /// Taylor (correlation) surrogate of log det (CPU backend so far); `form` as for `logdet`.
+    case taylor(form: JointForm = .stacked)
+    /// VICReg's variance and covariance penalties, negated to an entropy-like term to maximise (CPU backend so far).
+    /// The LDM variant applies them to the concatenation.
+    case vicreg(varianceWeight: Float = 25, covarianceWeight: Float = 1)
     /// No entropy term (alignment only).
     case none
 }

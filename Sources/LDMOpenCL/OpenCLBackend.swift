@@ -75,9 +75,16 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and
-    /// the kNN estimator (Kernels/knn.cl is still to come).
-    public func supports(_ op: KernelOp) -> Bool { op != .gaussianLogDet && op != .knnEntropy }
+    /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
+    /// kNN and covariance-surrogate estimators (their .cl files are still to come).
+    public func supports(_ op: KernelOp) -> Bool {
+        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate].contains(op)
+    }
+
+    public func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double {
+        throw LDMError.unsupported(operation: "the covariance surrogates (VICReg, Taylor)",
+                                   backend: info.description + "; use --backend cpu")
+    }
 
     public func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult {
         throw LDMError.unsupported(operation: "the kNN entropy (knnEntropy)", backend: info.description + "; use --backend cpu")

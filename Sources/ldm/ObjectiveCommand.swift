@@ -12,8 +12,8 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn; --latent sphere|plane with --entropy \
-            kde|logdet|knn|none and --variant ldm|mi (logdet and knn on the CPU backend). The other estimators and presets of the specification \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg; --latent sphere|plane with --entropy \
+            kde|logdet|knn|taylor|vicreg|none and --variant ldm|mi (all but kde on the CPU backend so far). The other estimators and presets of the specification \
             are not implemented yet and say so.
             """)
 
@@ -42,6 +42,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "ε added to the covariance diagonal by the logdet estimator.") var epsilon: Float = 1e-8
     @Option(help: "k of the knn estimator (the k-th nearest other row).") var k: Int = 3
     @Option(help: "Scale c of the knn estimator: 1 or d.") var knnScale: KNNScale = .one
+    @Option(help: "VICReg weights λ,μ,ν (invariance, variance, covariance) for --preset vicreg and --entropy vicreg.")
+    var vicregWeights: String = "25,25,1"
     @Option(help: "How the LDM variant joins the views for logdet: stacked (2B × d) or concatenated (B × 2d).")
     var logdetForm: JointForm = .stacked
     @Option(help: "Entropy multiplier m of the MI variant.") var entropyMultiplier: Float = 2
@@ -62,11 +64,22 @@ struct ObjectiveCommand: ParsableCommand {
                               (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier")] {
             guard value.isFinite, value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
         }
+        guard parsedWeights() != nil else {
+            throw ValidationError("--vicreg-weights takes three non-negative numbers like 25,25,1; got \(vicregWeights)")
+        }
         guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
         guard epsilon.isFinite, epsilon >= 0 else { throw ValidationError("--epsilon must be non-negative, got \(epsilon)") }
     }
 
+    /// λ, μ, ν from --vicreg-weights, or nil when malformed.
+    func parsedWeights() -> (Float, Float, Float)? {
+        let parts = vicregWeights.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, parts.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+        return (parts[0], parts[1], parts[2])
+    }
+
     func objective() throws -> any Objective {
+        let (lambda, mu, nu) = parsedWeights() ?? (25, 25, 1)
         if let preset {
             switch preset {
             case .simclr: return NTXent(temperature: temperature)
@@ -80,6 +93,8 @@ struct ObjectiveCommand: ParsableCommand {
             case .ldmLogdet:
                 return LDMObjective(latent: .plane(precision: predictionPrecision),
                                     entropy: .logdet(epsilon: epsilon, form: logdetForm), variant: .ldm)
+            case .vicreg:
+                return VICReg(invariance: lambda, variance: mu, covariance: nu)
             case .ldmKnn:
                 return LDMObjective(latent: .plane(precision: predictionPrecision), entropy: .knn(k: k, scale: knnScale),
                                     variant: .ldm)
@@ -94,6 +109,8 @@ struct ObjectiveCommand: ParsableCommand {
         case .kde: term = .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut)
         case .logdet: term = .logdet(epsilon: epsilon, form: logdetForm)
         case .knn: term = .knn(k: k, scale: knnScale)
+        case .taylor: term = .taylor(form: logdetForm)
+        case .vicreg: term = .vicreg(varianceWeight: mu, covarianceWeight: nu)
         case .none: term = .none
         default: throw LDMError.unsupported(operation: "entropy estimator \(entropy!.rawValue)", backend: "this version of ldm")
         }

@@ -127,7 +127,7 @@ struct CLITests {
             let (shape, values) = try NumPyFile.read(grads + "/" + name)
             #expect(shape == [32, 8] && values.allSatisfy { $0.isFinite })
         }
-        for preset in ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn"] {
+        for preset in ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg"] {
             let run = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", preset, "--json"])
             #expect(run.status == 0, "\(preset): \(run.error)")
         }
@@ -141,8 +141,8 @@ struct CLITests {
             (["--z1", path("a.npy"), "--z2", path("small.npy"), "--preset", "simclr"], "the views must match"),
             (["--z1", path("missing.npy"), "--z2", path("b.npy"), "--preset", "simclr"], "missing.npy: cannot read"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "simclr", "--temperature=0"], "--temperature must be positive"),
-            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--latent", "plane", "--entropy", "taylor", "--variant", "mi"],
-             "entropy estimator taylor is not supported"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--latent", "plane", "--entropy", "plugin", "--variant", "mi"],
+             "entropy estimator plugin is not supported"),
         ]
         for (arguments, message) in cases {
             let result = try Self.run(["objective"] + arguments)

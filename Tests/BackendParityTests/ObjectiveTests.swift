@@ -79,15 +79,29 @@ struct ObjectiveTests {
             let joint = concat(Reference.normalizedRows(z1, d: 3), Reference.normalizedRows(z2, d: 3), d: 3)
             return -(Reference.sphereAlignment(z1, z2, d: 3, precision: 2) + Reference.gaussianLogDetEntropy(joint, d: 6)!)
         },
+        Case(objective: VICReg()) { z1, z2 in
+            // lightly's VICRegLoss: 25·MSE + 25·½(V1 + V2) + 1·(C1 + C2)
+            let mse = zip(z1, z2).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(z1.count)
+            let (v1, c1) = Reference.vicregTerms(z1, d: 3), (v2, c2) = Reference.vicregTerms(z2, d: 3)
+            return 25 * mse + 25 * 0.5 * (v1 + v2) + (c1 + c2)
+        },
+        Case(objective: LDMObjective(latent: .plane(precision: 5), entropy: .taylor(), variant: .ldm)) { z1, z2 in
+            -(Reference.planeAlignment(z1, z2, d: 3, precision: 5) + Reference.taylorLogDet(z1 + z2, d: 3))
+        },
+        Case(objective: LDMObjective(latent: .sphere(precision: 3), entropy: .vicreg(), variant: .mi())) { z1, z2 in
+            let (v1, c1) = Reference.vicregTerms(Reference.normalizedRows(z1, d: 3), d: 3)
+            let (v2, c2) = Reference.vicregTerms(Reference.normalizedRows(z2, d: 3), d: 3)
+            return -(Reference.sphereAlignment(z1, z2, d: 3, precision: 3) - (25 * v1 + c1) - (25 * v2 + c2))
+        },
         Case(objective: LDMObjective(latent: .plane(precision: 1), entropy: .logdet(), variant: .mi())) { z1, z2 in
             -(Reference.planeAlignment(z1, z2, d: 3, precision: 1)
               + Reference.gaussianLogDetEntropy(z1, d: 3)! + Reference.gaussianLogDetEntropy(z2, d: 3)!)
         },
     ]
 
-    /// Log-det objectives on the CPU backend (10 × 3 views, so every covariance, 6 × 6 included, has full rank).
+    /// Covariance-based objectives (log-det, Taylor, VICReg) on the CPU backend (10 × 3 views, so every covariance, 6 × 6 included, has full rank).
     @Test(arguments: logDetCases)
-    func logDetObjectivesMatchTheReference(_ c: Case) throws {
+    func covarianceObjectivesMatchTheReference(_ c: Case) throws {
         let backend = try TestBackends.named("cpu")
         var generator = SeededGenerator(seed: 78)
         let host1 = generator.floats(30), host2 = generator.floats(30)
