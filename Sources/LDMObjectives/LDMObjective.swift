@@ -31,6 +31,7 @@ public struct LDMObjective: Objective {
         case .knn: "knn"
         case .taylor: "taylor"
         case .vicreg: "vicreg"
+        case .stopGradient: "stopgrad"
         case .none: "none"
         }
         let form = if case .mi = variant { "mi" } else { "ldm" }
@@ -175,6 +176,10 @@ public struct LDMObjective: Objective {
                 try backend.axpy(1, g1, du1)
                 try backend.axpy(1, g2, du2)
             }
+        }
+
+        if case .stopGradient = entropy {
+            try backend.fill(du2, with: 0)   // sg[z2]: the target receives no gradient
         }
 
         // Back through the normalisation on the sphere.

@@ -65,6 +65,9 @@ public enum EntropyTerm: Sendable, Equatable {
     /// VICReg's variance and covariance penalties, negated to an entropy-like term to maximise (CPU backend so far).
     /// The LDM variant applies them to the concatenation.
     case vicreg(varianceWeight: Float = 25, covarianceWeight: Float = 1)
+    /// Stop-gradient (BYOL, SimSiam, JEPA): no entropy term is computed and z2, the target branch, is detached,
+    /// so `dz2 = 0`.
+    case stopGradient
     /// No entropy term (alignment only).
     case none
 }

@@ -12,8 +12,9 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg; --latent sphere|plane with --entropy \
-            kde|logdet|knn|taylor|vicreg|none and --variant ldm|mi (all but kde on the CPU backend so far). The other estimators and presets of the specification \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, byol (z1 the prediction, z2 the \
+            detached target); --latent sphere|plane with --entropy kde|logdet|knn|taylor|vicreg|stopgrad|none and \
+            --variant ldm|mi (logdet, knn, taylor and vicreg on the CPU backend so far). The other estimators and presets of the specification \
             are not implemented yet and say so.
             """)
 
@@ -95,6 +96,9 @@ struct ObjectiveCommand: ParsableCommand {
                                     entropy: .logdet(epsilon: epsilon, form: logdetForm), variant: .ldm)
             case .vicreg:
                 return VICReg(invariance: lambda, variance: mu, covariance: nu)
+            case .byol:
+                // lightly's NegativeCosineSimilarity(prediction, target.detach()): z1 predicts, z2 is the target.
+                return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)
             case .ldmKnn:
                 return LDMObjective(latent: .plane(precision: predictionPrecision), entropy: .knn(k: k, scale: knnScale),
                                     variant: .ldm)
@@ -111,6 +115,7 @@ struct ObjectiveCommand: ParsableCommand {
         case .knn: term = .knn(k: k, scale: knnScale)
         case .taylor: term = .taylor(form: logdetForm)
         case .vicreg: term = .vicreg(varianceWeight: mu, covarianceWeight: nu)
+        case .stopgrad: term = .stopGradient
         case .none: term = .none
         default: throw LDMError.unsupported(operation: "entropy estimator \(entropy!.rawValue)", backend: "this version of ldm")
         }

@@ -52,6 +52,24 @@ struct ObjectiveTests {
         Case(objective: NTXent(temperature: 0.2)) { z1, z2 in Reference.ntXentLoss(z1, z2, d: d, temperature: 0.2) },
     ]
 
+    /// BYOL / stop-gradient: −mean cos(z1, sg[z2]); z2 gets no gradient.
+    @Test(arguments: backends)
+    func stopGradientDetachesTheTarget(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 81)
+        let host1 = generator.floats(Self.rows * Self.d), host2 = generator.floats(Self.rows * Self.d)
+        let z1 = try backend.upload(host1, shape: [Self.rows, Self.d]), z2 = try backend.upload(host2, shape: [Self.rows, Self.d])
+        let byol = LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)
+        let result = try byol.evaluate(z1, z2, on: backend)
+        let a = host1.map(Double.init), b = host2.map(Double.init)
+        let reference = { (x: [Double]) in -Reference.sphereAlignment(x, b, d: Self.d, precision: 1) }
+        #expect(abs(result.value.loss - reference(a)) <= 1e-6)
+        #expect(result.value.entropy == 0)
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a, reference),
+                    tolerance: GradientTests.tolerance, "∂loss/∂z1 byol on \(name)")
+        #expect(try backend.download(result.dz2).allSatisfy { $0 == 0 }, "the target is detached")
+    }
+
     @Test(arguments: backends, cases)
     func valueAndGradientsMatchTheReference(_ name: String, _ c: Case) throws {
         let backend = try TestBackends.named(name)
