@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks `ldm objective --preset simclr` and `--preset vicreg` against lightly's NTXentLoss and VICRegLoss
+"""Checks `ldm objective --preset simclr`, `vicreg` and `barlow` against lightly's NTXentLoss, VICRegLoss and
+BarlowTwinsLoss
 constructions, written out in PyTorch (float64), and prints the relative differences of the loss and of both
 gradients. NT-Xent: normalise, the four B x B logit blocks / tau, self-similarities removed, cross-entropy against
 the partner. VICReg: 25 * MSE + 25 * 0.5 * (variance hinge of each view) + 1 * (off-diagonal covariance of each).
@@ -40,6 +41,15 @@ def lightly_vicreg(za, zb, lam=25.0, mu=25.0, nu=1.0, eps=1e-4):
     return lam * F.mse_loss(za, zb) + mu * 0.5 * (variance(za) + variance(zb)) + nu * (covariance(za) + covariance(zb))
 
 
+def lightly_barlow(za, zb, lam=5e-3):
+    a = (za - za.mean(0)) / za.std(0)
+    b = (zb - zb.mean(0)) / zb.std(0)
+    c = a.T @ b / za.shape[0]
+    on = (torch.diagonal(c) - 1).pow(2).sum()
+    off = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
+    return on + lam * off
+
+
 def check(ldm, preset, extra, reference, a, b, d):
     out = subprocess.run([ldm, "objective", "--z1", os.path.join(d, "a.npy"), "--z2", os.path.join(d, "b.npy"),
                           "--preset", preset, "--json", "--grad-dir", d] + extra,
@@ -70,6 +80,7 @@ def main():
         check(ldm, "simclr", [f"--temperature={t}", "--backend", backend], lambda x, y: lightly_ntxent(x, y, t), a, b, d)
         if backend == "cpu":   # VICReg runs on the CPU backend so far
             check(ldm, "vicreg", [], lightly_vicreg, a, b, d)
+            check(ldm, "barlow", [], lightly_barlow, a, b, d)
 
 
 if __name__ == "__main__":

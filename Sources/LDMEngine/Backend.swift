@@ -72,6 +72,9 @@ public protocol Backend: AnyObject, Sendable {
     /// covariance — the VICReg or Taylor surrogate of z (returned) and its gradient with respect to z. CPU backend
     /// only so far: the OpenCL backend reports `supports(.covarianceSurrogate) == false` and throws.
     func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double
+    /// crosscorrelation — the Barlow Twins loss of two views (returned) and its gradients. CPU backend only so far:
+    /// the OpenCL backend reports `supports(.barlowTwins) == false` and throws.
+    func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws -> Double
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
     func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
@@ -83,7 +86,7 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins
 }
 
 /// The two families of backend.

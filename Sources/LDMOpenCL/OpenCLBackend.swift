@@ -76,9 +76,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
-    /// kNN and covariance-surrogate estimators (their .cl files are still to come).
+    /// kNN, covariance-surrogate and Barlow Twins terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate].contains(op)
+        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate, .barlowTwins].contains(op)
+    }
+
+    public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
+        -> Double {
+        throw LDMError.unsupported(operation: "the Barlow Twins loss", backend: info.description + "; use --backend cpu")
     }
 
     public func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double {

@@ -206,6 +206,30 @@ extension Reference {
         }
     }
 
+    /// lightly's Barlow Twins loss: columns standardised (unbiased std), `c = AᵀB/N`,
+    /// `Σ_k (c_kk − 1)² + λ·Σ_{k≠l} c_kl²`.
+    public static func barlowTwinsLoss(_ z1: [Double], _ z2: [Double], d: Int, lambda: Double) -> Double {
+        let n = z1.count / d
+        func standardized(_ z: [Double]) -> [Double] {
+            var out = z
+            for k in 0..<d {
+                let mean = (0..<n).reduce(0.0) { $0 + z[$1 * d + k] } / Double(n)
+                let variance = (0..<n).reduce(0.0) { $0 + (z[$1 * d + k] - mean) * (z[$1 * d + k] - mean) } / Double(n - 1)
+                for i in 0..<n { out[i * d + k] = (z[i * d + k] - mean) / variance.squareRoot() }
+            }
+            return out
+        }
+        let a = standardized(z1), b = standardized(z2)
+        var loss = 0.0
+        for k in 0..<d {
+            for l in 0..<d {
+                let c = (0..<n).reduce(0.0) { $0 + a[$1 * d + k] * b[$1 * d + l] } / Double(n)
+                loss += k == l ? (c - 1) * (c - 1) : lambda * c * c
+            }
+        }
+        return loss
+    }
+
     static func dot(_ x: [Double], _ y: [Double], _ i: Int, _ j: Int, _ d: Int) -> Double {
         (0..<d).reduce(0) { $0 + x[i * d + $1] * y[j * d + $1] }
     }

@@ -12,7 +12,7 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, byol (z1 the prediction, z2 the \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol (z1 the prediction, z2 the \
             detached target); --latent sphere|plane with --entropy kde|logdet|knn|taylor|vicreg|stopgrad|none and \
             --variant ldm|mi (logdet, knn, taylor and vicreg on the CPU backend so far). The other estimators and presets of the specification \
             are not implemented yet and say so.
@@ -43,6 +43,7 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "ε added to the covariance diagonal by the logdet estimator.") var epsilon: Float = 1e-8
     @Option(help: "k of the knn estimator (the k-th nearest other row).") var k: Int = 3
     @Option(help: "Scale c of the knn estimator: 1 or d.") var knnScale: KNNScale = .one
+    @Option(help: "λ of the barlow preset (weight of the off-diagonal terms).") var barlowLambda: Float = 5e-3
     @Option(help: "VICReg weights λ,μ,ν (invariance, variance, covariance) for --preset vicreg and --entropy vicreg.")
     var vicregWeights: String = "25,25,1"
     @Option(help: "How the LDM variant joins the views for logdet: stacked (2B × d) or concatenated (B × 2d).")
@@ -67,6 +68,9 @@ struct ObjectiveCommand: ParsableCommand {
         }
         guard parsedWeights() != nil else {
             throw ValidationError("--vicreg-weights takes three non-negative numbers like 25,25,1; got \(vicregWeights)")
+        }
+        guard barlowLambda.isFinite, barlowLambda >= 0 else {
+            throw ValidationError("--barlow-lambda must be non-negative, got \(barlowLambda)")
         }
         guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
         guard epsilon.isFinite, epsilon >= 0 else { throw ValidationError("--epsilon must be non-negative, got \(epsilon)") }
@@ -96,6 +100,8 @@ struct ObjectiveCommand: ParsableCommand {
                                     entropy: .logdet(epsilon: epsilon, form: logdetForm), variant: .ldm)
             case .vicreg:
                 return VICReg(invariance: lambda, variance: mu, covariance: nu)
+            case .barlow:
+                return BarlowTwins(lambda: barlowLambda)
             case .byol:
                 // lightly's NegativeCosineSimilarity(prediction, target.detach()): z1 predicts, z2 is the target.
                 return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)

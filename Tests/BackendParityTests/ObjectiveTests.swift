@@ -103,6 +103,7 @@ struct ObjectiveTests {
             let (v1, c1) = Reference.vicregTerms(z1, d: 3), (v2, c2) = Reference.vicregTerms(z2, d: 3)
             return 25 * mse + 25 * 0.5 * (v1 + v2) + (c1 + c2)
         },
+        Case(objective: BarlowTwins(lambda: 0.1)) { z1, z2 in Reference.barlowTwinsLoss(z1, z2, d: 3, lambda: 0.1) },
         Case(objective: LDMObjective(latent: .plane(precision: 5), entropy: .taylor(), variant: .ldm)) { z1, z2 in
             -(Reference.planeAlignment(z1, z2, d: 3, precision: 5) + Reference.taylorLogDet(z1 + z2, d: 3))
         },
