@@ -24,7 +24,11 @@ public struct LDMObjective: Objective {
     }
 
     public var name: String {
-        let model = if case .sphere = latent { "sphere" } else { "plane" }
+        let model = switch latent {
+        case .sphere: "sphere"
+        case .plane: "plane"
+        case .gaussian: "gaussian"
+        }
         let estimator = switch entropy {
         case .kde: "kde"
         case .logdet: "logdet"
@@ -55,7 +59,7 @@ public struct LDMObjective: Objective {
 
     public func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult {
         let (rows, d) = try checkViews(z1, z2, name)
-        try checkPositive(latent.precision, "the prediction precision")
+        try checkPositive(latent.precision, "the prediction precision (or the variance)")
         let shape = RowsShape(rows: rows, columns: d)
 
         // Representations the terms see: unit rows on the sphere, the raw rows on the plane.
@@ -79,12 +83,19 @@ public struct LDMObjective: Objective {
             du1 = try backend.scaled(u2, -precision / Float(rows))
             du2 = try backend.scaled(u1, -precision / Float(rows))
         } else {
+            // Plane: −κ/(d·B)·Σ‖z1 − z2‖²; Gaussian: −1/(2σ²·B)·Σ‖z1 − z2‖². Both are −w·Σ‖z1 − z2‖².
+            let w: Float
+            if case let .gaussian(variance) = latent {
+                w = 1 / (2 * variance * Float(rows))
+            } else {
+                w = precision / Float(d * rows)
+            }
             let difference = try backend.makeTensor(z1.shape)
             try backend.copy(z1, to: difference)
             try backend.axpy(-1, z2, difference)
-            alignment = -Double(precision) * (try backend.dot(difference, difference)) / Double(d * rows)
-            du1 = try backend.scaled(difference, 2 * precision / Float(d * rows))
-            du2 = try backend.scaled(difference, -2 * precision / Float(d * rows))
+            alignment = -Double(w) * (try backend.dot(difference, difference))
+            du1 = try backend.scaled(difference, 2 * w)
+            du2 = try backend.scaled(difference, -2 * w)
         }
 
         // Entropy term and ∂loss/∂u of it.

@@ -40,10 +40,14 @@ public enum LatentModel: Sendable, Equatable {
     case sphere(precision: Float)
     /// Gaussian: `−κ_p·mean_i (1/d)·‖z1_i − z2_i‖²`.
     case plane(precision: Float)
+    /// Gaussian with a predictor (JEPA, BYOL-style heads): z1 = μ = predictor(context), z2 the target,
+    /// `log P = −mean_i ‖z2_i − μ_i‖²/(2σ²)` up to a constant, Σ = σ²·I (isotropic so far).
+    case gaussian(variance: Float = 1)
 
     var precision: Float {
         switch self {
         case let .sphere(precision), let .plane(precision): return precision
+        case let .gaussian(variance): return variance
         }
     }
 }

@@ -12,19 +12,19 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol (z1 the prediction, z2 the \
-            detached target); --latent sphere|plane with --entropy kde|logdet|knn|taylor|vicreg|stopgrad|none and \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol and jepa (z1 the prediction, z2 the \
+            detached target); --latent sphere|plane|gaussian with --entropy kde|logdet|knn|taylor|vicreg|stopgrad|none and \
             --variant ldm|mi (logdet, knn, taylor and vicreg on the CPU backend so far). The other estimators and presets of the specification \
             are not implemented yet and say so.
             """)
 
     enum Preset: String, ExpressibleByArgument, CaseIterable {
         case simclr, ldmContrastive = "ldm-contrastive", miContrastive = "mi-contrastive", ldmLogdet = "ldm-logdet"
-        case ldmKnn = "ldm-knn"
-        case vicreg, barlow, byol, jepa, cpc, clustering, ica
+        case ldmKnn = "ldm-knn", jepaStopgrad = "jepa"
+        case vicreg, barlow, byol, cpc, clustering, ica
     }
 
-    enum Latent: String, ExpressibleByArgument, CaseIterable { case sphere, plane }
+    enum Latent: String, ExpressibleByArgument, CaseIterable { case sphere, plane, gaussian }
     enum Entropy: String, ExpressibleByArgument, CaseIterable {
         case kde, knn, logdet, taylor, vicreg, plugin, stopgrad, none
     }
@@ -43,6 +43,7 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "ε added to the covariance diagonal by the logdet estimator.") var epsilon: Float = 1e-8
     @Option(help: "k of the knn estimator (the k-th nearest other row).") var k: Int = 3
     @Option(help: "Scale c of the knn estimator: 1 or d.") var knnScale: KNNScale = .one
+    @Option(help: "σ² of the gaussian latent model (Σ = σ²·I).") var variance: Float = 1
     @Option(help: "λ of the barlow preset (weight of the off-diagonal terms).") var barlowLambda: Float = 5e-3
     @Option(help: "VICReg weights λ,μ,ν (invariance, variance, covariance) for --preset vicreg and --entropy vicreg.")
     var vicregWeights: String = "25,25,1"
@@ -63,7 +64,8 @@ struct ObjectiveCommand: ParsableCommand {
         }
         guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
         for (value, name) in [(predictionPrecision, "--prediction-precision"), (kernelPrecision, "--kernel-precision"),
-                              (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier")] {
+                              (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier"),
+                              (variance, "--variance")] {
             guard value.isFinite, value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
         }
         guard parsedWeights() != nil else {
@@ -100,6 +102,9 @@ struct ObjectiveCommand: ParsableCommand {
                                     entropy: .logdet(epsilon: epsilon, form: logdetForm), variant: .ldm)
             case .vicreg:
                 return VICReg(invariance: lambda, variance: mu, covariance: nu)
+            case .jepaStopgrad:
+                // z1 = predictor(context) = μ, z2 = the target embedding, detached; Σ = σ²·I.
+                return LDMObjective(latent: .gaussian(variance: variance), entropy: .stopGradient, variant: .ldm)
             case .barlow:
                 return BarlowTwins(lambda: barlowLambda)
             case .byol:
@@ -112,8 +117,11 @@ struct ObjectiveCommand: ParsableCommand {
                 throw LDMError.unsupported(operation: "preset \(preset.rawValue)", backend: "this version of ldm")
             }
         }
-        let model: LatentModel = latent == .sphere ? .sphere(precision: predictionPrecision)
-                                                   : .plane(precision: predictionPrecision)
+        let model: LatentModel = switch latent! {
+        case .sphere: .sphere(precision: predictionPrecision)
+        case .plane: .plane(precision: predictionPrecision)
+        case .gaussian: .gaussian(variance: variance)
+        }
         let term: EntropyTerm
         switch entropy! {
         case .kde: term = .kde(precision: kernelPrecision, leaveOneOut: leaveOneOut)

@@ -127,7 +127,7 @@ struct CLITests {
             let (shape, values) = try NumPyFile.read(grads + "/" + name)
             #expect(shape == [32, 8] && values.allSatisfy { $0.isFinite })
         }
-        for preset in ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "byol", "barlow"] {
+        for preset in ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "byol", "barlow", "jepa"] {
             let run = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", preset, "--json"])
             #expect(run.status == 0, "\(preset): \(run.error)")
         }

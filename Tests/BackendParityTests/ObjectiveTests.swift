@@ -50,6 +50,13 @@ struct ObjectiveTests {
             -Reference.sphereAlignment(z1, z2, d: d, precision: 5)
         },
         Case(objective: NTXent(temperature: 0.2)) { z1, z2 in Reference.ntXentLoss(z1, z2, d: d, temperature: 0.2) },
+        Case(objective: LDMObjective(latent: .gaussian(variance: 0.5), entropy: .kde(precision: 2), variant: .mi())) { z1, z2 in
+            // −mean_i ‖z1 − z2‖²/(2σ²) with σ² = 0.5, plus the Gaussian-kernel KDE of each view.
+            let squared = zip(z1, z2).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            return -(-squared / (2 * 0.5) / Double(rows)
+                     + Reference.kdeEntropy(z1, d: d, kernel: .gaussian, precision: 2)
+                     + Reference.kdeEntropy(z2, d: d, kernel: .gaussian, precision: 2))
+        },
     ]
 
     /// BYOL / stop-gradient: −mean cos(z1, sg[z2]); z2 gets no gradient.
