@@ -75,6 +75,9 @@ public protocol Backend: AnyObject, Sendable {
     /// crosscorrelation — the Barlow Twins loss of two views (returned) and its gradients. CPU backend only so far:
     /// the OpenCL backend reports `supports(.barlowTwins) == false` and throws.
     func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws -> Double
+    /// plugin — the categorical plug-in entropy (returned) of softmax rows with its gradients: of the batch joint
+    /// `P = z1ᵀz2/B` when `z2` is given, else of the batch marginal `mean_b z1_b`. CPU backend only so far.
+    func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
     func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
@@ -86,7 +89,7 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy
 }
 
 /// The two families of backend.

@@ -1,3 +1,4 @@
+import Foundation
 import LDMEngine
 
 /// An LDM objective: alignment under a latent model plus an entropy estimate (SPEC §1–§3),
@@ -28,6 +29,7 @@ public struct LDMObjective: Objective {
         case .sphere: "sphere"
         case .plane: "plane"
         case .gaussian: "gaussian"
+        case .categorical: "categorical"
         }
         let estimator = switch entropy {
         case .kde: "kde"
@@ -36,6 +38,7 @@ public struct LDMObjective: Objective {
         case .taylor: "taylor"
         case .vicreg: "vicreg"
         case .stopGradient: "stopgrad"
+        case .plugIn: "plugin"
         case .none: "none"
         }
         let form = if case .mi = variant { "mi" } else { "ldm" }
@@ -59,7 +62,7 @@ public struct LDMObjective: Objective {
 
     public func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult {
         let (rows, d) = try checkViews(z1, z2, name)
-        try checkPositive(latent.precision, "the prediction precision (or the variance)")
+        try checkPositive(latent.precision, "the prediction precision (the variance; for categorical, 0 < p < 1)")
         let shape = RowsShape(rows: rows, columns: d)
 
         // Representations the terms see: unit rows on the sphere, the raw rows on the plane.
@@ -78,7 +81,13 @@ public struct LDMObjective: Objective {
         let precision = latent.precision
         let alignment: Double
         var du1: Tensor, du2: Tensor
-        if onSphere {
+        if case let .categorical(p) = latent {
+            guard d >= 2 else { throw LDMError.invalidArgument("the categorical model needs K ≥ 2 classes") }
+            let inverseTau = Float(log(Double(d - 1) * Double(p) / (1 - Double(p))))
+            alignment = Double(inverseTau) * (try backend.dot(z1, z2)) / Double(rows)
+            du1 = try backend.scaled(z2, -inverseTau / Float(rows))
+            du2 = try backend.scaled(z1, -inverseTau / Float(rows))
+        } else if onSphere {
             alignment = Double(precision) * (try backend.dot(u1, u2)) / Double(rows)
             du1 = try backend.scaled(u2, -precision / Float(rows))
             du2 = try backend.scaled(u1, -precision / Float(rows))
@@ -186,6 +195,26 @@ public struct LDMObjective: Objective {
                                        : try backend.splitColumns(result.gradient, at: d)
                 try backend.axpy(1, g1, du1)
                 try backend.axpy(1, g2, du2)
+            }
+        }
+
+        if case .plugIn = entropy {
+            guard backend.supports(.categoricalEntropy) else {
+                throw LDMError.unsupported(operation: "the plug-in entropy", backend: backend.info.description + "; use --backend cpu")
+            }
+            let g1 = try backend.makeTensor(z1.shape), g2 = try backend.makeTensor(z2.shape)
+            switch variant {
+            case .ldm:
+                entropyTerm = try backend.categoricalEntropy(u1, u2, gradient1: g1, gradient2: g2)
+                try backend.axpy(-1, g1, du1)
+                try backend.axpy(-1, g2, du2)
+            case let .mi(multiplier):
+                try checkPositive(multiplier, "the entropy multiplier")
+                let h1 = try backend.categoricalEntropy(u1, nil, gradient1: g1, gradient2: nil)
+                let h2 = try backend.categoricalEntropy(u2, nil, gradient1: g2, gradient2: nil)
+                entropyTerm = Double(multiplier) / 2 * (h1 + h2)
+                try backend.axpy(-multiplier / 2, g1, du1)
+                try backend.axpy(-multiplier / 2, g2, du2)
             }
         }
 

@@ -44,10 +44,15 @@ public enum LatentModel: Sendable, Equatable {
     /// `log P = −mean_i ‖z2_i − μ_i‖²/(2σ²)` up to a constant, Σ = σ²·I (isotropic so far).
     case gaussian(variance: Float = 1)
 
+    /// Categorical (clustering): z are softmax outputs over K classes and
+    /// `log P = (1/τ)·mean_i ⟨z1_i, z2_i⟩`, `τ = 1/log((K−1)·p/(1−p))` for match probability p.
+    case categorical(matchProbability: Float)
+
     var precision: Float {
         switch self {
         case let .sphere(precision), let .plane(precision): return precision
         case let .gaussian(variance): return variance
+        case let .categorical(p): return p > 0 && p < 1 ? 1 : -1
         }
     }
 }
@@ -72,6 +77,9 @@ public enum EntropyTerm: Sendable, Equatable {
     /// Stop-gradient (BYOL, SimSiam, JEPA): no entropy term is computed and z2, the target branch, is detached,
     /// so `dz2 = 0`.
     case stopGradient
+    /// Categorical plug-in: `−Σ P log P` of the batch joint `z1ᵀz2/B` (LDM variant, "exact") or of each view's
+    /// batch marginal (MI variant). For softmax outputs (CPU backend so far).
+    case plugIn
     /// No entropy term (alignment only).
     case none
 }

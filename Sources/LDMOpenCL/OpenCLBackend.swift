@@ -76,9 +76,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
-    /// kNN, covariance-surrogate and Barlow Twins terms (their .cl files are still to come).
+    /// kNN, covariance-surrogate, Barlow Twins and plug-in terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate, .barlowTwins].contains(op)
+        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate, .barlowTwins, .categoricalEntropy].contains(op)
+    }
+
+    public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
+        throw LDMError.unsupported(operation: "the categorical plug-in entropy", backend: info.description + "; use --backend cpu")
     }
 
     public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws

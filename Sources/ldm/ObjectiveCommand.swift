@@ -12,8 +12,9 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol and jepa (z1 the prediction, z2 the \
-            detached target); --latent sphere|plane|gaussian with --entropy kde|logdet|knn|taylor|vicreg|stopgrad|none and \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, clustering (softmax rows), byol and jepa (z1 the prediction, z2 the \
+            detached target); --latent sphere|plane|gaussian|categorical with --entropy \
+            kde|logdet|knn|taylor|vicreg|plugin|stopgrad|none and \
             --variant ldm|mi (logdet, knn, taylor and vicreg on the CPU backend so far). The other estimators and presets of the specification \
             are not implemented yet and say so.
             """)
@@ -21,10 +22,10 @@ struct ObjectiveCommand: ParsableCommand {
     enum Preset: String, ExpressibleByArgument, CaseIterable {
         case simclr, ldmContrastive = "ldm-contrastive", miContrastive = "mi-contrastive", ldmLogdet = "ldm-logdet"
         case ldmKnn = "ldm-knn", jepaStopgrad = "jepa"
-        case vicreg, barlow, byol, cpc, clustering, ica
+        case vicreg, barlow, byol, clustering, cpc, ica
     }
 
-    enum Latent: String, ExpressibleByArgument, CaseIterable { case sphere, plane, gaussian }
+    enum Latent: String, ExpressibleByArgument, CaseIterable { case sphere, plane, gaussian, categorical }
     enum Entropy: String, ExpressibleByArgument, CaseIterable {
         case kde, knn, logdet, taylor, vicreg, plugin, stopgrad, none
     }
@@ -44,6 +45,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "k of the knn estimator (the k-th nearest other row).") var k: Int = 3
     @Option(help: "Scale c of the knn estimator: 1 or d.") var knnScale: KNNScale = .one
     @Option(help: "σ² of the gaussian latent model (Σ = σ²·I).") var variance: Float = 1
+    @Option(help: "Match probability p of the categorical model (τ = 1/log((K−1)p/(1−p))); anneal 0.8 → 0.99.")
+    var matchProbability: Float = 0.9
     @Option(help: "λ of the barlow preset (weight of the off-diagonal terms).") var barlowLambda: Float = 5e-3
     @Option(help: "VICReg weights λ,μ,ν (invariance, variance, covariance) for --preset vicreg and --entropy vicreg.")
     var vicregWeights: String = "25,25,1"
@@ -73,6 +76,9 @@ struct ObjectiveCommand: ParsableCommand {
         }
         guard barlowLambda.isFinite, barlowLambda >= 0 else {
             throw ValidationError("--barlow-lambda must be non-negative, got \(barlowLambda)")
+        }
+        guard matchProbability > 0, matchProbability < 1 else {
+            throw ValidationError("--match-probability must be in (0, 1), got \(matchProbability)")
         }
         guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
         guard epsilon.isFinite, epsilon >= 0 else { throw ValidationError("--epsilon must be non-negative, got \(epsilon)") }
@@ -105,6 +111,9 @@ struct ObjectiveCommand: ParsableCommand {
             case .jepaStopgrad:
                 // z1 = predictor(context) = μ, z2 = the target embedding, detached; Σ = σ²·I.
                 return LDMObjective(latent: .gaussian(variance: variance), entropy: .stopGradient, variant: .ldm)
+            case .clustering:
+                return LDMObjective(latent: .categorical(matchProbability: matchProbability), entropy: .plugIn,
+                                    variant: .ldm)
             case .barlow:
                 return BarlowTwins(lambda: barlowLambda)
             case .byol:
@@ -121,6 +130,7 @@ struct ObjectiveCommand: ParsableCommand {
         case .sphere: .sphere(precision: predictionPrecision)
         case .plane: .plane(precision: predictionPrecision)
         case .gaussian: .gaussian(variance: variance)
+        case .categorical: .categorical(matchProbability: matchProbability)
         }
         let term: EntropyTerm
         switch entropy! {
@@ -130,6 +140,7 @@ struct ObjectiveCommand: ParsableCommand {
         case .taylor: term = .taylor(form: logdetForm)
         case .vicreg: term = .vicreg(varianceWeight: mu, covarianceWeight: nu)
         case .stopgrad: term = .stopGradient
+        case .plugin: term = .plugIn
         case .none: term = .none
         default: throw LDMError.unsupported(operation: "entropy estimator \(entropy!.rawValue)", backend: "this version of ldm")
         }

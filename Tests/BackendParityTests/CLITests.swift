@@ -141,8 +141,9 @@ struct CLITests {
             (["--z1", path("a.npy"), "--z2", path("small.npy"), "--preset", "simclr"], "the views must match"),
             (["--z1", path("missing.npy"), "--z2", path("b.npy"), "--preset", "simclr"], "missing.npy: cannot read"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "simclr", "--temperature=0"], "--temperature must be positive"),
-            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--latent", "plane", "--entropy", "plugin", "--variant", "mi"],
-             "entropy estimator plugin is not supported"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "clustering"], "expected softmax outputs"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "cpc"],
+             "preset cpc is not supported"),
         ]
         for (arguments, message) in cases {
             let result = try Self.run(["objective"] + arguments)

@@ -187,6 +187,43 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂z2 \(objective.name)")
     }
 
+    /// The categorical model with the plug-in entropy, joint (LDM) and marginal (MI), on softmax rows (CPU).
+    @Test(arguments: [true, false])
+    func categoricalPlugInMatchesTheReference(_ joint: Bool) throws {
+        let backend = try TestBackends.named("cpu")
+        let (rows, classes, p) = (8, 4, 0.9)
+        var generator = SeededGenerator(seed: joint ? 90 : 91)
+        func softmax(_ logits: [Float]) -> [Float] {
+            (0..<rows).flatMap { i -> [Float] in
+                let row = logits[(i * classes)..<((i + 1) * classes)].map { exp($0) }
+                let total = row.reduce(0, +)
+                return row.map { $0 / total }
+            }
+        }
+        let host1 = softmax(generator.floats(rows * classes)), host2 = softmax(generator.floats(rows * classes))
+        let objective = LDMObjective(latent: .categorical(matchProbability: Float(p)), entropy: .plugIn,
+                                     variant: joint ? .ldm : .mi())
+        let inverseTau = log(Double(classes - 1) * p / (1 - p))
+        let reference = { (z1: [Double], z2: [Double]) -> Double in
+            let alignment = inverseTau * zip(z1, z2).reduce(0) { $0 + $1.0 * $1.1 } / Double(rows)
+            let entropy = joint ? Reference.categoricalJointEntropy(z1, z2, classes: classes)
+                : Reference.categoricalMarginalEntropy(z1, classes: classes) + Reference.categoricalMarginalEntropy(z2, classes: classes)
+            return -(alignment + entropy)
+        }
+        let z1 = try backend.upload(host1, shape: [rows, classes]), z2 = try backend.upload(host2, shape: [rows, classes])
+        let result = try objective.evaluate(z1, z2, on: backend)
+        let a = host1.map(Double.init), b = host2.map(Double.init)
+        #expect(abs(result.value.loss - reference(a, b)) <= 1e-5 * max(1, abs(reference(a, b))))
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { reference($0, b) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z1 categorical joint \(joint)")
+        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { reference(a, $0) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z2 categorical joint \(joint)")
+        // Not softmax rows: refused with the reason.
+        let raw = try backend.upload(generator.floats(rows * classes), shape: [rows, classes])
+        let error = #expect(throws: LDMError.self) { _ = try objective.evaluate(raw, raw, on: backend) }
+        #expect(error?.description.contains("expected softmax outputs") == true)
+    }
+
     @Test(.enabled(if: TestBackends.openCLEnabled, TestBackends.skipReason))
     func openCLRefusesLogDetByName() throws {
         let backend = try TestBackends.named("opencl")
