@@ -18,6 +18,15 @@ public enum KernelChecks {
         }
     }
 
+    /// Validates a per-sample estimator's operands: `z` and its `gradient` both `count` elements, not aliased.
+    public static func samples(_ operation: String, z: Tensor, gradient: Tensor, count expected: Int) throws {
+        try count(operation, "z", z, expected)
+        try count(operation, "gradient", gradient, expected)
+        guard z.storage !== gradient.storage else {
+            throw LDMError.invalidArgument("\(operation): gradient must not alias z")
+        }
+    }
+
     /// Validates a ranged copy.
     public static func range(source: Tensor, _ sourceOffset: Int, destination: Tensor, _ destinationOffset: Int,
                              count: Int) throws {

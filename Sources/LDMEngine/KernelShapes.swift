@@ -221,11 +221,7 @@ public struct LogDetShape: Hashable, Sendable, CustomStringConvertible {
         guard epsilon.isFinite, epsilon >= 0 else {
             throw LDMError.invalidArgument("\(op): epsilon must be finite and non-negative, got \(epsilon)")
         }
-        try KernelChecks.count(op, "z", z, rows * dimension)
-        try KernelChecks.count(op, "gradient", gradient, rows * dimension)
-        guard z.storage !== gradient.storage else {
-            throw LDMError.invalidArgument("\(op): gradient must not alias z")
-        }
+        try KernelChecks.samples(op, z: z, gradient: gradient, count: rows * dimension)
     }
 }
 
@@ -269,11 +265,7 @@ public struct KNNShape: Hashable, Sendable, CustomStringConvertible {
         guard scale.isFinite, scale > 0, quantile > 0, quantile <= 1 else {
             throw LDMError.invalidArgument("\(op): scale must be positive and the quantile in (0, 1]")
         }
-        try KernelChecks.count(op, "z", z, rows * dimension)
-        try KernelChecks.count(op, "gradient", gradient, rows * dimension)
-        guard z.storage !== gradient.storage else {
-            throw LDMError.invalidArgument("\(op): gradient must not alias z")
-        }
+        try KernelChecks.samples(op, z: z, gradient: gradient, count: rows * dimension)
     }
 }
 
@@ -320,10 +312,6 @@ public struct CovarianceSurrogateShape: Hashable, Sendable, CustomStringConverti
         if case let .vicreg(v, c) = kind, !(v.isFinite && c.isFinite && v >= 0 && c >= 0) {
             throw LDMError.invalidArgument("\(op): weights must be finite and non-negative")
         }
-        try KernelChecks.count(op, "z", z, rows * dimension)
-        try KernelChecks.count(op, "gradient", gradient, rows * dimension)
-        guard z.storage !== gradient.storage else {
-            throw LDMError.invalidArgument("\(op): gradient must not alias z")
-        }
+        try KernelChecks.samples(op, z: z, gradient: gradient, count: rows * dimension)
     }
 }

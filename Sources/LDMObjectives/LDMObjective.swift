@@ -107,95 +107,38 @@ public struct LDMObjective: Objective {
             du2 = try backend.scaled(difference, -2 * w)
         }
 
-        // Entropy term and ∂loss/∂u of it.
+        // Entropy term and ∂loss/∂u of it. The set estimators share the MI/LDM wiring (`setEntropy`); each
+        // closure estimates one set of rows (`joint` when it is the two views joined) and returns the gradient of
+        // weight·Ĥ.
         var entropyTerm = 0.0
-        if case let .kde(kernelPrecision, leaveOneOut) = entropy {
+        let wiring = EntropyWiring(variant: variant, u1: u1, u2: u2, du1: du1, du2: du2, backend: backend)
+        switch entropy {
+        case let .kde(kernelPrecision, leaveOneOut):
             try checkPositive(kernelPrecision, "the kernel precision")
             let kernel: PairwiseKernel = onSphere ? .dot : .squaredDistance
-            switch variant {
-            case let .mi(multiplier):
-                try checkPositive(multiplier, "the entropy multiplier")
-                let scale = onSphere ? kernelPrecision : kernelPrecision / Float(d)
-                let first = try KDEEntropy.evaluate(u1, kernel: kernel, scale: scale, leaveOneOut: leaveOneOut,
-                                                    weight: -multiplier / 2, on: backend)
-                let second = try KDEEntropy.evaluate(u2, kernel: kernel, scale: scale, leaveOneOut: leaveOneOut,
-                                                     weight: -multiplier / 2, on: backend)
-                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
-                try backend.axpy(1, first.gradient, du1)
-                try backend.axpy(1, second.gradient, du2)
-            case .ldm:
-                let joint = try backend.concatColumns(u1, u2)
-                // ⟨[ẑ1‖ẑ2]/√2, ·⟩ = ½⟨[ẑ1‖ẑ2], ·⟩ on the sphere; D = 2d on the plane.
-                let scale = onSphere ? kernelPrecision / 2 : kernelPrecision / Float(2 * d)
-                let result = try KDEEntropy.evaluate(joint, kernel: kernel, scale: scale, leaveOneOut: leaveOneOut,
-                                                     weight: -1, on: backend)
-                entropyTerm = result.entropy
-                let (g1, g2) = try backend.splitColumns(result.gradient, at: d)
-                try backend.axpy(1, g1, du1)
-                try backend.axpy(1, g2, du2)
+            entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, joint, weight in
+                // vMF on [ẑ1‖ẑ2]/√2 halves the scale; the Gaussian kernel divides by the row length D.
+                let scale = onSphere ? (joint ? kernelPrecision / 2 : kernelPrecision)
+                                     : kernelPrecision / Float(rowsOf.shape.dims[1])
+                return try KDEEntropy.evaluate(rowsOf, kernel: kernel, scale: scale, leaveOneOut: leaveOneOut,
+                                               weight: weight, on: backend)
             }
-        }
-
-        if case let .logdet(epsilon, form) = entropy {
-            switch variant {
-            case let .mi(multiplier):
-                try checkPositive(multiplier, "the entropy multiplier")
-                let first = try LogDetEntropy.evaluate(u1, epsilon: epsilon, weight: -multiplier / 2, on: backend)
-                let second = try LogDetEntropy.evaluate(u2, epsilon: epsilon, weight: -multiplier / 2, on: backend)
-                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
-                try backend.axpy(1, first.gradient, du1)
-                try backend.axpy(1, second.gradient, du2)
-            case .ldm:
-                let joint = form == .stacked ? try backend.stackRows(u1, u2) : try backend.concatColumns(u1, u2)
-                let result = try LogDetEntropy.evaluate(joint, epsilon: epsilon, weight: -1, on: backend)
-                entropyTerm = result.entropy
-                let (g1, g2) = form == .stacked ? try backend.splitRows(result.gradient, at: rows)
-                                                : try backend.splitColumns(result.gradient, at: d)
-                try backend.axpy(1, g1, du1)
-                try backend.axpy(1, g2, du2)
+        case let .logdet(epsilon, form):
+            entropyTerm = try wiring.setEntropy(form) { rowsOf, _, weight in
+                try LogDetEntropy.evaluate(rowsOf, epsilon: epsilon, weight: weight, on: backend)
             }
-        }
-
-        if case let .knn(k, scaleChoice) = entropy {
-            switch variant {
-            case let .mi(multiplier):
-                try checkPositive(multiplier, "the entropy multiplier")
-                let c = scaleChoice == .one ? 1 : Float(d)
-                let first = try KNNEntropy.evaluate(u1, k: k, scale: c, weight: -multiplier / 2, on: backend)
-                let second = try KNNEntropy.evaluate(u2, k: k, scale: c, weight: -multiplier / 2, on: backend)
-                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
-                try backend.axpy(1, first.gradient, du1)
-                try backend.axpy(1, second.gradient, du2)
-            case .ldm:
-                let joint = try backend.concatColumns(u1, u2)
-                let c = scaleChoice == .one ? 1 : Float(2 * d)
-                let result = try KNNEntropy.evaluate(joint, k: k, scale: c, weight: -1, on: backend)
-                entropyTerm = result.entropy
-                let (g1, g2) = try backend.splitColumns(result.gradient, at: d)
-                try backend.axpy(1, g1, du1)
-                try backend.axpy(1, g2, du2)
+        case let .knn(k, scaleChoice):
+            entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, _, weight in
+                let c = scaleChoice == .one ? 1 : Float(rowsOf.shape.dims[1])
+                return try KNNEntropy.evaluate(rowsOf, k: k, scale: c, weight: weight, on: backend)
             }
-        }
-
-        if let surrogate = covarianceSurrogate {
-            switch variant {
-            case let .mi(multiplier):
-                try checkPositive(multiplier, "the entropy multiplier")
-                let first = try CovarianceEntropy.evaluate(u1, surrogate.kind, weight: -multiplier / 2, on: backend)
-                let second = try CovarianceEntropy.evaluate(u2, surrogate.kind, weight: -multiplier / 2, on: backend)
-                entropyTerm = Double(multiplier) / 2 * (first.entropy + second.entropy)
-                try backend.axpy(1, first.gradient, du1)
-                try backend.axpy(1, second.gradient, du2)
-            case .ldm:
-                let stacked = surrogate.form == .stacked
-                let joint = stacked ? try backend.stackRows(u1, u2) : try backend.concatColumns(u1, u2)
-                let result = try CovarianceEntropy.evaluate(joint, surrogate.kind, weight: -1, on: backend)
-                entropyTerm = result.entropy
-                let (g1, g2) = stacked ? try backend.splitRows(result.gradient, at: rows)
-                                       : try backend.splitColumns(result.gradient, at: d)
-                try backend.axpy(1, g1, du1)
-                try backend.axpy(1, g2, du2)
+        case .taylor, .vicreg:
+            let surrogate = covarianceSurrogate!
+            entropyTerm = try wiring.setEntropy(surrogate.form) { rowsOf, _, weight in
+                try CovarianceEntropy.evaluate(rowsOf, surrogate.kind, weight: weight, on: backend)
             }
+        case .plugIn, .stopGradient, .none:
+            break
         }
 
         if case .plugIn = entropy {
@@ -232,5 +175,37 @@ public struct LDMObjective: Objective {
         }
         let value = ObjectiveValue(loss: -(alignment + entropyTerm), alignment: alignment, entropy: entropyTerm)
         return ObjectiveResult(value: value, dz1: dz1, dz2: dz2)
+    }
+}
+
+/// How an estimator of one set of rows becomes the entropy term of a variant, and where its gradients go.
+private struct EntropyWiring {
+    let variant: Variant
+    let u1: Tensor, u2: Tensor
+    let du1: Tensor, du2: Tensor
+    let backend: any Backend
+
+    /// MI: `m·½(Ĥ[u1] + Ĥ[u2])`; LDM: `Ĥ` of the views joined by `form`. Adds ∂(−term)/∂u to du1 and du2 and
+    /// returns the term. `estimate(rows, joint, weight)` gives Ĥ of `rows` and the gradient of weight·Ĥ.
+    func setEntropy(_ form: JointForm,
+                    _ estimate: (Tensor, Bool, Float) throws -> (entropy: Double, gradient: Tensor)) throws -> Double {
+        switch variant {
+        case let .mi(multiplier):
+            try checkPositive(multiplier, "the entropy multiplier")
+            let first = try estimate(u1, false, -multiplier / 2), second = try estimate(u2, false, -multiplier / 2)
+            try backend.axpy(1, first.gradient, du1)
+            try backend.axpy(1, second.gradient, du2)
+            return Double(multiplier) / 2 * (first.entropy + second.entropy)
+        case .ldm:
+            let rows = u1.shape.dims[0], d = u1.shape.dims[1]
+            let stacked = form == .stacked
+            let joint = stacked ? try backend.stackRows(u1, u2) : try backend.concatColumns(u1, u2)
+            let result = try estimate(joint, true, -1)
+            let (g1, g2) = stacked ? try backend.splitRows(result.gradient, at: rows)
+                                   : try backend.splitColumns(result.gradient, at: d)
+            try backend.axpy(1, g1, du1)
+            try backend.axpy(1, g2, du2)
+            return result.entropy
+        }
     }
 }
