@@ -76,13 +76,18 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
-    /// kNN, covariance-surrogate, Barlow Twins and plug-in terms (their .cl files are still to come).
+    /// kNN, covariance-surrogate, Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate, .barlowTwins, .categoricalEntropy].contains(op)
+        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate, .barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
     }
 
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
         throw LDMError.unsupported(operation: "the categorical plug-in entropy", backend: info.description + "; use --backend cpu")
+    }
+
+    public func icaTerms(_ x: Tensor, _ w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float)
+        throws -> (logDet: Double, prior: Double) {
+        throw LDMError.unsupported(operation: "the ICA objective", backend: info.description + "; use --backend cpu")
     }
 
     public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws

@@ -12,7 +12,8 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, clustering (softmax rows), byol and jepa (z1 the prediction, z2 the \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, clustering (softmax rows), ica (z1 the data x, z2 the unmixing W), byol and jepa \
+            (z1 the prediction, z2 the \
             detached target); --latent sphere|plane|gaussian|categorical with --entropy \
             kde|logdet|knn|taylor|vicreg|plugin|stopgrad|none and \
             --variant ldm|mi (logdet, knn, taylor and vicreg on the CPU backend so far). The other estimators and presets of the specification \
@@ -47,6 +48,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "σ² of the gaussian latent model (Σ = σ²·I).") var variance: Float = 1
     @Option(help: "Match probability p of the categorical model (τ = 1/log((K−1)p/(1−p))); anneal 0.8 → 0.99.")
     var matchProbability: Float = 0.9
+    @Option(help: "α of the ica preset's generalised-Gaussian prior.") var alpha: Float = 1
+    @Option(help: "β of the ica preset's generalised-Gaussian prior (4 in the reference demos).") var beta: Float = 4
     @Option(help: "λ of the barlow preset (weight of the off-diagonal terms).") var barlowLambda: Float = 5e-3
     @Option(help: "VICReg weights λ,μ,ν (invariance, variance, covariance) for --preset vicreg and --entropy vicreg.")
     var vicregWeights: String = "25,25,1"
@@ -79,6 +82,9 @@ struct ObjectiveCommand: ParsableCommand {
         }
         guard matchProbability > 0, matchProbability < 1 else {
             throw ValidationError("--match-probability must be in (0, 1), got \(matchProbability)")
+        }
+        guard alpha.isFinite, alpha >= 0, beta.isFinite, beta >= 1 else {
+            throw ValidationError("--alpha must be non-negative and --beta at least 1")
         }
         guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
         guard epsilon.isFinite, epsilon >= 0 else { throw ValidationError("--epsilon must be non-negative, got \(epsilon)") }
@@ -116,6 +122,8 @@ struct ObjectiveCommand: ParsableCommand {
                                     variant: .ldm)
             case .barlow:
                 return BarlowTwins(lambda: barlowLambda)
+            case .ica:
+                return ICA(alpha: alpha, beta: beta)
             case .byol:
                 // lightly's NegativeCosineSimilarity(prediction, target.detach()): z1 predicts, z2 is the target.
                 return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)
@@ -163,7 +171,7 @@ struct ObjectiveCommand: ParsableCommand {
             let objective = try objective()
             let (shape1, values1) = try readView(z1)
             let (shape2, values2) = try readView(z2)
-            guard shape1 == shape2 else {
+            guard shape1 == shape2 || preset == .ica else {
                 throw LDMError.shapeMismatch(operation: "ldm objective",
                                              detail: "\(z1) is \(shape1) but \(z2) is \(shape2); the views must match")
             }

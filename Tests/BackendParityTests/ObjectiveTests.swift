@@ -224,6 +224,37 @@ struct ObjectiveTests {
         #expect(error?.description.contains("expected softmax outputs") == true)
     }
 
+    /// ICA: F = ½ log det(W·Wᵀ) − α·mean_i Σ_k |(W·x_i)_k|^β, loss −F, gradients for x and W (CPU).
+    @Test func icaMatchesTheReference() throws {
+        let backend = try TestBackends.named("cpu")
+        let (n, d, alpha, beta) = (7, 3, 0.7, 4.0)
+        var generator = SeededGenerator(seed: 92)
+        let hostX = generator.floats(n * d)
+        let hostW = (0..<(d * d)).map { Float($0 % (d + 1) == 0 ? 1 : 0) + 0.3 * Float(generator.normal()) }
+        let reference = { (x: [Double], w: [Double]) -> Double in
+            var gram = [Double](repeating: 0, count: d * d)
+            for i in 0..<d { for j in 0..<d { for t in 0..<d { gram[i * d + j] += w[i * d + t] * w[j * d + t] } } }
+            let factor = Reference.cholesky(gram, n: d)!
+            let logDet = (0..<d).reduce(0.0) { $0 + log(factor[$1 * d + $1]) }
+            var prior = 0.0
+            for i in 0..<n {
+                for k in 0..<d {
+                    let source = (0..<d).reduce(0.0) { $0 + w[k * d + $1] * x[i * d + $1] }
+                    prior += pow(abs(source), beta)
+                }
+            }
+            return -(logDet - alpha * prior / Double(n))
+        }
+        let x = try backend.upload(hostX, shape: [n, d]), w = try backend.upload(hostW, shape: [d, d])
+        let result = try ICA(alpha: Float(alpha), beta: Float(beta)).evaluate(x, w, on: backend)
+        let x64 = hostX.map(Double.init), w64 = hostW.map(Double.init)
+        #expect(abs(result.value.loss - reference(x64, w64)) <= 1e-5 * max(1, abs(reference(x64, w64))))
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(x64) { reference($0, w64) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂x ica")
+        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(w64) { reference(x64, $0) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂W ica")
+    }
+
     @Test(.enabled(if: TestBackends.openCLEnabled, TestBackends.skipReason))
     func openCLRefusesLogDetByName() throws {
         let backend = try TestBackends.named("opencl")

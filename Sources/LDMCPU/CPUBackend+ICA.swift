@@ -1,0 +1,64 @@
+import CBLAS
+import Foundation
+import LDMEngine
+
+/// ica (CPU): the ICA objective of SPEC §2/§4, `F = ½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β` with `s = x·Wᵀ`.
+///
+/// `½·log det(W·Wᵀ) = Σ log L_kk` for the Cholesky factor of W·Wᵀ, and its gradient `(W·Wᵀ)⁻¹·W` comes from two
+/// triangular solves against the same factor (no inverse). For the prior, with `D = ∂/∂s = −α·β·|s|^(β−1)·sign(s)/N`,
+/// `∂/∂W = Dᵀ·x` and `∂/∂x = D·W`. The gradients written are those of the loss −F.
+extension CPUBackend {
+    public func icaTerms(_ x: Tensor, _ w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float)
+        throws -> (logDet: Double, prior: Double) {
+        let op = "icaTerms"
+        guard x.shape.rank == 2, w.shape.rank == 2, w.shape.dims[0] == w.shape.dims[1], w.shape.dims[1] == x.shape.dims[1],
+              x.shape.dims[0] >= 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "need x N × d and W d × d, got \(x.shape) and \(w.shape)")
+        }
+        guard alpha.isFinite, alpha >= 0, beta.isFinite, beta >= 1 else {
+            throw LDMError.invalidArgument("\(op): need α ≥ 0 and β ≥ 1, got α = \(alpha), β = \(beta)")
+        }
+        try KernelChecks.count(op, "gradientX", gradientX, x.count)
+        try KernelChecks.count(op, "gradientW", gradientW, w.count)
+        let (n, d) = (x.shape.dims[0], x.shape.dims[1])
+        let px = try floats(x, op), pw = try floats(w, op), gx = try floats(gradientX, op), gw = try floats(gradientW, op)
+
+        // s = x·Wᵀ, the prior, and D = ∂(−F)/∂s = +α·β·|s|^(β−1)·sign(s)/N (the loss's sign).
+        let sources = try makeTensor([n, d]), ps = try floats(sources, op)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(d), Int32(d), 1, px, Int32(d), pw, Int32(d),
+                    0, ps, Int32(d))
+        var prior = 0.0
+        for t in 0..<(n * d) {
+            let value = Double(ps[t]), magnitude = abs(value)
+            prior += pow(magnitude, Double(beta))
+            ps[t] = Float(Double(alpha) * Double(beta) * pow(magnitude, Double(beta) - 1) * (value < 0 ? -1 : 1) / Double(n))
+        }
+        prior /= Double(n)
+        // ∂(−F)/∂x = D·W;  ∂(−F)/∂W from the prior = Dᵀ·x.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(d), 1, ps, Int32(d), pw, Int32(d),
+                    0, gx, Int32(d))
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(n), 1, ps, Int32(d), px, Int32(d),
+                    0, gw, Int32(d))
+
+        // W·Wᵀ (upper triangle, row-major) and its Cholesky factor U (C = UᵀU in row-major terms).
+        let gram = try makeTensor([d, d]), pu = try floats(gram, op)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(d), 1, pw, Int32(d), 0, pu, Int32(d))
+        var size = Int32(d), lda = Int32(d), info: Int32 = 0
+        var uplo = CChar(UInt8(ascii: "L"))
+        spotrf_(&uplo, &size, pu, &lda, &info)
+        guard info == 0 else {
+            throw LDMError.notPositiveDefinite(what: "W·Wᵀ", detail: "W (\(d) × \(d)) is singular or nearly so")
+        }
+        var logDet = 0.0
+        for k in 0..<d { logDet += log(Double(pu[k * d + k])) }
+        // (W·Wᵀ)⁻¹·W = U⁻¹·U⁻ᵀ·W: solve Uᵀ·Y = W, then U·Z = Y; subtract from the loss gradient.
+        let solved = try makeTensor([d, d]), pz = try floats(solved, op)
+        pz.update(from: pw, count: d * d)
+        cblas_strsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, Int32(d), Int32(d), 1, pu, Int32(d),
+                    pz, Int32(d))
+        cblas_strsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(d), Int32(d), 1, pu, Int32(d),
+                    pz, Int32(d))
+        for t in 0..<(d * d) { gw[t] -= pz[t] }
+        return (logDet, prior)
+    }
+}
