@@ -19,6 +19,8 @@ public struct ObjectiveResult {
     public var value: ObjectiveValue
     public var dz1: Tensor
     public var dz2: Tensor
+    /// Gradients of the loss with respect to the objective's own parameters, by name (CPC's `"predictor"`).
+    public var parameterGradients: [String: Tensor] = [:]
 }
 
 /// A training objective on two views `z1`, `z2` (both `B × d`, rows related pairwise).

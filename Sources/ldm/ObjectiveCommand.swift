@@ -12,7 +12,8 @@ struct ObjectiveCommand: ParsableCommand {
             Reads z1 and z2 (B × d, float32 or float64, C order), evaluates the objective on the chosen backend \
             and prints loss, alignment and entropy (loss = −(alignment + entropy)). With --grad-dir, writes \
             dz1.npy and dz2.npy, the gradients of the loss. Implemented so far: --preset simclr, \
-            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, clustering (softmax rows), ica (z1 the data x, z2 the unmixing W), byol and jepa \
+            ldm-contrastive, mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, clustering (softmax rows), ica (z1 the \
+            data x, z2 the unmixing W), cpc (z1 contexts, z2 targets, --predictor W_k; writes dpredictor.npy), byol and jepa \
             (z1 the prediction, z2 the \
             detached target); --latent sphere|plane|gaussian|categorical with --entropy \
             kde|logdet|knn|taylor|vicreg|plugin|stopgrad|none and \
@@ -48,6 +49,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "σ² of the gaussian latent model (Σ = σ²·I).") var variance: Float = 1
     @Option(help: "Match probability p of the categorical model (τ = 1/log((K−1)p/(1−p))); anneal 0.8 → 0.99.")
     var matchProbability: Float = 0.9
+    @Option(help: "The cpc preset's predictor W_k (d_z × d_c .npy); z1 holds the contexts, z2 the targets.")
+    var predictor: String?
     @Option(help: "α of the ica preset's generalised-Gaussian prior.") var alpha: Float = 1
     @Option(help: "β of the ica preset's generalised-Gaussian prior (4 in the reference demos).") var beta: Float = 4
     @Option(help: "λ of the barlow preset (weight of the off-diagonal terms).") var barlowLambda: Float = 5e-3
@@ -97,7 +100,7 @@ struct ObjectiveCommand: ParsableCommand {
         return (parts[0], parts[1], parts[2])
     }
 
-    func objective() throws -> any Objective {
+    func objective(on backend: any Backend) throws -> any Objective {
         let (lambda, mu, nu) = parsedWeights() ?? (25, 25, 1)
         if let preset {
             switch preset {
@@ -124,6 +127,13 @@ struct ObjectiveCommand: ParsableCommand {
                 return BarlowTwins(lambda: barlowLambda)
             case .ica:
                 return ICA(alpha: alpha, beta: beta)
+            case .cpc:
+                guard let predictor else { throw LDMError.invalidArgument("--preset cpc needs --predictor W.npy") }
+                let (shape, values) = try NumPyFile.read(predictor)
+                guard shape.rank == 2, values.allSatisfy({ $0.isFinite }) else {
+                    throw LDMError.invalidFile(path: predictor, problem: "expected a finite d_z × d_c matrix, found shape \(shape)")
+                }
+                return CPC(predictor: try backend.upload(values, shape: shape), temperature: temperature)
             case .byol:
                 // lightly's NegativeCosineSimilarity(prediction, target.detach()): z1 predicts, z2 is the target.
                 return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)
@@ -168,14 +178,16 @@ struct ObjectiveCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let objective = try objective()
             let (shape1, values1) = try readView(z1)
             let (shape2, values2) = try readView(z2)
-            guard shape1 == shape2 || preset == .ica else {
+            // ica pairs data with a matrix and cpc contexts with targets of another width; the rest need equal views.
+            let sameShape = preset == .ica || (preset == .cpc && shape1.dims[0] == shape2.dims[0]) || shape1 == shape2
+            guard sameShape else {
                 throw LDMError.shapeMismatch(operation: "ldm objective",
                                              detail: "\(z1) is \(shape1) but \(z2) is \(shape2); the views must match")
             }
             let engine = try openBackends(backend, device: device)[0]
+            let objective = try objective(on: engine)
             let start = DispatchTime.now().uptimeNanoseconds
             let t1 = try engine.upload(values1, shape: shape1), t2 = try engine.upload(values2, shape: shape2)
             let result = try objective.evaluate(t1, t2, on: engine)
@@ -185,6 +197,10 @@ struct ObjectiveCommand: ParsableCommand {
                 try FileManager.default.createDirectory(atPath: gradDir, withIntermediateDirectories: true)
                 try NumPyFile.write(dz1, shape: shape1, to: (gradDir as NSString).appendingPathComponent("dz1.npy"))
                 try NumPyFile.write(dz2, shape: shape2, to: (gradDir as NSString).appendingPathComponent("dz2.npy"))
+                for (name, gradient) in result.parameterGradients {
+                    try NumPyFile.write(try engine.download(gradient), shape: gradient.shape,
+                                        to: (gradDir as NSString).appendingPathComponent("d\(name).npy"))
+                }
             }
             let v = result.value
             if json {

@@ -127,6 +127,12 @@ struct CLITests {
             let (shape, values) = try NumPyFile.read(grads + "/" + name)
             #expect(shape == [32, 8] && values.allSatisfy { $0.isFinite })
         }
+        let predictor = directory.appendingPathComponent("w.npy").path
+        try NumPyFile.write([Float](repeating: 0.1, count: 64), shape: [8, 8], to: predictor)
+        let cpc = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", "cpc", "--predictor", predictor,
+                                "--grad-dir", grads, "--json"])
+        #expect(cpc.status == 0, "\(cpc.error)")
+        #expect(try NumPyFile.read(grads + "/dpredictor.npy").shape == [8, 8])
         for preset in ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "byol", "barlow", "jepa"] {
             let run = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", preset, "--json"])
             #expect(run.status == 0, "\(preset): \(run.error)")
@@ -142,8 +148,10 @@ struct CLITests {
             (["--z1", path("missing.npy"), "--z2", path("b.npy"), "--preset", "simclr"], "missing.npy: cannot read"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "simclr", "--temperature=0"], "--temperature must be positive"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "clustering"], "expected softmax outputs"),
-            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "cpc"],
-             "preset cpc is not supported"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "cpc"], "--preset cpc needs --predictor"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--latent", "plane", "--entropy", "kde", "--variant", "mi",
+              "--backend", "opencl", "--device", "99"],
+             TestBackends.openCLDeviceCount > 0 ? "OpenCL device 99 does not exist" : "no OpenCL device found"),
         ]
         for (arguments, message) in cases {
             let result = try Self.run(["objective"] + arguments)

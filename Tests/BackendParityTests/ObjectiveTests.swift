@@ -224,6 +224,38 @@ struct ObjectiveTests {
         #expect(error?.description.contains("expected softmax outputs") == true)
     }
 
+    /// CPC: InfoNCE of q̂ = normalize(W·c) against ẑ, gradients for c, z and W, on every backend.
+    @Test(arguments: backends)
+    func cpcMatchesTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (rows, dc, dz, tau) = (6, 4, 3, 0.3)
+        var generator = SeededGenerator(seed: 93)
+        let hostC = generator.floats(rows * dc), hostZ = generator.floats(rows * dz), hostW = generator.floats(dz * dc)
+        let reference = { (c: [Double], z: [Double], w: [Double]) -> Double in
+            var q = [Double](repeating: 0, count: rows * dz)
+            for i in 0..<rows { for k in 0..<dz { for t in 0..<dc { q[i * dz + k] += w[k * dc + t] * c[i * dc + t] } } }
+            let qHat = Reference.normalizedRows(q, d: dz), zHat = Reference.normalizedRows(z, d: dz)
+            let shape = PairwiseLSEShape(rows: rows, columns: rows, dimension: dz, kernel: .dot, scale: Float(1 / tau))
+            let lse = Reference.pairwiseLSE(qHat, zHat, shape)
+            var positive = 0.0
+            for i in 0..<rows { for k in 0..<dz { positive += qHat[i * dz + k] * zHat[i * dz + k] } }
+            return lse.reduce(0, +) / Double(rows) - positive / tau / Double(rows)
+        }
+        let c = try backend.upload(hostC, shape: [rows, dc]), z = try backend.upload(hostZ, shape: [rows, dz])
+        let w = try backend.upload(hostW, shape: [dz, dc])
+        let result = try CPC(predictor: w, temperature: Float(tau)).evaluate(c, z, on: backend)
+        let c64 = hostC.map(Double.init), z64 = hostZ.map(Double.init), w64 = hostW.map(Double.init)
+        let expected = reference(c64, z64, w64)
+        #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(result.value.loss) vs \(expected)")
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(c64) { reference($0, z64, w64) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂c cpc on \(name)")
+        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(z64) { reference(c64, $0, w64) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z cpc on \(name)")
+        let dw = try #require(result.parameterGradients["predictor"])
+        expectClose(try backend.download(dw), finiteDifferenceGradient(w64) { reference(c64, z64, $0) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂W cpc on \(name)")
+    }
+
     /// ICA: F = ½ log det(W·Wᵀ) − α·mean_i Σ_k |(W·x_i)_k|^β, loss −F, gradients for x and W (CPU).
     @Test func icaMatchesTheReference() throws {
         let backend = try TestBackends.named("cpu")
