@@ -1,16 +1,13 @@
-import LDMCPU
 import LDMEngine
 import LDMReference
 
-/// knn micro-benchmark (CPUBackend+KNN): value + gradient of the Kozachenko–Leonenko entropy, B = 4096, d = 128,
-/// k = 3. CPU backend only so far.
+/// knn micro-benchmark (Kernels/knn.cl, CPUBackend+KNN, OpenCLBackend+KNN): value + gradient of the
+/// Kozachenko–Leonenko entropy, B = 4096, d = 128, k = 3.
 public enum KNNBenchmark {
     public static let cases = [KNNShape(rows: 4096, dimension: 128, k: 3)]
 
     public static func run(_ context: BenchmarkContext, _ s: KNNShape) throws -> BenchmarkRow {
-        guard let cpu = context.backend as? CPUBackend else {
-            throw LDMError.unsupported(operation: "knnEntropy", backend: context.backend.info.description)
-        }
+        let cpu = context.backend
         var generator = SeededGenerator(seed: 0x6b6e6e)
         let host = generator.floats(s.rows * s.dimension)
         let z = try cpu.upload(host, shape: [s.rows, s.dimension]), gradient = try cpu.makeTensor([s.rows, s.dimension])

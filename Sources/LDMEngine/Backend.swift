@@ -66,8 +66,7 @@ public protocol Backend: AnyObject, Sendable {
     /// logdet — `½·log det(Cov(z) + εI)` (returned, with the jitter used) and its gradient with respect to z.
     /// CPU backend only so far: the OpenCL backend reports `supports(.gaussianLogDet) == false` and throws.
     func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult
-    /// knn — the Kozachenko–Leonenko entropy (returned, with its detached cap) and its gradient with respect to
-    /// z. CPU backend only so far: the OpenCL backend reports `supports(.knnEntropy) == false` and throws.
+    /// knn.cl — the Kozachenko–Leonenko entropy (returned, with its detached cap) and its gradient with respect to z.
     func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult
     /// covariance — the VICReg or Taylor surrogate of z (returned) and its gradient with respect to z. CPU backend
     /// only so far: the OpenCL backend reports `supports(.covarianceSurrogate) == false` and throws.

@@ -76,9 +76,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
-    /// kNN, covariance-surrogate, Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
+    /// covariance-surrogate, Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.gaussianLogDet, .knnEntropy, .covarianceSurrogate, .barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
+        ![.gaussianLogDet, .covarianceSurrogate, .barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
     }
 
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
@@ -98,10 +98,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     public func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double {
         throw LDMError.unsupported(operation: "the covariance surrogates (VICReg, Taylor)",
                                    backend: info.description + "; use --backend cpu")
-    }
-
-    public func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult {
-        throw LDMError.unsupported(operation: "the kNN entropy (knnEntropy)", backend: info.description + "; use --backend cpu")
     }
 
     public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult {

@@ -85,10 +85,6 @@ struct Bench: ParsableCommand {
             }
             return try LogDetBenchmark.cases.map { try LogDetBenchmark.run(context, $0) }
         case .knn:
-            guard context.backend is CPUBackend else {
-                note("  knn: CPU backend only so far; skipped on \(context.label)")
-                return []
-            }
             return try KNNBenchmark.cases.map { try KNNBenchmark.run(context, $0) }
         case .lse:
             return try PairwiseLSEBenchmark.cases(for: context.backend).map { shape in

@@ -4,13 +4,15 @@ import LDMEngine
 import LDMReference
 import Testing
 
-/// knn on the CPU backend: value against the Double reference, gradient against finite differences with the
+/// knn on every backend: value against the Double reference, gradient against finite differences with the
 /// quantile cap held fixed (the estimator detaches it), refusals.
-@Suite("kNN entropy (CPU)")
+@Suite("kNN entropy")
 struct KNNTests {
-    @Test(arguments: [(40, 3, 3, Float(1)), (57, 5, 1, Float(5)), (300, 4, 3, Float(1)), (2100, 2, 3, Float(2))])
-    func valueAndGradientMatchTheReference(_ size: (Int, Int, Int, Float)) throws {
-        let cpu = try TestBackends.cpu.get()
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
+    @Test(arguments: backends, [(40, 3, 3, Float(1)), (57, 5, 1, Float(5)), (300, 4, 3, Float(1)), (2100, 2, 3, Float(2))])
+    func valueAndGradientMatchTheReference(_ name: String, _ size: (Int, Int, Int, Float)) throws {
+        let cpu = try TestBackends.named(name)
         let (b, d, k, scale) = size
         var generator = SeededGenerator(seed: UInt64(b + d))
         let host = generator.floats(b * d)
@@ -25,12 +27,13 @@ struct KNNTests {
             let fd = finiteDifferenceGradient(z64, step: 1e-6) {
                 Reference.knnEntropy($0, d: d, k: k, scale: Double(scale), cap: cap)
             }
-            expectClose(try cpu.download(gradient), fd, tolerance: GradientTests.tolerance, "∂/∂z \(b)x\(d) k \(k)")
+            expectClose(try cpu.download(gradient), fd, tolerance: GradientTests.tolerance, "∂/∂z \(b)x\(d) k \(k) on \(name)")
         }
     }
 
-    @Test func refusesTooFewRowsAndBadScales() throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends)
+    func refusesTooFewRowsAndBadScales(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
         let z = try cpu.makeTensor([3, 2]), gradient = try cpu.makeTensor([3, 2])
         #expect(throws: LDMError.self) { _ = try cpu.knnEntropy(z, gradient: gradient, KNNShape(rows: 3, dimension: 2, k: 3)) }
         #expect(throws: LDMError.self) { _ = try cpu.knnEntropy(z, gradient: gradient, KNNShape(rows: 3, dimension: 2, k: 1, scale: 0)) }

@@ -142,12 +142,12 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c)")
     }
 
-    /// kNN objectives on the CPU backend. The estimator detaches its quantile cap, so the reference holds each cap
+    /// kNN objectives on every backend. The estimator detaches its quantile cap, so the reference holds each cap
     /// at its value for the unperturbed input; and finite differences are only meaningful where the estimator is
     /// differentiable, so the test first requires every ρ to stay clear of the cap and of a neighbour switch.
-    @Test(arguments: [false, true])
-    func knnObjectivesMatchTheReference(_ joint: Bool) throws {
-        let backend = try TestBackends.named("cpu")
+    @Test(arguments: backends, [false, true])
+    func knnObjectivesMatchTheReference(_ name: String, _ joint: Bool) throws {
+        let backend = try TestBackends.named(name)
         let (rows, d) = (20, 3)
         var generator = SeededGenerator(seed: 80)
         let host1 = generator.floats(rows * d), host2 = generator.floats(rows * d)
