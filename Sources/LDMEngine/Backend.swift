@@ -68,8 +68,7 @@ public protocol Backend: AnyObject, Sendable {
     func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult
     /// knn.cl — the Kozachenko–Leonenko entropy (returned, with its detached cap) and its gradient with respect to z.
     func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult
-    /// covariance — the VICReg or Taylor surrogate of z (returned) and its gradient with respect to z. CPU backend
-    /// only so far: the OpenCL backend reports `supports(.covarianceSurrogate) == false` and throws.
+    /// covariance.cl — the VICReg or Taylor surrogate of z (returned) and its gradient with respect to z.
     func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double
     /// crosscorrelation — the Barlow Twins loss of two views (returned) and its gradients. CPU backend only so far:
     /// the OpenCL backend reports `supports(.barlowTwins) == false` and throws.

@@ -76,9 +76,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
-    /// covariance-surrogate, Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
+    /// Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.gaussianLogDet, .covarianceSurrogate, .barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
+        ![.gaussianLogDet, .barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
     }
 
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
@@ -95,10 +95,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         throw LDMError.unsupported(operation: "the Barlow Twins loss", backend: info.description + "; use --backend cpu")
     }
 
-    public func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double {
-        throw LDMError.unsupported(operation: "the covariance surrogates (VICReg, Taylor)",
-                                   backend: info.description + "; use --backend cpu")
-    }
 
     public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult {
         throw LDMError.unsupported(operation: "the log-det entropy (gaussianLogDet)",
