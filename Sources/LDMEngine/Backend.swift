@@ -63,8 +63,8 @@ public protocol Backend: AnyObject, Sendable {
     func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor, _ shape: RowsShape) throws
     /// transpose.cl — `out[b] = x[b]ᵀ`; see ``TransposeShape``.
     func transpose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
-    /// logdet — `½·log det(Cov(z) + εI)` (returned, with the jitter used) and its gradient with respect to z.
-    /// CPU backend only so far: the OpenCL backend reports `supports(.gaussianLogDet) == false` and throws.
+    /// logdet (cholesky.cl on OpenCL) — `½·log det(Cov(z) + εI)` (returned, with the jitter used) and its gradient
+    /// with respect to z.
     func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult
     /// knn.cl — the Kozachenko–Leonenko entropy (returned, with its detached cap) and its gradient with respect to z.
     func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult

@@ -7,6 +7,19 @@ import LDMEngine
 extension OpenCLBackend {
     static let covarianceGroup = 64
 
+    /// `z` with each column's mean removed (column_means, center_columns).
+    func centredColumns(_ z: Tensor, rows b: Int, d: Int) throws -> Tensor {
+        let op = "centredColumns", group = Self.covarianceGroup, options = "-DSURROGATE=0"
+        let means = try makeTensor([d]), centred = try makeTensor([b, d])
+        try launch(try kernel("covariance", "column_means", options: options), "column_means",
+                   [.int(Int32(b)), .int(Int32(d)), .buffer(try mem(z, op)), .buffer(try mem(means, op))],
+                   global: [padded(d, to: group)], local: [group])
+        try launch(try kernel("covariance", "center_columns", options: options), "center_columns",
+                   [.int(Int32(b * d)), .int(Int32(d)), .buffer(try mem(z, op)), .buffer(try mem(means, op)),
+                    .buffer(try mem(centred, op))], global: [padded(b * d, to: group)], local: [group])
+        return centred
+    }
+
     public func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ s: CovarianceSurrogateShape) throws -> Double {
         try s.validate(z: z, gradient: gradient)
         let op = "covarianceSurrogate \(s)"
@@ -20,13 +33,7 @@ extension OpenCLBackend {
             options = "-DSURROGATE=1"
         }
         let group = Self.covarianceGroup
-        let means = try makeTensor([d]), centred = try makeTensor([b, d])
-        try launch(try kernel("covariance", "column_means", options: options), "column_means",
-                   [.int(Int32(b)), .int(Int32(d)), .buffer(try mem(z, op)), .buffer(try mem(means, op))],
-                   global: [padded(d, to: group)], local: [group])
-        try launch(try kernel("covariance", "center_columns", options: options), "center_columns",
-                   [.int(Int32(b * d)), .int(Int32(d)), .buffer(try mem(z, op)), .buffer(try mem(means, op)),
-                    .buffer(try mem(centred, op))], global: [padded(b * d, to: group)], local: [group])
+        let centred = try centredColumns(z, rows: b, d: d)
         let covariance = try makeTensor([d, d])
         try matmul(centred, centred, into: covariance,
                    MatmulShape(m: d, n: d, k: b, transposeA: true, alpha: 1 / Float(b - 1)))

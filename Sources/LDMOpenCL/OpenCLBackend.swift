@@ -75,10 +75,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Everything but the log-det estimator, which needs a device Cholesky (coming with the Kalman engine), and the
-    /// Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
+    /// Everything but the Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.gaussianLogDet, .barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
+        ![.barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
     }
 
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
@@ -96,10 +95,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
 
-    public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ shape: LogDetShape) throws -> LogDetResult {
-        throw LDMError.unsupported(operation: "the log-det entropy (gaussianLogDet)",
-                                   backend: info.description + "; use --backend cpu")
-    }
 
     /// Waits for every enqueued command.
     public func synchronize() throws {

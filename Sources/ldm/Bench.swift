@@ -79,11 +79,7 @@ struct Bench: ParsableCommand {
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:
-            guard context.backend is CPUBackend else {
-                note("  logdet: CPU backend only so far; skipped on \(context.label)")
-                return []
-            }
-            return try LogDetBenchmark.cases.map { try LogDetBenchmark.run(context, $0) }
+            return try LogDetBenchmark.cases(for: context.backend).map { try LogDetBenchmark.run(context, $0) }
         case .knn:
             return try KNNBenchmark.cases.map { try KNNBenchmark.run(context, $0) }
         case .lse:

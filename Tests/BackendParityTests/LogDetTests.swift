@@ -4,13 +4,15 @@ import LDMEngine
 import LDMReference
 import Testing
 
-/// logdet on the CPU backend: value against the Double reference, gradient against finite differences, the
+/// logdet on every backend: value against the Double reference, gradient against finite differences, the
 /// jitter policy of SPEC §9 on a singular covariance.
-@Suite("Gaussian log-det entropy (CPU)")
+@Suite("Gaussian log-det entropy")
 struct LogDetTests {
-    @Test(arguments: [(9, 4), (33, 7), (300, 31)])
-    func valueAndGradientMatchTheReference(_ size: (Int, Int)) throws {
-        let cpu = try TestBackends.cpu.get()
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
+    @Test(arguments: backends, [(9, 4), (33, 7), (300, 31)])
+    func valueAndGradientMatchTheReference(_ name: String, _ size: (Int, Int)) throws {
+        let cpu = try TestBackends.named(name)
         let (b, d) = size
         var generator = SeededGenerator(seed: UInt64(b * d))
         let host = generator.floats(b * d)
@@ -22,19 +24,18 @@ struct LogDetTests {
         #expect(abs(result.value - expected) <= 1e-5 * max(1, abs(expected)), "\(result.value) vs \(expected)")
         if b * d <= 300 {   // finite differences cost b·d evaluations of a b·d² reference
             let fd = finiteDifferenceGradient(z64) { Reference.gaussianLogDetEntropy($0, d: d)! }
-            expectClose(try cpu.download(gradient), fd, tolerance: GradientTests.tolerance, "∂/∂z \(b)x\(d)")
+            expectClose(try cpu.download(gradient), fd, tolerance: GradientTests.tolerance, "∂/∂z \(b)x\(d) on \(name)")
         }
     }
 
-    @Test func singularCovarianceGetsJitter() throws {
-        let cpu = try TestBackends.cpu.get()
-        // Column 2 = column 0 + column 1: rank 2 of 3, so Cholesky fails with ε = 0 and jitter must step in.
+    @Test(arguments: backends)
+    func singularCovarianceGetsJitter(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
+        // A constant column has exactly zero variance on any backend, so Cholesky meets a zero pivot with ε = 0
+        // and the jitter policy must step in.
         var generator = SeededGenerator(seed: 4)
         var host: [Float] = []
-        for _ in 0..<20 {
-            let a = Float(generator.normal()), b = Float(generator.normal())
-            host += [a, b, a + b]
-        }
+        for _ in 0..<20 { host += [Float(generator.normal()), Float(generator.normal()), 0.5] }
         let z = try cpu.upload(host, shape: [20, 3]), gradient = try cpu.makeTensor([20, 3])
         let result = try cpu.gaussianLogDet(z, gradient: gradient, LogDetShape(rows: 20, dimension: 3, epsilon: 0))
         #expect(result.jitter > 0)
@@ -42,8 +43,9 @@ struct LogDetTests {
         #expect(try cpu.download(gradient).allSatisfy { $0.isFinite })
     }
 
-    @Test func refusesBadShapesAndEpsilon() throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends)
+    func refusesBadShapesAndEpsilon(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
         let z = try cpu.makeTensor([4, 2]), gradient = try cpu.makeTensor([4, 2])
         #expect(throws: LDMError.self) { _ = try cpu.gaussianLogDet(z, gradient: gradient, LogDetShape(rows: 2, dimension: 4, epsilon: -1)) }
         #expect(throws: LDMError.self) { _ = try cpu.gaussianLogDet(z, gradient: z, LogDetShape(rows: 4, dimension: 2)) }

@@ -1,0 +1,90 @@
+import COpenCL
+import Foundation
+import LDMEngine
+
+/// cholesky (OpenCL launcher of Kernels/cholesky.cl) and the log-det estimator built on it.
+extension OpenCLBackend {
+    static let choleskyGroup = 128
+    static let choleskyOptions = "-DCHOL_WG=\(choleskyGroup)"
+
+    /// Factors the symmetric positive definite `n × n` matrix `source` into `factor` (lower triangle), adding
+    /// jitter `1e-6·mean(diag)·10^t` for t = 0…4 when a factorisation fails (SPEC §9). Returns the jitter used.
+    func choleskyWithJitter(_ source: Tensor, into factor: Tensor, n: Int, what: String) throws -> Float {
+        let op = "cholesky \(what)"
+        let group = 64
+        let diagonal = try makeTensor([n])
+        try launch(try kernel("cholesky", "diagonal", options: Self.choleskyOptions), "diagonal",
+                   [.int(Int32(n)), .buffer(try mem(source, op)), .buffer(try mem(diagonal, op))],
+                   global: [padded(n, to: group), 1], local: [group, 1])
+        let total = try makeTensor([1])
+        try reduceRows(diagonal, into: total, .sum, RowsShape(rows: 1, columns: n))
+        let meanDiagonal = Double(try download(total)[0]) / Double(n)
+        let info = try makeTensor([1])
+        var jitter: Float = 0
+        for attempt in 0...5 {
+            if attempt > 0 { jitter = Float(1e-6 * meanDiagonal * pow(10, Double(attempt - 1))) }
+            try copy(source, to: factor)
+            if jitter > 0 {
+                try launch(try kernel("cholesky", "add_diagonal", options: Self.choleskyOptions), "add_diagonal",
+                           [.int(Int32(n)), .float(jitter), .buffer(try mem(factor, op))],
+                           global: [padded(n, to: group), 1], local: [group, 1])
+            }
+            try launch(try kernel("cholesky", "cholesky_lower", options: Self.choleskyOptions), "cholesky_lower",
+                       [.int(Int32(n)), .buffer(try mem(factor, op)), .buffer(try mem(info, op))],
+                       global: [Self.choleskyGroup], local: [Self.choleskyGroup])
+            if try download(info)[0] == 0 { return jitter }
+        }
+        throw LDMError.notPositiveDefinite(what: what, detail: "Cholesky failed even with jitter \(jitter) on the diagonal")
+    }
+
+    /// `Σ_j log L_jj` of a factor from ``choleskyWithJitter(_:into:n:what:)`` (= ½·log det of the matrix).
+    func halfLogDeterminant(_ factor: Tensor, n: Int) throws -> Double {
+        let logs = try makeTensor([n])
+        try launch(try kernel("cholesky", "log_diagonal", options: Self.choleskyOptions), "log_diagonal",
+                   [.int(Int32(n)), .buffer(try mem(factor, "log_diagonal")), .buffer(try mem(logs, "log_diagonal"))],
+                   global: [padded(n, to: 64), 1], local: [64, 1])
+        let total = try makeTensor([1])
+        try reduceRows(logs, into: total, .sum, RowsShape(rows: 1, columns: n))
+        return Double(try download(total)[0])
+    }
+
+    /// `B ← α·B·op(L)⁻¹` for the lower-triangular `n × n` factor L (op = transpose when `transposed`), B `m × n`,
+    /// through CLBlast.
+    func solveRight(_ b: Tensor, m: Int, byLower factor: Tensor, n: Int, transposed: Bool, alpha: Float) throws {
+        let a = try mem(factor, "trsm"), bm = try mem(b, "trsm")
+        let status: CLBlastStatusCode = lock.withLock {
+            var q: cl_command_queue? = queue
+            return CLBlastStrsm(CLBlastLayoutRowMajor, CLBlastSideRight, CLBlastTriangleLower,
+                                transposed ? CLBlastTransposeYes : CLBlastTransposeNo, CLBlastDiagonalNonUnit,
+                                m, n, alpha, a, 0, n, bm, 0, n, &q, nil)
+        }
+        guard status == CLBlastSuccess else {
+            throw LDMError.deviceFailure(call: "CLBlastStrsm \(m)x\(n)", code: status.rawValue,
+                                         name: OpenCLStatus.clblastName(status.rawValue), device: info.description)
+        }
+    }
+
+    public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ s: LogDetShape) throws -> LogDetResult {
+        try s.validate(z: z, gradient: gradient)
+        let op = "gaussianLogDet \(s)"
+        let (b, d) = (s.rows, s.dimension)
+        _ = try requireInt32(max(z.count, d * d), op)
+        // Centre with covariance.cl's column kernels (written there once), then C = X̃ᵀX̃/(B−1) + εI.
+        let centred = try centredColumns(z, rows: b, d: d)
+        let covariance = try makeTensor([d, d])
+        try matmul(centred, centred, into: covariance, MatmulShape(m: d, n: d, k: b, transposeA: true, alpha: 1 / Float(b - 1)))
+        if s.epsilon > 0 {
+            try launch(try kernel("cholesky", "add_diagonal", options: Self.choleskyOptions), "add_diagonal",
+                       [.int(Int32(d)), .float(s.epsilon), .buffer(try mem(covariance, op))],
+                       global: [padded(d, to: 64), 1], local: [64, 1])
+        }
+        let factor = try makeTensor([d, d])
+        let jitter = try choleskyWithJitter(covariance, into: factor, n: d, what: "the covariance of z (\(s))")
+        let value = try halfLogDeterminant(factor, n: d)
+        // ∂/∂z = X̃·C⁻¹/(B−1) = X̃·L⁻ᵀ·L⁻¹/(B−1).
+        try copy(centred, to: gradient)
+        try solveRight(gradient, m: b, byLower: factor, n: d, transposed: true, alpha: 1 / Float(b - 1))
+        try solveRight(gradient, m: b, byLower: factor, n: d, transposed: false, alpha: 1)
+        return LogDetResult(value: value, jitter: jitter)
+    }
+}
