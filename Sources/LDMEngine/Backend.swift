@@ -76,8 +76,8 @@ public protocol Backend: AnyObject, Sendable {
     /// plugin — the categorical plug-in entropy (returned) of softmax rows with its gradients: of the batch joint
     /// `P = z1ᵀz2/B` when `z2` is given, else of the batch marginal `mean_b z1_b`. CPU backend only so far.
     func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double
-    /// ica — for data x (N × d) and unmixing W (d × d), s = x·Wᵀ: returns `½·log det(W·Wᵀ)` and
-    /// `mean_i Σ_k |s_ik|^β`, and writes the gradients of `−(½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β)`. CPU only so far.
+    /// ica.cl — for data x (N × d) and unmixing W (d × d), s = x·Wᵀ: returns `½·log det(W·Wᵀ)` and
+    /// `mean_i Σ_k |s_ik|^β`, and writes the gradients of `−(½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β)` (ica.cl + cholesky.cl on OpenCL).
     func icaTerms(_ x: Tensor, _ w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float) throws
         -> (logDet: Double, prior: Double)
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.

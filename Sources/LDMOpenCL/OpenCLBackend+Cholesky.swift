@@ -9,7 +9,9 @@ extension OpenCLBackend {
 
     /// Factors the symmetric positive definite `n × n` matrix `source` into `factor` (lower triangle), adding
     /// jitter `1e-6·mean(diag)·10^t` for t = 0…4 when a factorisation fails (SPEC §9). Returns the jitter used.
-    func choleskyWithJitter(_ source: Tensor, into factor: Tensor, n: Int, what: String) throws -> Float {
+    /// `jitter: false` factors once and throws on failure (for matrices that must be positive definite as given).
+    func choleskyWithJitter(_ source: Tensor, into factor: Tensor, n: Int, what: String, jitter useJitter: Bool = true)
+        throws -> Float {
         let op = "cholesky \(what)"
         let group = 64
         let diagonal = try makeTensor([n])
@@ -21,7 +23,7 @@ extension OpenCLBackend {
         let meanDiagonal = Double(try download(total)[0]) / Double(n)
         let info = try makeTensor([1])
         var jitter: Float = 0
-        for attempt in 0...5 {
+        for attempt in 0...(useJitter ? 5 : 0) {
             if attempt > 0 { jitter = Float(1e-6 * meanDiagonal * pow(10, Double(attempt - 1))) }
             try copy(source, to: factor)
             if jitter > 0 {
@@ -51,15 +53,26 @@ extension OpenCLBackend {
     /// `B ← α·B·op(L)⁻¹` for the lower-triangular `n × n` factor L (op = transpose when `transposed`), B `m × n`,
     /// through CLBlast.
     func solveRight(_ b: Tensor, m: Int, byLower factor: Tensor, n: Int, transposed: Bool, alpha: Float) throws {
+        try triangularSolve(b, rows: m, columns: n, factor: factor, left: false, transposed: transposed, alpha: alpha)
+    }
+
+    /// `B ← α·op(L)⁻¹·B` for the lower-triangular `n × n` factor L, B `n × columns`, through CLBlast.
+    func solveLeft(_ b: Tensor, columns: Int, byLower factor: Tensor, n: Int, transposed: Bool, alpha: Float) throws {
+        try triangularSolve(b, rows: n, columns: columns, factor: factor, left: true, transposed: transposed, alpha: alpha)
+    }
+
+    private func triangularSolve(_ b: Tensor, rows m: Int, columns n: Int, factor: Tensor, left: Bool, transposed: Bool,
+                                 alpha: Float) throws {
         let a = try mem(factor, "trsm"), bm = try mem(b, "trsm")
+        let order = factor.shape.dims[0]
         let status: CLBlastStatusCode = lock.withLock {
             var q: cl_command_queue? = queue
-            return CLBlastStrsm(CLBlastLayoutRowMajor, CLBlastSideRight, CLBlastTriangleLower,
+            return CLBlastStrsm(CLBlastLayoutRowMajor, left ? CLBlastSideLeft : CLBlastSideRight, CLBlastTriangleLower,
                                 transposed ? CLBlastTransposeYes : CLBlastTransposeNo, CLBlastDiagonalNonUnit,
-                                m, n, alpha, a, 0, n, bm, 0, n, &q, nil)
+                                m, n, alpha, a, 0, order, bm, 0, n, &q, nil)
         }
         guard status == CLBlastSuccess else {
-            throw LDMError.deviceFailure(call: "CLBlastStrsm \(m)x\(n)", code: status.rawValue,
+            throw LDMError.deviceFailure(call: "CLBlastStrsm \(left ? "left" : "right") \(m)x\(n)", code: status.rawValue,
                                          name: OpenCLStatus.clblastName(status.rawValue), device: info.description)
         }
     }

@@ -75,18 +75,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Everything but the Barlow Twins, plug-in and ICA terms (their .cl files are still to come).
+    /// Everything but the Barlow Twins and plug-in terms (their .cl files are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.barlowTwins, .categoricalEntropy, .icaTerms].contains(op)
+        ![.barlowTwins, .categoricalEntropy].contains(op)
     }
 
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
         throw LDMError.unsupported(operation: "the categorical plug-in entropy", backend: info.description + "; use --backend cpu")
-    }
-
-    public func icaTerms(_ x: Tensor, _ w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float)
-        throws -> (logDet: Double, prior: Double) {
-        throw LDMError.unsupported(operation: "the ICA objective", backend: info.description + "; use --backend cpu")
     }
 
     public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws

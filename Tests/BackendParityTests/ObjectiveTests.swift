@@ -256,9 +256,10 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂W cpc on \(name)")
     }
 
-    /// ICA: F = ½ log det(W·Wᵀ) − α·mean_i Σ_k |(W·x_i)_k|^β, loss −F, gradients for x and W (CPU).
-    @Test func icaMatchesTheReference() throws {
-        let backend = try TestBackends.named("cpu")
+    /// ICA: F = ½ log det(W·Wᵀ) − α·mean_i Σ_k |(W·x_i)_k|^β, loss −F, gradients for x and W, every backend.
+    @Test(arguments: backends)
+    func icaMatchesTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
         let (n, d, alpha, beta) = (7, 3, 0.7, 4.0)
         var generator = SeededGenerator(seed: 92)
         let hostX = generator.floats(n * d)
@@ -282,9 +283,9 @@ struct ObjectiveTests {
         let x64 = hostX.map(Double.init), w64 = hostW.map(Double.init)
         #expect(abs(result.value.loss - reference(x64, w64)) <= 1e-5 * max(1, abs(reference(x64, w64))))
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(x64) { reference($0, w64) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂x ica")
+                    tolerance: GradientTests.tolerance, "∂loss/∂x ica on \(name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(w64) { reference(x64, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂W ica")
+                    tolerance: GradientTests.tolerance, "∂loss/∂W ica on \(name)")
     }
 
     @Test(.enabled(if: TestBackends.openCLEnabled, TestBackends.skipReason))
