@@ -73,8 +73,8 @@ public protocol Backend: AnyObject, Sendable {
     /// crosscorrelation — the Barlow Twins loss of two views (returned) and its gradients. CPU backend only so far:
     /// the OpenCL backend reports `supports(.barlowTwins) == false` and throws.
     func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws -> Double
-    /// plugin — the categorical plug-in entropy (returned) of softmax rows with its gradients: of the batch joint
-    /// `P = z1ᵀz2/B` when `z2` is given, else of the batch marginal `mean_b z1_b`. CPU backend only so far.
+    /// plugin.cl — the categorical plug-in entropy (returned) of softmax rows with its gradients: of the batch joint
+    /// `P = z1ᵀz2/B` when `z2` is given, else of the batch marginal `mean_b z1_b`.
     func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double
     /// ica.cl — for data x (N × d) and unmixing W (d × d), s = x·Wᵀ: returns `½·log det(W·Wᵀ)` and
     /// `mean_i Σ_k |s_ik|^β`, and writes the gradients of `−(½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β)` (ica.cl + cholesky.cl on OpenCL).

@@ -75,13 +75,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Everything but the Barlow Twins and plug-in terms (their .cl files are still to come).
+    /// Everything but the Barlow Twins loss (its kernels are still to come).
     public func supports(_ op: KernelOp) -> Bool {
-        ![.barlowTwins, .categoricalEntropy].contains(op)
-    }
-
-    public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
-        throw LDMError.unsupported(operation: "the categorical plug-in entropy", backend: info.description + "; use --backend cpu")
+        op != .barlowTwins
     }
 
     public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws

@@ -187,10 +187,10 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂z2 \(objective.name)")
     }
 
-    /// The categorical model with the plug-in entropy, joint (LDM) and marginal (MI), on softmax rows (CPU).
-    @Test(arguments: [true, false])
-    func categoricalPlugInMatchesTheReference(_ joint: Bool) throws {
-        let backend = try TestBackends.named("cpu")
+    /// The categorical model with the plug-in entropy, joint (LDM) and marginal (MI), on softmax rows, every backend.
+    @Test(arguments: backends, [true, false])
+    func categoricalPlugInMatchesTheReference(_ name: String, _ joint: Bool) throws {
+        let backend = try TestBackends.named(name)
         let (rows, classes, p) = (8, 4, 0.9)
         var generator = SeededGenerator(seed: joint ? 90 : 91)
         func softmax(_ logits: [Float]) -> [Float] {
