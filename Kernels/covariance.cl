@@ -6,6 +6,11 @@
 //         SURROGATE 0, VICReg:  f = VW·(1/d)·Σ_k ReLU(1 − sqrt(C_kk + 1e-4)) + CW·(1/d)·Σ_{k≠l} C_kl²
 //         SURROGATE 1, Taylor:  f = (Σ_k log C_kk − ½·Σ_{k≠l} (C_kl²/(C_kk·C_ll))²)/d
 //         (the Taylor diagonal gathers 2·Σ_{l≠k} r_kl²/C_kk from both orders of each pair, all in row k)
+//     column_std:     std[k] = sqrt(Σ_i X̃[i, k]² / (rows − 1)) of centred columns       (one per column)
+//     divide_columns: out[i, k] = x[i, k] / std[k]                                      (one per element)
+//     barlow_terms:   for the cross-correlation c (d × d): part[e] = (c_kk − 1)² or λ·c_kl², G[e] = ∂/∂c
+//     standardization_backward: out[:, k] = (g − mean(g) − a·Σ_i g_i·a_i/(rows − 1))/std[k] for a column of
+//                     the standardised view a with upstream gradient g (the Barlow Twins backward)
 // Work-items: one per column, element or covariance row, padded to whole groups and guarded; no barriers.
 // Tunables: SURROGATE (0 or 1), VW and CW (VICReg weights, defaults 25 and 1).
 #ifndef SURROGATE
@@ -65,4 +70,48 @@ __kernel void surrogate_rows(const int d, __global const float *C, __global floa
     value *= inverseD;
 #endif
     part[k] = value;
+}
+
+__kernel void column_std(const int rows, const int d, __global const float *centred, __global float *std) {
+    const int k = get_global_id(0);
+    if (k >= d) return;
+    float total = 0.0f;
+    for (int i = 0; i < rows; i++) total = fma(centred[(long)i * d + k], centred[(long)i * d + k], total);
+    std[k] = sqrt(total / (float)(rows - 1));
+}
+
+__kernel void divide_columns(const int count, const int d, __global const float *x, __global const float *std,
+                             __global float *out) {
+    const int e = get_global_id(0);
+    if (e < count) out[e] = x[e] / std[e % d];
+}
+
+__kernel void barlow_terms(const int d, const float lambda, __global const float *c, __global float *G,
+                           __global float *part) {
+    const int e = get_global_id(0);
+    if (e >= d * d) return;
+    const float value = c[e];
+    if (e / d == e % d) {
+        part[e] = (value - 1.0f) * (value - 1.0f);
+        G[e] = 2.0f * (value - 1.0f);
+    } else {
+        part[e] = lambda * value * value;
+        G[e] = 2.0f * lambda * value;
+    }
+}
+
+__kernel void standardization_backward(const int rows, const int d, __global const float *g,
+                                       __global const float *a, __global const float *std, __global float *out) {
+    const int k = get_global_id(0);
+    if (k >= d) return;
+    float meanG = 0.0f, dot = 0.0f;
+    for (int i = 0; i < rows; i++) {
+        meanG += g[(long)i * d + k];
+        dot = fma(g[(long)i * d + k], a[(long)i * d + k], dot);
+    }
+    meanG /= (float)rows;
+    for (int i = 0; i < rows; i++) {
+        const long at = (long)i * d + k;
+        out[at] = (g[at] - meanG - a[at] * dot / (float)(rows - 1)) / std[k];
+    }
 }

@@ -70,8 +70,7 @@ public protocol Backend: AnyObject, Sendable {
     func knnEntropy(_ z: Tensor, gradient: Tensor, _ shape: KNNShape) throws -> KNNResult
     /// covariance.cl — the VICReg or Taylor surrogate of z (returned) and its gradient with respect to z.
     func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ shape: CovarianceSurrogateShape) throws -> Double
-    /// crosscorrelation — the Barlow Twins loss of two views (returned) and its gradients. CPU backend only so far:
-    /// the OpenCL backend reports `supports(.barlowTwins) == false` and throws.
+    /// crosscorrelation (covariance.cl on OpenCL) — the Barlow Twins loss of two views (returned) and its gradients.
     func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws -> Double
     /// plugin.cl — the categorical plug-in entropy (returned) of softmax rows with its gradients: of the batch joint
     /// `P = z1ᵀz2/B` when `z2` is given, else of the batch marginal `mean_b z1_b`.

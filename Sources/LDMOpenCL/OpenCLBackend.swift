@@ -75,16 +75,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Everything but the Barlow Twins loss (its kernels are still to come).
-    public func supports(_ op: KernelOp) -> Bool {
-        op != .barlowTwins
-    }
-
-    public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
-        -> Double {
-        throw LDMError.unsupported(operation: "the Barlow Twins loss", backend: info.description + "; use --backend cpu")
-    }
-
+    /// Every kernel of the protocol runs on OpenCL.
+    public func supports(_ op: KernelOp) -> Bool { true }
 
 
     /// Waits for every enqueued command.

@@ -96,7 +96,7 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c) on \(name)")
     }
 
-    static let logDetCases: [Case] = [
+    static let covarianceCases: [Case] = [
         Case(objective: LDMObjective(latent: .plane(precision: 5), entropy: .logdet(), variant: .ldm)) { z1, z2 in
             -(Reference.planeAlignment(z1, z2, d: 3, precision: 5) + Reference.gaussianLogDetEntropy(z1 + z2, d: 3)!)
         },
@@ -125,21 +125,22 @@ struct ObjectiveTests {
         },
     ]
 
-    /// Covariance-based objectives (log-det, Taylor, VICReg) on the CPU backend (10 × 3 views, so every covariance, 6 × 6 included, has full rank).
-    @Test(arguments: logDetCases)
-    func covarianceObjectivesMatchTheReference(_ c: Case) throws {
-        let backend = try TestBackends.named("cpu")
+    /// Covariance-based objectives (log-det, Taylor, VICReg, Barlow Twins) on every backend (10 × 3 views, so
+    /// every covariance, 6 × 6 included, has full rank).
+    @Test(arguments: backends, covarianceCases)
+    func covarianceObjectivesMatchTheReference(_ name: String, _ c: Case) throws {
+        let backend = try TestBackends.named(name)
         var generator = SeededGenerator(seed: 78)
         let host1 = generator.floats(30), host2 = generator.floats(30)
         let z1 = try backend.upload(host1, shape: [10, 3]), z2 = try backend.upload(host2, shape: [10, 3])
         let result = try c.objective.evaluate(z1, z2, on: backend)
         let a = host1.map(Double.init), b = host2.map(Double.init)
         let expected = c.reference(a, b)
-        #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(c): \(result.value.loss) vs \(expected)")
+        #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(c) on \(name): \(result.value.loss) vs \(expected)")
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { c.reference($0, b) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(c)")
+                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(c) on \(name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { c.reference(a, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c)")
+                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c) on \(name)")
     }
 
     /// kNN objectives on every backend. The estimator detaches its quantile cap, so the reference holds each cap
@@ -286,15 +287,6 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂x ica on \(name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(w64) { reference(x64, $0) },
                     tolerance: GradientTests.tolerance, "∂loss/∂W ica on \(name)")
-    }
-
-    @Test(.enabled(if: TestBackends.openCLEnabled, TestBackends.skipReason))
-    func openCLRefusesWhatItLacksByName() throws {
-        let backend = try TestBackends.named("opencl")
-        #expect(!backend.supports(.barlowTwins))
-        let z = try backend.upload([Float](repeating: 1, count: 30), shape: [10, 3])
-        let error = #expect(throws: LDMError.self) { _ = try BarlowTwins().evaluate(z, z, on: backend) }
-        #expect(error?.description.contains("use --backend cpu") == true)
     }
 
     @Test func refusesMismatchedViewsAndBadParameters() throws {
