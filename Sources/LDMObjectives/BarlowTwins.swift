@@ -1,7 +1,7 @@
 import LDMEngine
 
 /// Barlow Twins, numerically lightly's `BarlowTwinsLoss(lambda_param: 5e-3)`: the cross-correlation of the
-/// column-standardised views pushed to the identity, `Σ_k (c_kk − 1)² + λ·Σ_{k≠l} c_kl²`. CPU backend so far.
+/// column-standardised views pushed to the identity, `Σ_k (c_kk − 1)² + λ·Σ_{k≠l} c_kl²`.
 ///
 /// `loss` is lightly's loss; the LDM decomposition reports the on-diagonal (invariance) part as −alignment and the
 /// redundancy part as −entropy.
@@ -16,9 +16,6 @@ public struct BarlowTwins: Objective {
 
     public func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult {
         _ = try checkViews(z1, z2, name)
-        guard backend.supports(.barlowTwins) else {
-            throw LDMError.unsupported(operation: "the Barlow Twins loss", backend: backend.info.description + "; use --backend cpu")
-        }
         let dz1 = try backend.makeTensor(z1.shape), dz2 = try backend.makeTensor(z2.shape)
         let loss = try backend.barlowTwins(z1, z2, gradient1: dz1, gradient2: dz2, lambda: lambda)
         // Split for reporting: the same loss with λ = 0 is the on-diagonal part.

@@ -5,9 +5,6 @@ enum LogDetEntropy {
     /// `Ĥ = ½·log det(Cov(u) + εI)` and the gradient of `weight·Ĥ` with respect to u.
     static func evaluate(_ u: Tensor, epsilon: Float, weight: Float, on backend: any Backend) throws
         -> (entropy: Double, gradient: Tensor) {
-        guard backend.supports(.gaussianLogDet) else {
-            throw LDMError.unsupported(operation: "the log-det entropy", backend: backend.info.description + "; use --backend cpu")
-        }
         let gradient = try backend.makeTensor(u.shape)
         let result = try backend.gaussianLogDet(u, gradient: gradient,
                                                 LogDetShape(rows: u.shape.dims[0], dimension: u.shape.dims[1],
@@ -22,9 +19,6 @@ enum KNNEntropy {
     /// `Ĥ = c·mean_i log(clip(ρ_i) + 1e-8)` and the gradient of `weight·Ĥ` with respect to u.
     static func evaluate(_ u: Tensor, k: Int, scale: Float, weight: Float, on backend: any Backend) throws
         -> (entropy: Double, gradient: Tensor) {
-        guard backend.supports(.knnEntropy) else {
-            throw LDMError.unsupported(operation: "the kNN entropy", backend: backend.info.description + "; use --backend cpu")
-        }
         let gradient = try backend.makeTensor(u.shape)
         let result = try backend.knnEntropy(u, gradient: gradient,
                                             KNNShape(rows: u.shape.dims[0], dimension: u.shape.dims[1], k: k, scale: scale))
@@ -38,9 +32,6 @@ enum CovarianceEntropy {
     /// The entropy-like value and the gradient of `weight·value` with respect to u.
     static func evaluate(_ u: Tensor, _ kind: CovarianceSurrogateShape.Kind, weight: Float, on backend: any Backend)
         throws -> (entropy: Double, gradient: Tensor) {
-        guard backend.supports(.covarianceSurrogate) else {
-            throw LDMError.unsupported(operation: "the covariance surrogates", backend: backend.info.description + "; use --backend cpu")
-        }
         let gradient = try backend.makeTensor(u.shape)
         let shape = CovarianceSurrogateShape(rows: u.shape.dims[0], dimension: u.shape.dims[1], kind: kind)
         let raw = try backend.covarianceSurrogate(u, gradient: gradient, shape)

@@ -1,7 +1,7 @@
 import LDMEngine
 
 /// ICA as LDM (SPEC §2, §4): the generalised-Gaussian latent model on the sources `s = W·x` and the exact entropy
-/// `½·log det(W·Wᵀ)`, `F = ½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β`, `loss = −F`. CPU backend so far.
+/// `½·log det(W·Wᵀ)`, `F = ½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β`, `loss = −F`.
 ///
 /// Called with `z1 = x` (N × d data) and `z2 = W` (d × d unmixing matrix); `dz1 = ∂loss/∂x`, `dz2 = ∂loss/∂W`.
 public struct ICA: Objective {
@@ -16,9 +16,6 @@ public struct ICA: Objective {
     public var name: String { "ica" }
 
     public func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult {
-        guard backend.supports(.icaTerms) else {
-            throw LDMError.unsupported(operation: "the ICA objective", backend: backend.info.description + "; use --backend cpu")
-        }
         let dx = try backend.makeTensor(z1.shape), dw = try backend.makeTensor(z2.shape)
         let terms = try backend.icaTerms(z1, z2, gradientX: dx, gradientW: dw, alpha: alpha, beta: beta)
         let alignment = -Double(alpha) * terms.prior

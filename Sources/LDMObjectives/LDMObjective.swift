@@ -142,9 +142,6 @@ public struct LDMObjective: Objective {
         }
 
         if case .plugIn = entropy {
-            guard backend.supports(.categoricalEntropy) else {
-                throw LDMError.unsupported(operation: "the plug-in entropy", backend: backend.info.description + "; use --backend cpu")
-            }
             let g1 = try backend.makeTensor(z1.shape), g2 = try backend.makeTensor(z2.shape)
             switch variant {
             case .ldm:

@@ -64,23 +64,23 @@ public enum LatentModel: Sendable, Equatable {
 public enum EntropyTerm: Sendable, Equatable {
     /// Kernel density ("contrastive"): `−(1/B)·Σ_i log Σ_j K(z_i, z_j)`, optionally leaving out j = i.
     case kde(precision: Float, leaveOneOut: Bool = false)
-    /// Gaussian log-determinant `½·log det(Cov + εI)` (CPU backend so far). For the LDM variant, `form` says
+    /// Gaussian log-determinant `½·log det(Cov + εI)`. For the LDM variant, `form` says
     /// how the two views are joined: stacked along the batch (2B × d, as the reference code does) or
     /// concatenated (B × 2d).
     case logdet(epsilon: Float = 1e-8, form: JointForm = .stacked)
     /// Kozachenko–Leonenko kNN: `c·mean_i log ρ_i` with ρ_i the distance to the k-th nearest other row,
-    /// clipped at the detached 0.9 quantile (CPU backend so far).
+    /// clipped at the detached 0.9 quantile.
     case knn(k: Int = 3, scale: KNNScale = .one)
-    /// Taylor (correlation) surrogate of log det (CPU backend so far); `form` as for `logdet`.
+    /// Taylor (correlation) surrogate of log det; `form` as for `logdet`.
     case taylor(form: JointForm = .stacked)
-    /// VICReg's variance and covariance penalties, negated to an entropy-like term to maximise (CPU backend so far).
+    /// VICReg's variance and covariance penalties, negated to an entropy-like term to maximise.
     /// The LDM variant applies them to the concatenation.
     case vicreg(varianceWeight: Float = 25, covarianceWeight: Float = 1)
     /// Stop-gradient (BYOL, SimSiam, JEPA): no entropy term is computed and z2, the target branch, is detached,
     /// so `dz2 = 0`.
     case stopGradient
     /// Categorical plug-in: `−Σ P log P` of the batch joint `z1ᵀz2/B` (LDM variant, "exact") or of each view's
-    /// batch marginal (MI variant). For softmax outputs (CPU backend so far).
+    /// batch marginal (MI variant). For softmax outputs.
     case plugIn
     /// No entropy term (alignment only).
     case none

@@ -5,7 +5,7 @@ import LDMEngine
 /// and C the squared off-diagonal covariance over d (SPEC §3.5).
 ///
 /// In LDM terms (SPEC §4): the plane model with κ_p = λ (`alignment = −λ·MSE`) and the negated penalties as the
-/// entropy term, `loss = −(alignment + entropy)`. CPU backend so far.
+/// entropy term, `loss = −(alignment + entropy)`.
 public struct VICReg: Objective {
     public var invariance: Float
     public var variance: Float
