@@ -1,7 +1,7 @@
 // cholesky.cl — Cholesky factorisation of a batch of symmetric positive definite n × n matrices, in place, and
 // the small helpers the log-det estimators need around it.
-//     cholesky_lower: A[b] = L·Lᵀ, L written over the lower triangle of A[b] (the strict upper triangle is left
-//                     as it was); info[b] = 0, or j + 1 if the pivot of column j was not positive (then A[b] is
+//     cholesky_lower: A[b] = L·Lᵀ, L written over the lower triangle of A[b] and the strict upper triangle
+//                     zeroed; info[b] = 0, or j + 1 if the pivot of column j was not positive (then A[b] is
 //                     partly overwritten and must be restored before a retry with jitter, SPEC §9).
 //     add_diagonal:   A[b][j][j] += value           diagonal: out[b·n + j] = A[b][j][j]
 //     log_diagonal:   out[b·n + j] = log A[b][j][j] (the factor's; their sum is ½·log det)
@@ -45,6 +45,8 @@ void cholesky_lower(const int n, __global float *A, __global float *info) {
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
     }
+    for (long e = lid; e < (long)n * n; e += CHOL_WG)
+        if (e % n > e / n) a[e] = 0.0f;   // the strict upper triangle, so the factor is exactly L
     if (lid == 0) info[get_group_id(0)] = 0.0f;
 }
 

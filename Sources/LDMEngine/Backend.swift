@@ -79,6 +79,11 @@ public protocol Backend: AnyObject, Sendable {
     /// `mean_i Σ_k |s_ik|^β`, and writes the gradients of `−(½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β)` (ica.cl + cholesky.cl on OpenCL).
     func icaTerms(_ x: Tensor, _ w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float) throws
         -> (logDet: Double, prior: Double)
+    /// cholesky.cl — the lower Cholesky factor of each matrix of a batch (strict upper triangle zero), with the
+    /// SPEC §9 jitter policy; returns the largest jitter used (0 when none was needed).
+    func cholesky(_ a: Tensor, into factor: Tensor, _ shape: CholeskyShape) throws -> Float
+    /// Triangular solve against a lower factor from ``cholesky(_:into:_:)``; see ``TriangularSolveShape``.
+    func triangularSolve(_ factor: Tensor, _ b: Tensor, _ shape: TriangularSolveShape) throws
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
     func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
@@ -90,7 +95,7 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve
 }
 
 /// The two families of backend.

@@ -315,3 +315,55 @@ public struct CovarianceSurrogateShape: Hashable, Sendable, CustomStringConverti
         try KernelChecks.samples(op, z: z, gradient: gradient, count: rows * dimension)
     }
 }
+
+/// A batch of `n × n` symmetric positive definite matrices to factor as `A = L·Lᵀ` (SPEC §9: jitter
+/// `1e-6·mean(diag)`, ×10, up to five tries, when a factorisation fails).
+public struct CholeskyShape: Hashable, Sendable, CustomStringConvertible {
+    public var batch: Int
+    public var n: Int
+
+    public init(batch: Int = 1, n: Int) {
+        self.batch = batch
+        self.n = n
+    }
+
+    public var description: String { batch == 1 ? "\(n)x\(n)" : "\(batch)x(\(n)x\(n))" }
+
+    public func validate(a: Tensor, factor: Tensor) throws {
+        let op = "cholesky \(self)"
+        guard batch >= 1, n >= 1 else { throw LDMError.shapeMismatch(operation: op, detail: "need batch ≥ 1 and n ≥ 1") }
+        try KernelChecks.count(op, "a", a, batch * n * n)
+        try KernelChecks.count(op, "factor", factor, batch * n * n)
+        guard a.storage !== factor.storage else { throw LDMError.invalidArgument("\(op): factor must not alias a") }
+    }
+}
+
+/// `B ← α·B·op(L)⁻¹` (right) or `B ← α·op(L)⁻¹·B` (left) for a lower-triangular `n × n` factor L; B is
+/// `rows × columns` (n = columns on the right, n = rows on the left); op(L) = Lᵀ when `transposed`.
+public struct TriangularSolveShape: Hashable, Sendable, CustomStringConvertible {
+    public var rows: Int
+    public var columns: Int
+    public var left: Bool
+    public var transposed: Bool
+    public var alpha: Float
+
+    public init(rows: Int, columns: Int, left: Bool, transposed: Bool, alpha: Float = 1) {
+        self.rows = rows
+        self.columns = columns
+        self.left = left
+        self.transposed = transposed
+        self.alpha = alpha
+    }
+
+    public var n: Int { left ? rows : columns }
+    public var description: String { "\(rows)x\(columns) \(left ? "left" : "right")\(transposed ? " T" : "")" }
+
+    public func validate(factor: Tensor, b: Tensor) throws {
+        let op = "triangularSolve \(self)"
+        guard rows >= 1, columns >= 1 else { throw LDMError.shapeMismatch(operation: op, detail: "need non-empty B") }
+        try KernelChecks.finite(op, "alpha", alpha)
+        try KernelChecks.count(op, "factor", factor, n * n)
+        try KernelChecks.count(op, "b", b, rows * columns)
+        guard factor.storage !== b.storage else { throw LDMError.invalidArgument("\(op): b must not alias the factor") }
+    }
+}

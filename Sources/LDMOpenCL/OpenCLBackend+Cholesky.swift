@@ -64,7 +64,7 @@ extension OpenCLBackend {
     private func triangularSolve(_ b: Tensor, rows m: Int, columns n: Int, factor: Tensor, left: Bool, transposed: Bool,
                                  alpha: Float) throws {
         let a = try mem(factor, "trsm"), bm = try mem(b, "trsm")
-        let order = factor.shape.dims[0]
+        let order = left ? m : n
         let status: CLBlastStatusCode = lock.withLock {
             var q: cl_command_queue? = queue
             return CLBlastStrsm(CLBlastLayoutRowMajor, left ? CLBlastSideLeft : CLBlastSideRight, CLBlastTriangleLower,
@@ -75,6 +75,34 @@ extension OpenCLBackend {
             throw LDMError.deviceFailure(call: "CLBlastStrsm \(left ? "left" : "right") \(m)x\(n)", code: status.rawValue,
                                          name: OpenCLStatus.clblastName(status.rawValue), device: info.description)
         }
+    }
+
+    public func cholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {
+        try s.validate(a: a, factor: factor)
+        _ = try requireInt32(a.count, "cholesky")
+        if s.batch == 1 { return try choleskyWithJitter(a, into: factor, n: s.n, what: "matrix 0 of \(s)") }
+        // Batches: one work-group per matrix; matrices that fail get the jitter policy one at a time.
+        let op = "cholesky \(s)"
+        let info = try makeTensor([s.batch])
+        try copy(a, to: factor)
+        try launch(try kernel("cholesky", "cholesky_lower", options: Self.choleskyOptions), "cholesky_lower",
+                   [.int(Int32(s.n)), .buffer(try mem(factor, op)), .buffer(try mem(info, op))],
+                   global: [s.batch * Self.choleskyGroup], local: [Self.choleskyGroup])
+        var largest: Float = 0
+        for (index, flag) in try download(info).enumerated() where flag != 0 {
+            let count = s.n * s.n
+            let one = try makeTensor([s.n, s.n]), oneFactor = try makeTensor([s.n, s.n])
+            try copy(a, offset: index * count, to: one, offset: 0, count: count)
+            largest = max(largest, try choleskyWithJitter(one, into: oneFactor, n: s.n, what: "matrix \(index) of \(s)"))
+            try copy(oneFactor, offset: 0, to: factor, offset: index * count, count: count)
+        }
+        return largest
+    }
+
+    public func triangularSolve(_ factor: Tensor, _ b: Tensor, _ s: TriangularSolveShape) throws {
+        try s.validate(factor: factor, b: b)
+        try triangularSolve(b, rows: s.rows, columns: s.columns, factor: factor, left: s.left, transposed: s.transposed,
+                            alpha: s.alpha)
     }
 
     public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ s: LogDetShape) throws -> LogDetResult {

@@ -1,0 +1,79 @@
+import Foundation
+import LDMEngine
+import LDMReference
+import Testing
+
+/// cholesky and triangularSolve on every backend: factors against the Double Cholesky, solves by their residual.
+/// (Their gradients are checked where they are used: log-det, ICA, the Gaussian model with a covariance.)
+@Suite("Cholesky and triangular solves")
+struct CholeskyTests {
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
+    /// A symmetric positive definite n × n matrix: G·Gᵀ/n + I for a seeded G.
+    static func spd(_ n: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        let g = generator.floats(n * n)
+        var a = [Float](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in 0..<n {
+                var total: Float = 0
+                for t in 0..<n { total += g[i * n + t] * g[j * n + t] }
+                a[i * n + j] = total / Float(n) + (i == j ? 1 : 0)
+            }
+        }
+        return a
+    }
+
+    @Test(arguments: backends, [1, 7, 33, 130])
+    func factorsMatchTheReference(_ name: String, _ n: Int) throws {
+        let backend = try TestBackends.named(name)
+        let batch = 3
+        let host = (0..<batch).flatMap { Self.spd(n, seed: UInt64(n * 10 + $0)) }
+        let a = try backend.upload(host, shape: [batch, n, n]), factor = try backend.makeTensor([batch, n, n])
+        let jitter = try backend.cholesky(a, into: factor, CholeskyShape(batch: batch, n: n))
+        #expect(jitter == 0)
+        let expected = (0..<batch).flatMap { b in
+            Reference.cholesky(host[(b * n * n)..<((b + 1) * n * n)].map(Double.init), n: n)!
+        }
+        expectClose(try backend.download(factor), expected, tolerance: ParityChecks.float32Tolerance,
+                    "cholesky \(batch)x\(n) on \(name)")
+    }
+
+    @Test(arguments: backends)
+    func aSingularMemberGetsJitter(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let n = 4
+        var host = Self.spd(n, seed: 1) + Self.spd(n, seed: 2)
+        for j in 0..<n { host[n * n + 3 * n + j] = 0; host[n * n + j * n + 3] = 0 }   // matrix 1: a zero row and column
+        let a = try backend.upload(host, shape: [2, n, n]), factor = try backend.makeTensor([2, n, n])
+        let jitter = try backend.cholesky(a, into: factor, CholeskyShape(batch: 2, n: n))
+        #expect(jitter > 0)
+        #expect(try backend.download(factor).allSatisfy { $0.isFinite })
+    }
+
+    @Test(arguments: backends, [(false, false), (false, true), (true, false), (true, true)])
+    func solvesLeaveASmallResidual(_ name: String, _ variant: (Bool, Bool)) throws {
+        let backend = try TestBackends.named(name)
+        let (left, transposed) = variant
+        let (n, other) = (9, 5)
+        let (rows, columns) = left ? (n, other) : (other, n)
+        let lower = Reference.cholesky(Self.spd(n, seed: 3).map(Double.init), n: n)!
+        var generator = SeededGenerator(seed: 4)
+        let hostB = generator.floats(rows * columns)
+        let factor = try backend.upload(lower.map(Float.init), shape: [n, n]), b = try backend.upload(hostB, shape: [rows, columns])
+        let shape = TriangularSolveShape(rows: rows, columns: columns, left: left, transposed: transposed, alpha: 0.5)
+        try backend.triangularSolve(factor, b, shape)
+        let x = try backend.download(b).map(Double.init)
+        // op(L)[i][j]
+        let op = { (i: Int, j: Int) -> Double in transposed ? lower[j * n + i] : lower[i * n + j] }
+        var product = [Double](repeating: 0, count: rows * columns)   // X·op(L) or op(L)·X
+        for i in 0..<rows {
+            for j in 0..<columns {
+                product[i * columns + j] = left ? (0..<n).reduce(0) { $0 + op(i, $1) * x[$1 * columns + j] }
+                                                : (0..<n).reduce(0) { $0 + x[i * columns + $1] * op($1, j) }
+            }
+        }
+        expectClose(product.map(Float.init), hostB.map { 0.5 * Double($0) }, tolerance: ParityChecks.float32Tolerance,
+                    "triangularSolve \(shape) residual on \(name)")
+    }
+}
