@@ -28,7 +28,7 @@ public struct LDMObjective: Objective {
         let model = switch latent {
         case .sphere: "sphere"
         case .plane: "plane"
-        case .gaussian: "gaussian"
+        case .gaussian, .gaussianWithCovariance: "gaussian"
         case .categorical: "categorical"
         }
         let estimator = switch entropy {
@@ -43,6 +43,26 @@ public struct LDMObjective: Objective {
         }
         let form = if case .mi = variant { "mi" } else { "ldm" }
         return "ldm \(model)+\(estimator) \(form)"
+    }
+
+    /// `−½·mean_i rᵢᵀΣ⁻¹rᵢ` for r = z1 − z2 and ∂loss/∂z1 = r·Σ⁻¹/B = −∂loss/∂z2: whitened rows w = r·L⁻ᵀ give
+    /// rᵀΣ⁻¹r = ‖w‖², and w·L⁻¹ = r·Σ⁻¹.
+    private func gaussianAlignment(_ z1: Tensor, _ z2: Tensor, covariance: Tensor, on backend: any Backend) throws
+        -> (Double, Tensor, Tensor) {
+        let (rows, d) = (z1.shape.dims[0], z1.shape.dims[1])
+        guard covariance.count == d * d else {
+            throw LDMError.shapeMismatch(operation: name, detail: "the covariance must be \(d) × \(d), got \(covariance.shape)")
+        }
+        let factor = try backend.makeTensor([d, d])
+        _ = try backend.cholesky(covariance, into: factor, CholeskyShape(n: d))
+        let whitened = try backend.makeTensor(z1.shape)
+        try backend.copy(z1, to: whitened)
+        try backend.axpy(-1, z2, whitened)
+        try backend.triangularSolve(factor, whitened, TriangularSolveShape(rows: rows, columns: d, left: false, transposed: true))
+        let alignment = -0.5 * (try backend.dot(whitened, whitened)) / Double(rows)
+        try backend.triangularSolve(factor, whitened, TriangularSolveShape(rows: rows, columns: d, left: false,
+                                                                          transposed: false, alpha: 1 / Float(rows)))
+        return (alignment, whitened, try backend.scaled(whitened, -1))
     }
 
     /// The covariance-based estimators and how their LDM variant joins the views.
@@ -81,7 +101,9 @@ public struct LDMObjective: Objective {
         let precision = latent.precision
         let alignment: Double
         var du1: Tensor, du2: Tensor
-        if case let .categorical(p) = latent {
+        if case let .gaussianWithCovariance(covariance) = latent {
+            (alignment, du1, du2) = try gaussianAlignment(z1, z2, covariance: covariance, on: backend)
+        } else if case let .categorical(p) = latent {
             guard d >= 2 else { throw LDMError.invalidArgument("the categorical model needs K ≥ 2 classes") }
             let inverseTau = Float(log(Double(d - 1) * Double(p) / (1 - Double(p))))
             alignment = Double(inverseTau) * (try backend.dot(z1, z2)) / Double(rows)

@@ -37,7 +37,7 @@ public protocol Objective: Sendable {
 }
 
 /// The latent model of the alignment term (SPEC §2).
-public enum LatentModel: Sendable, Equatable {
+public enum LatentModel: Sendable {
     /// von Mises–Fisher: `κ_p·mean_i ⟨ẑ1_i, ẑ2_i⟩` with ẑ = z/‖z‖ (differentiated through).
     case sphere(precision: Float)
     /// Gaussian: `−κ_p·mean_i (1/d)·‖z1_i − z2_i‖²`.
@@ -46,6 +46,10 @@ public enum LatentModel: Sendable, Equatable {
     /// `log P = −mean_i ‖z2_i − μ_i‖²/(2σ²)` up to a constant, Σ = σ²·I (isotropic so far).
     case gaussian(variance: Float = 1)
 
+    /// Gaussian with a predictor and a given covariance Σ (d × d, on the backend; a diagonal Σ is a d × d
+    /// diagonal matrix): `log P = −½·mean_i (z2_i − μ_i)ᵀ·Σ⁻¹·(z2_i − μ_i)` up to a constant, through Σ's Cholesky
+    /// factor (no inverse).
+    case gaussianWithCovariance(Tensor)
     /// Categorical (clustering): z are softmax outputs over K classes and
     /// `log P = (1/τ)·mean_i ⟨z1_i, z2_i⟩`, `τ = 1/log((K−1)·p/(1−p))` for match probability p.
     case categorical(matchProbability: Float)
@@ -54,6 +58,7 @@ public enum LatentModel: Sendable, Equatable {
         switch self {
         case let .sphere(precision), let .plane(precision): return precision
         case let .gaussian(variance): return variance
+        case .gaussianWithCovariance: return 1
         case let .categorical(p): return p > 0 && p < 1 ? 1 : -1
         }
     }

@@ -45,6 +45,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "k of the knn estimator (the k-th nearest other row).") var k: Int = 3
     @Option(help: "Scale c of the knn estimator: 1 or d.") var knnScale: KNNScale = .one
     @Option(help: "σ² of the gaussian latent model (Σ = σ²·I).") var variance: Float = 1
+    @Option(help: "Σ of the gaussian latent model and jepa: a .npy of d variances (diagonal) or a d × d matrix.")
+    var covariance: String?
     @Option(help: "Match probability p of the categorical model (τ = 1/log((K−1)p/(1−p))); anneal 0.8 → 0.99.")
     var matchProbability: Float = 0.9
     @Option(help: "The cpc preset's predictor W_k (d_z × d_c .npy); z1 holds the contexts, z2 the targets.")
@@ -116,8 +118,8 @@ struct ObjectiveCommand: ParsableCommand {
             case .vicreg:
                 return VICReg(invariance: lambda, variance: mu, covariance: nu)
             case .jepaStopgrad:
-                // z1 = predictor(context) = μ, z2 = the target embedding, detached; Σ = σ²·I.
-                return LDMObjective(latent: .gaussian(variance: variance), entropy: .stopGradient, variant: .ldm)
+                // z1 = predictor(context) = μ, z2 = the target embedding, detached; Σ = σ²·I or --covariance.
+                return LDMObjective(latent: try gaussianModel(on: backend), entropy: .stopGradient, variant: .ldm)
             case .clustering:
                 return LDMObjective(latent: .categorical(matchProbability: matchProbability), entropy: .plugIn,
                                     variant: .ldm)
@@ -140,10 +142,10 @@ struct ObjectiveCommand: ParsableCommand {
                                     variant: .ldm)
             }
         }
-        let model: LatentModel = switch latent! {
+        let model: LatentModel = try switch latent! {
         case .sphere: .sphere(precision: predictionPrecision)
         case .plane: .plane(precision: predictionPrecision)
-        case .gaussian: .gaussian(variance: variance)
+        case .gaussian: try gaussianModel(on: backend)
         case .categorical: .categorical(matchProbability: matchProbability)
         }
         let term: EntropyTerm
@@ -205,6 +207,29 @@ struct ObjectiveCommand: ParsableCommand {
                 print(String(format: "%@ on %@: loss %.8g (alignment %.8g, entropy %.8g) in %.3f s", objective.name,
                              engine.info.description, v.loss, v.alignment, v.entropy, seconds))
             }
+        }
+    }
+
+    /// Σ = σ²·I, or the --covariance file: d variances become a diagonal matrix, a d × d matrix is used as given.
+    private func gaussianModel(on backend: any Backend) throws -> LatentModel {
+        guard let covariance else { return .gaussian(variance: variance) }
+        let (shape, values) = try NumPyFile.read(covariance)
+        guard values.allSatisfy({ $0.isFinite }) else {
+            throw LDMError.invalidFile(path: covariance, problem: "the covariance has non-finite entries")
+        }
+        switch shape.rank {
+        case 1:
+            let d = shape.dims[0]
+            guard values.allSatisfy({ $0 > 0 }) else {
+                throw LDMError.invalidFile(path: covariance, problem: "variances must be positive")
+            }
+            var matrix = [Float](repeating: 0, count: d * d)
+            for k in 0..<d { matrix[k * d + k] = values[k] }
+            return .gaussianWithCovariance(try backend.upload(matrix, shape: [d, d]))
+        case 2 where shape.dims[0] == shape.dims[1]:
+            return .gaussianWithCovariance(try backend.upload(values, shape: shape))
+        default:
+            throw LDMError.invalidFile(path: covariance, problem: "expected d variances or a d × d matrix, found shape \(shape)")
         }
     }
 

@@ -127,6 +127,10 @@ struct CLITests {
             let (shape, values) = try NumPyFile.read(grads + "/" + name)
             #expect(shape == [32, 8] && values.allSatisfy { $0.isFinite })
         }
+        let variances = directory.appendingPathComponent("variances.npy").path
+        try NumPyFile.write([Float](repeating: 0.5, count: 8), shape: [8], to: variances)
+        let jepa = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", "jepa", "--covariance", variances, "--json"])
+        #expect(jepa.status == 0, "\(jepa.error)")
         let predictor = directory.appendingPathComponent("w.npy").path
         try NumPyFile.write([Float](repeating: 0.1, count: 64), shape: [8, 8], to: predictor)
         let cpc = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", "cpc", "--predictor", predictor,

@@ -225,6 +225,45 @@ struct ObjectiveTests {
         #expect(error?.description.contains("expected softmax outputs") == true)
     }
 
+    /// The Gaussian-predictor model with a given Σ (full and diagonal): −½·mean (z1 − z2)ᵀΣ⁻¹(z1 − z2), every backend.
+    @Test(arguments: backends, [true, false])
+    func gaussianWithCovarianceMatchesTheReference(_ name: String, _ full: Bool) throws {
+        let backend = try TestBackends.named(name)
+        let d = Self.d
+        let sigma: [Double] = full ? [2, 0.5, 0.2, 0.5, 1, 0.1, 0.2, 0.1, 0.7] : [2, 0, 0, 0, 0.5, 0, 0, 0, 1.5]
+        let lower = Reference.cholesky(sigma, n: d)!
+        // Σ⁻¹r by forward and back substitution with L (Double).
+        let solve = { (r: [Double]) -> [Double] in
+            var y = r
+            for i in 0..<d { for t in 0..<i { y[i] -= lower[i * d + t] * y[t] }; y[i] /= lower[i * d + i] }
+            var x = y
+            for i in stride(from: d - 1, through: 0, by: -1) {
+                for t in (i + 1)..<max(i + 1, d) { x[i] -= lower[t * d + i] * x[t] }
+                x[i] /= lower[i * d + i]
+            }
+            return x
+        }
+        let reference = { (z1: [Double], z2: [Double]) -> Double in
+            var total = 0.0
+            for i in 0..<Self.rows {
+                let r = (0..<d).map { z1[i * d + $0] - z2[i * d + $0] }
+                total += zip(r, solve(r)).reduce(0) { $0 + $1.0 * $1.1 }
+            }
+            return 0.5 * total / Double(Self.rows)   // the loss: −alignment
+        }
+        var generator = SeededGenerator(seed: 94)
+        let host1 = generator.floats(Self.rows * d), host2 = generator.floats(Self.rows * d)
+        let covariance = try backend.upload(sigma.map(Float.init), shape: [d, d])
+        let objective = LDMObjective(latent: .gaussianWithCovariance(covariance), entropy: .stopGradient, variant: .ldm)
+        let z1 = try backend.upload(host1, shape: [Self.rows, d]), z2 = try backend.upload(host2, shape: [Self.rows, d])
+        let result = try objective.evaluate(z1, z2, on: backend)
+        let a = host1.map(Double.init), b = host2.map(Double.init)
+        #expect(abs(result.value.loss - reference(a, b)) <= 1e-5 * max(1, reference(a, b)))
+        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { reference($0, b) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂μ gaussian Σ on \(name)")
+        #expect(try backend.download(result.dz2).allSatisfy { $0 == 0 }, "stop-gradient target")
+    }
+
     /// CPC: InfoNCE of q̂ = normalize(W·c) against ẑ, gradients for c, z and W, on every backend.
     @Test(arguments: backends)
     func cpcMatchesTheReference(_ name: String) throws {
