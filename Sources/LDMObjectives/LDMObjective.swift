@@ -17,11 +17,17 @@ public struct LDMObjective: Objective {
     public var latent: LatentModel
     public var entropy: EntropyTerm
     public var variant: Variant
+    /// With the stop-gradient estimator, also report `"stopgrad_knn_cosine"`: the cosine between the descent
+    /// direction stop-gradient adds on the target (−∂alignment/∂z2, the gradient it removes, negated) and the
+    /// kNN entropy's ascent direction ∂Ĥ_kNN[z2]/∂z2 (k = 3, c = 1), both at the representation (after the
+    /// sphere's normalisation). SPEC §3.7 says the first approximates the second; this measures it. Costs a kNN pass.
+    public var diagnoseStopGradient: Bool
 
-    public init(latent: LatentModel, entropy: EntropyTerm, variant: Variant) {
+    public init(latent: LatentModel, entropy: EntropyTerm, variant: Variant, diagnoseStopGradient: Bool = false) {
         self.latent = latent
         self.entropy = entropy
         self.variant = variant
+        self.diagnoseStopGradient = diagnoseStopGradient
     }
 
     public var name: String {
@@ -180,7 +186,15 @@ public struct LDMObjective: Objective {
             }
         }
 
+        var diagnostics: [String: Double] = [:]
         if case .stopGradient = entropy {
+            if diagnoseStopGradient {
+                // du2 = ∂loss/∂u2 = −∂alignment/∂u2: the descent direction the stop-gradient adds by removing it.
+                let knn = try KNNEntropy.evaluate(u2, k: 3, scale: 1, weight: 1, on: backend)
+                let dot = try backend.dot(du2, knn.gradient)
+                let norms = (try backend.dot(du2, du2)).squareRoot() * (try backend.dot(knn.gradient, knn.gradient)).squareRoot()
+                diagnostics["stopgrad_knn_cosine"] = norms > 0 ? dot / norms : 0
+            }
             try backend.fill(du2, with: 0)   // sg[z2]: the target receives no gradient
         }
 
@@ -192,7 +206,8 @@ public struct LDMObjective: Objective {
             try backend.normalizeRowsBackward(u1, norms1!, du1, into: dz1, shape)
             try backend.normalizeRowsBackward(u2, norms2!, du2, into: dz2, shape)
         }
-        let value = ObjectiveValue(loss: -(alignment + entropyTerm), alignment: alignment, entropy: entropyTerm)
+        var value = ObjectiveValue(loss: -(alignment + entropyTerm), alignment: alignment, entropy: entropyTerm)
+        value.diagnostics = diagnostics
         return ObjectiveResult(value: value, dz1: dz1, dz2: dz2)
     }
 }

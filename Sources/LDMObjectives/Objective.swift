@@ -6,6 +6,8 @@ public struct ObjectiveValue: Sendable, Equatable {
     public var loss: Double
     public var alignment: Double
     public var entropy: Double
+    /// Optional diagnostics by name (e.g. `"stopgrad_knn_cosine"`).
+    public var diagnostics: [String: Double] = [:]
 
     public init(loss: Double, alignment: Double, entropy: Double) {
         self.loss = loss

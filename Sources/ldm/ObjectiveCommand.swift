@@ -62,6 +62,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
     @Option(help: "Directory to write dz1.npy and dz2.npy into (created if missing).") var gradDir: String?
+    @Flag(help: "With the stop-gradient estimator, report stopgrad_knn_cosine: the cosine between the direction the stop-gradient adds on the target and the kNN entropy's gradient.")
+    var stopgradDiagnostic = false
     @Flag(help: "Print JSON: loss, alignment, entropy, objective, backend, shape, seconds.") var json = false
 
     func validate() throws {
@@ -119,7 +121,8 @@ struct ObjectiveCommand: ParsableCommand {
                 return VICReg(invariance: lambda, variance: mu, covariance: nu)
             case .jepaStopgrad:
                 // z1 = predictor(context) = μ, z2 = the target embedding, detached; Σ = σ²·I or --covariance.
-                return LDMObjective(latent: try gaussianModel(on: backend), entropy: .stopGradient, variant: .ldm)
+                return LDMObjective(latent: try gaussianModel(on: backend), entropy: .stopGradient, variant: .ldm,
+                                    diagnoseStopGradient: stopgradDiagnostic)
             case .clustering:
                 return LDMObjective(latent: .categorical(matchProbability: matchProbability), entropy: .plugIn,
                                     variant: .ldm)
@@ -136,7 +139,8 @@ struct ObjectiveCommand: ParsableCommand {
                 return CPC(predictor: try backend.upload(values, shape: shape), temperature: temperature)
             case .byol:
                 // lightly's NegativeCosineSimilarity(prediction, target.detach()): z1 predicts, z2 is the target.
-                return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)
+                return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm,
+                                    diagnoseStopGradient: stopgradDiagnostic)
             case .ldmKnn:
                 return LDMObjective(latent: .plane(precision: predictionPrecision), entropy: .knn(k: k, scale: knnScale),
                                     variant: .ldm)
@@ -160,7 +164,8 @@ struct ObjectiveCommand: ParsableCommand {
         case .none: term = .none
         }
         return LDMObjective(latent: model, entropy: term,
-                            variant: variant == .ldm ? .ldm : .mi(multiplier: entropyMultiplier))
+                            variant: variant == .ldm ? .ldm : .mi(multiplier: entropyMultiplier),
+                            diagnoseStopGradient: stopgradDiagnostic)
     }
 
     struct Output: Encodable {
@@ -171,6 +176,7 @@ struct ObjectiveCommand: ParsableCommand {
         var backend: String
         var shape: [Int]
         var seconds: Double
+        var diagnostics: [String: Double]?
     }
 
     func run() throws {
@@ -202,10 +208,12 @@ struct ObjectiveCommand: ParsableCommand {
             let v = result.value
             if json {
                 try printJSON(Output(loss: v.loss, alignment: v.alignment, entropy: v.entropy, objective: objective.name,
-                                     backend: engine.info.kind.rawValue, shape: shape1.dims, seconds: seconds))
+                                     backend: engine.info.kind.rawValue, shape: shape1.dims, seconds: seconds,
+                                     diagnostics: v.diagnostics.isEmpty ? nil : v.diagnostics))
             } else {
                 print(String(format: "%@ on %@: loss %.8g (alignment %.8g, entropy %.8g) in %.3f s", objective.name,
                              engine.info.description, v.loss, v.alignment, v.entropy, seconds))
+                for (name, value) in v.diagnostics.sorted(by: { $0.key < $1.key }) { print("  \(name): \(value)") }
             }
         }
     }

@@ -225,6 +225,31 @@ struct ObjectiveTests {
         #expect(error?.description.contains("expected softmax outputs") == true)
     }
 
+    /// The stop-gradient diagnostic: cos(−∂A/∂z2, ∂Ĥ_kNN/∂z2) against Double (plane model, so −∂A/∂z2 =
+    /// −2κ/(d·B)·(z1 − z2); the kNN gradient by finite differences at a differentiable point).
+    @Test(arguments: backends)
+    func stopGradientDiagnosticMatchesTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (rows, d, kappa) = (20, 3, 2.0)
+        var generator = SeededGenerator(seed: 80)
+        let host1 = generator.floats(rows * d), host2 = generator.floats(rows * d)
+        let z2 = host2.map(Double.init)
+        let rho = Reference.knnDistances(z2, d: d, k: 3), cap = Reference.quantile(rho, 0.9)
+        let next = Reference.knnDistances(z2, d: d, k: 4)
+        try #require(rho.allSatisfy { abs($0 - cap) > 1e-4 } && zip(rho, next).allSatisfy { $1 - $0 > 1e-4 },
+                     "input at a kink of the kNN estimator: pick another seed")
+        let entropyGradient = finiteDifferenceGradient(z2, step: 1e-6) { Reference.knnEntropy($0, d: d, k: 3, cap: cap) }
+        let direction = (0..<(rows * d)).map { -2 * kappa / Double(d * rows) * (Double(host1[$0]) - z2[$0]) }
+        let dot = zip(direction, entropyGradient).reduce(0) { $0 + $1.0 * $1.1 }
+        let norms = direction.reduce(0) { $0 + $1 * $1 }.squareRoot() * entropyGradient.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let objective = LDMObjective(latent: .plane(precision: Float(kappa)), entropy: .stopGradient, variant: .ldm,
+                                     diagnoseStopGradient: true)
+        let result = try objective.evaluate(try backend.upload(host1, shape: [rows, d]), try backend.upload(host2, shape: [rows, d]),
+                                            on: backend)
+        let cosine = try #require(result.value.diagnostics["stopgrad_knn_cosine"])
+        #expect(abs(cosine - dot / norms) < 1e-4, "\(cosine) vs \(dot / norms) on \(name)")
+    }
+
     /// The Gaussian-predictor model with a given Σ (full and diagonal): −½·mean (z1 − z2)ᵀΣ⁻¹(z1 − z2), every backend.
     @Test(arguments: backends, [true, false])
     func gaussianWithCovarianceMatchesTheReference(_ name: String, _ full: Bool) throws {
