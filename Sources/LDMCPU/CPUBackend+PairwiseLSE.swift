@@ -23,6 +23,10 @@ extension CPUBackend {
     public func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ s: PairwiseLSEShape) throws {
         try s.validate(x: x, y: y, lse: lse)
         let px = try floats(x, "pairwiseLSE"), py = try floats(y, "pairwiseLSE"), pl = try floats(lse, "pairwiseLSE")
+        if x.storage === y.storage && s.rows == s.columns && s.rows > 0 {   // one set: use the symmetry of Z·Zᵀ
+            try pairwiseLSESelf(px, into: pl, s)
+            return
+        }
         let terms = LSETerms(s, px, py, threads: threads)
         var running = [(max: Float, sum: Float)](repeating: (-.infinity, 0), count: Self.rowTile)
         try withLSEBuffer(s) { buffer in
@@ -123,7 +127,7 @@ extension CPUBackend {
 }
 
 /// The affine map from raw products to similarities, `s_ij = a·⟨x_i, y_j⟩ + bias_j + rowConstant_i`.
-private final class LSETerms {
+final class LSETerms {
     let a: Float
     /// −c‖y_j‖² per column for the squared distance, nil for the dot product.
     let bias: UnsafeMutablePointer<Float>?

@@ -7,22 +7,32 @@ extension CPUBackend {
     public func transpose(_ x: Tensor, into out: Tensor, _ s: TransposeShape) throws {
         try KernelChecks.transpose(s, x: x, out: out)
         let px = try floats(x, "transpose"), po = try floats(out, "transpose")
+        for batch in 0..<s.batch {
+            Self.transposeTiles(px + batch * s.rows * s.columns, rows: s.rows, columns: s.columns,
+                                into: po + batch * s.rows * s.columns, accumulate: false, threads: threads)
+        }
+    }
+
+    /// `out = srcᵀ` (or `out += srcᵀ` when `accumulate`) for a row-major `rows × columns` source, in staged tiles.
+    static func transposeTiles(_ source: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
+                               into out: UnsafeMutablePointer<Float>, accumulate: Bool, threads: Int) {
         let tile = 32
-        let tileRows = (s.rows + tile - 1) / tile, tileColumns = (s.columns + tile - 1) / tile
-        let tiles = s.batch * tileRows * tileColumns
-        Parallel.forChunks(tiles, threads: threads, costPerItem: tile * tile) { range in
+        let tileRows = (rows + tile - 1) / tile, tileColumns = (columns + tile - 1) / tile
+        Parallel.forChunks(tileRows * tileColumns, threads: threads, costPerItem: tile * tile) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: tile * tile) { staged in
                 for t in range {
-                    let batch = t / (tileRows * tileColumns), rest = t % (tileRows * tileColumns)
-                    let i0 = (rest / tileColumns) * tile, j0 = (rest % tileColumns) * tile
-                    let height = min(tile, s.rows - i0), width = min(tile, s.columns - j0)
-                    let source = px + batch * s.rows * s.columns + i0 * s.columns + j0
-                    let destination = po + batch * s.rows * s.columns + j0 * s.rows + i0
+                    let i0 = (t / tileColumns) * tile, j0 = (t % tileColumns) * tile
+                    let height = min(tile, rows - i0), width = min(tile, columns - j0)
+                    let from = source + i0 * columns + j0, to = out + j0 * rows + i0
                     for i in 0..<height {
-                        for j in 0..<width { staged[j * tile + i] = source[i * s.columns + j] }
+                        for j in 0..<width { staged[j * tile + i] = from[i * columns + j] }
                     }
                     for j in 0..<width {
-                        for i in 0..<height { destination[j * s.rows + i] = staged[j * tile + i] }
+                        if accumulate {
+                            for i in 0..<height { to[j * rows + i] += staged[j * tile + i] }
+                        } else {
+                            for i in 0..<height { to[j * rows + i] = staged[j * tile + i] }
+                        }
                     }
                 }
             }

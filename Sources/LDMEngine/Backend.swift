@@ -84,6 +84,9 @@ public protocol Backend: AnyObject, Sendable {
     func cholesky(_ a: Tensor, into factor: Tensor, _ shape: CholeskyShape) throws -> Float
     /// Triangular solve against a lower factor from ``cholesky(_:into:_:)``; see ``TriangularSolveShape``.
     func triangularSolve(_ factor: Tensor, _ b: Tensor, _ shape: TriangularSolveShape) throws
+    /// lse.cl — the backward when both sides are the same set z (KDE entropy, NT-Xent): writes `dz = dx + dy`.
+    /// Backends may use the symmetry of S = Z·Zᵀ (the CPU does, doing about half the work).
+    func pairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — `lse[i] = log Σ_j exp(s_ij)` without storing the `rows × columns` matrix; see ``PairwiseLSEShape``.
     func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ shape: PairwiseLSEShape) throws
     /// lse.cl — given `g = ∂L/∂lse` and `lse` from the forward, writes `dx = ∂L/∂x` and `dy = ∂L/∂y` (when x
@@ -95,7 +98,7 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward
 }
 
 /// The two families of backend.

@@ -183,6 +183,18 @@ public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Throws unless the one-set backward's operands fit (rows = columns) and dz aliases no input.
+    public func validateSelfBackward(z: Tensor, lse: Tensor, g: Tensor, dz: Tensor) throws {
+        try validate(x: z, y: z, lse: lse)
+        let op = "pairwiseLSESelfBackward \(self)"
+        guard rows == columns else { throw LDMError.shapeMismatch(operation: op, detail: "one set needs rows == columns") }
+        try KernelChecks.count(op, "g", g, rows)
+        try KernelChecks.count(op, "dz", dz, rows * dimension)
+        guard ![z.storage, lse.storage, g.storage].contains(where: { $0 === dz.storage }) else {
+            throw LDMError.invalidArgument("\(op): dz must alias no input")
+        }
+    }
+
     /// Throws unless the backward's operands fit and the outputs alias neither each other nor the inputs.
     public func validateBackward(x: Tensor, y: Tensor, lse: Tensor, g: Tensor, dx: Tensor, dy: Tensor) throws {
         try validate(x: x, y: y, lse: lse)

@@ -13,9 +13,8 @@ enum KDEEntropy {
         let entropy = -(try backend.total(lse)) / Double(rows)
         let g = try backend.makeTensor([rows])
         try backend.fill(g, with: -weight / Float(rows))
-        let dx = try backend.makeTensor(u.shape), dy = try backend.makeTensor(u.shape)
-        try backend.pairwiseLSEBackward(u, u, lse, g, dx: dx, dy: dy, shape)
-        try backend.axpy(1, dy, dx)   // u appears on both sides
-        return (entropy, dx)
+        let du = try backend.makeTensor(u.shape)
+        try backend.pairwiseLSESelfBackward(u, lse, g, dz: du, shape)   // u appears on both sides
+        return (entropy, du)
     }
 }

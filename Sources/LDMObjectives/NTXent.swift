@@ -36,10 +36,9 @@ public struct NTXent: Objective {
 
         let g = try backend.makeTensor([2 * rows])
         try backend.fill(g, with: 1 / Float(2 * rows))
-        let dx = try backend.makeTensor(all.shape), dy = try backend.makeTensor(all.shape)
-        try backend.pairwiseLSEBackward(all, all, lse, g, dx: dx, dy: dy, pairs)
-        try backend.axpy(1, dy, dx)
-        let (du1, du2) = try backend.splitRows(dx, at: rows)
+        let dAll = try backend.makeTensor(all.shape)
+        try backend.pairwiseLSESelfBackward(all, lse, g, dz: dAll, pairs)
+        let (du1, du2) = try backend.splitRows(dAll, at: rows)
         try backend.axpy(-inverse / Float(rows), u2, du1)
         try backend.axpy(-inverse / Float(rows), u1, du2)
 

@@ -46,4 +46,12 @@ extension OpenCLBackend {
                        global: [tile, padded(s.columns, to: tile)], local: [tile, tile])
         }
     }
+
+    /// The row and column passes of lse.cl into two buffers, summed.
+    public func pairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ s: PairwiseLSEShape) throws {
+        try s.validateSelfBackward(z: z, lse: lse, g: g, dz: dz)
+        let other = try makeTensor(dz.shape)
+        try pairwiseLSEBackward(z, z, lse, g, dx: dz, dy: other, s)
+        try axpy(1, other, dz)
+    }
 }

@@ -62,6 +62,52 @@ struct PairwiseLSETests {
         }
     }
 
+    /// One set on both sides (the same tensor): the CPU takes its symmetric path. Across the 1024-row tile edge,
+    /// both kernels, with and without the diagonal.
+    @Test(arguments: backends, [(1, PairwiseKernel.dot, false), (7, .squaredDistance, true), (513, .dot, true),
+                                (1100, .squaredDistance, false), (1100, .dot, false)])
+    func oneSetForwardMatchesTheReference(_ name: String, _ c: (Int, PairwiseKernel, Bool)) throws {
+        let backend = try TestBackends.named(name)
+        let (rows, kernel, leaveOneOut) = c
+        let s = PairwiseLSEShape(rows: rows, columns: rows, dimension: 5, kernel: kernel, scale: 0.9,
+                                 excludeDiagonal: leaveOneOut && rows > 1)
+        var generator = SeededGenerator(seed: UInt64(rows))
+        let host = generator.floats(rows * 5)
+        let z = try backend.upload(host, shape: [rows, 5]), lse = try backend.makeTensor([rows])
+        try backend.pairwiseLSE(z, z, into: lse, s)
+        expectClose(try backend.download(lse), Reference.pairwiseLSE(host, host, s), tolerance: ParityChecks.float32Tolerance,
+                    "one-set pairwiseLSE \(s) on \(name)")
+    }
+
+    /// The one-set backward: against finite differences (small), and against the general path's dx + dy across
+    /// two 1024-row tiles.
+    @Test(arguments: backends, [PairwiseKernel.dot, .squaredDistance])
+    func oneSetBackwardMatches(_ name: String, _ kernel: PairwiseKernel) throws {
+        let backend = try TestBackends.named(name)
+        for (rows, d) in [(6, 3), (1100, 4)] {
+            let s = PairwiseLSEShape(rows: rows, columns: rows, dimension: d, kernel: kernel, scale: 0.8, excludeDiagonal: true)
+            var generator = SeededGenerator(seed: UInt64(rows + d))
+            let host = generator.floats(rows * d), hostG = generator.floats(rows)
+            let z = try backend.upload(host, shape: [rows, d]), g = try backend.upload(hostG, shape: [rows])
+            let lse = try backend.makeTensor([rows]), dz = try backend.makeTensor([rows, d])
+            try backend.pairwiseLSE(z, z, into: lse, s)
+            try backend.pairwiseLSESelfBackward(z, lse, g, dz: dz, s)
+            if rows <= 6 {
+                let fd = finiteDifferenceGradient(host.map(Double.init)) { x in
+                    zip(Reference.pairwiseLSE(x, x, s), hostG).reduce(0) { $0 + $1.0 * Double($1.1) }
+                }
+                expectClose(try backend.download(dz), fd, tolerance: GradientTests.tolerance, "one-set d/dz \(s) on \(name)")
+            } else {
+                let copy = try backend.upload(host, shape: [rows, d])   // a second tensor: the general path
+                let dx = try backend.makeTensor([rows, d]), dy = try backend.makeTensor([rows, d])
+                try backend.pairwiseLSEBackward(z, copy, lse, g, dx: dx, dy: dy, s)
+                let general = zip(try backend.download(dx), try backend.download(dy)).map { Double($0 + $1) }
+                expectClose(try backend.download(dz), general, tolerance: ParityChecks.float32Tolerance,
+                            "one-set vs general backward \(s) on \(name)")
+            }
+        }
+    }
+
     /// κ = 200 (τ = 0.005), d = 256, B = 4096 on unit rows: exp(200) overflows float32, so only a running
     /// maximum keeps this finite. Checked on every row for finiteness and on 64 sampled rows against Double.
     @Test(arguments: backends)
