@@ -8,6 +8,7 @@ public enum KNNBenchmark {
 
     public static func run(_ context: BenchmarkContext, _ s: KNNShape) throws -> BenchmarkRow {
         let cpu = context.backend
+        let rssBefore = PeakMemory.residentBytes()
         var generator = SeededGenerator(seed: 0x6b6e6e)
         let host = generator.floats(s.rows * s.dimension)
         let z = try cpu.upload(host, shape: [s.rows, s.dimension]), gradient = try cpu.makeTensor([s.rows, s.dimension])
@@ -32,6 +33,6 @@ public enum KNNBenchmark {
                             shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
                             secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
                             peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
-                            validationError: error)
+                            validationError: error, peakMemoryGrowthBytes: PeakMemory.residentBytes() - rssBefore)
     }
 }

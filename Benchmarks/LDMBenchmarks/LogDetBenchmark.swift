@@ -11,6 +11,7 @@ public enum LogDetBenchmark {
 
     public static func run(_ context: BenchmarkContext, _ s: LogDetShape) throws -> BenchmarkRow {
         let cpu = context.backend
+        let rssBefore = PeakMemory.residentBytes()
         var generator = SeededGenerator(seed: 0x6c6f6764)
         let host = generator.floats(s.rows * s.dimension)
         let z = try cpu.upload(host, shape: [s.rows, s.dimension]), gradient = try cpu.makeTensor([s.rows, s.dimension])
@@ -38,6 +39,6 @@ public enum LogDetBenchmark {
                             shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
                             secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
                             peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
-                            validationError: error)
+                            validationError: error, peakMemoryGrowthBytes: PeakMemory.residentBytes() - rssBefore)
     }
 }

@@ -18,7 +18,7 @@ public enum PairwiseLSEBenchmark {
 
     public static func run(_ context: BenchmarkContext, _ s: PairwiseLSEShape) throws -> BenchmarkRow {
         let cpu = context.backend
-        let rssBefore = peakResidentBytes()
+        let rssBefore = PeakMemory.residentBytes()
         var generator = SeededGenerator(seed: 0x6c7365)
         var hostX = generator.floats(s.rows * s.dimension)
         if s.kernel == .dot {   // InfoNCE sees normalised rows
@@ -42,7 +42,7 @@ public enum PairwiseLSEBenchmark {
         // the rate compares across backends; the CPU's one-set path does about half of it.
         let flops = 4 * s.pairFlops
         let gflops = flops / timing.median / 1e9
-        let growth = peakResidentBytes() - rssBefore
+        let growth = PeakMemory.residentBytes() - rssBefore
         return BenchmarkRow(kernel: "lse.forward+backward", backend: context.label, device: cpu.info.deviceName,
                             shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
                             secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
@@ -65,12 +65,5 @@ public enum PairwiseLSEBenchmark {
             worst = max(worst, abs(Double(lse[i]) - expected) / max(abs(expected), 1))
         }
         return worst
-    }
-
-    /// The process's peak resident set size so far, in bytes.
-    static func peakResidentBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Int(usage.ru_maxrss) * 1024
     }
 }

@@ -6,6 +6,10 @@
 // degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7), 2^n from the exponent bits.
 #include "CLDMLSE.h"
 #include <math.h>
+
+// No fused multiply-adds for a·s + bias: with distances, the CPU's one-set path relies on 2c·n − c·n − c·n
+// cancelling exactly for a row's similarity to itself, which rounding a·s before the add guarantees.
+#pragma STDC FP_CONTRACT OFF
 #include <stdint.h>
 #include <string.h>
 

@@ -132,31 +132,38 @@ final class LSETerms {
     /// −c‖y_j‖² per column for the squared distance, nil for the dot product.
     let bias: UnsafeMutablePointer<Float>?
     private let rowConstants: [Float]
+    /// ‖x_i‖² as the bias and row constant were computed from (squared distance only): a raw product set to this
+    /// value gives a similarity of exactly 0, which the one-set path uses for the self-similarity.
+    let squaredNorms: [Float]
 
     init(_ s: PairwiseLSEShape, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, threads: Int) {
         guard s.kernel == .squaredDistance else {
             a = s.scale
             bias = nil
             rowConstants = []
+            squaredNorms = []
             return
         }
         a = 2 * s.scale
         let d = s.dimension, c = s.scale
-        func scaledSquaredNorms(_ p: UnsafeMutablePointer<Float>, _ count: Int, into out: UnsafeMutablePointer<Float>) {
-            Parallel.forChunks(count, threads: threads, costPerItem: d) { range in
-                for i in range {
-                    var total: Float = 0
-                    for k in 0..<d { total += p[i * d + k] * p[i * d + k] }
-                    out[i] = -c * total
+        func squared(_ p: UnsafeMutablePointer<Float>, _ count: Int) -> [Float] {
+            var norms = [Float](repeating: 0, count: count)
+            norms.withUnsafeMutableBufferPointer { out in
+                Parallel.forChunks(count, threads: threads, costPerItem: d) { range in
+                    for i in range {
+                        var total: Float = 0
+                        for k in 0..<d { total += p[i * d + k] * p[i * d + k] }
+                        out[i] = total
+                    }
                 }
             }
+            return norms
         }
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(1, s.columns))
-        scaledSquaredNorms(y, s.columns, into: columns)
+        for (j, norm) in squared(y, s.columns).enumerated() { columns[j] = -c * norm }
         bias = columns
-        var rows = [Float](repeating: 0, count: s.rows)
-        rows.withUnsafeMutableBufferPointer { scaledSquaredNorms(x, s.rows, into: $0.baseAddress!) }
-        rowConstants = rows
+        squaredNorms = squared(x, s.rows)
+        rowConstants = squaredNorms.map { -c * $0 }
     }
 
     deinit { bias?.deallocate() }

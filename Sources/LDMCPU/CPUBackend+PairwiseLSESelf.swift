@@ -29,6 +29,7 @@ extension CPUBackend {
                 let tj = min(t, b - j0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ti), Int32(tj), Int32(d), 1,
                             z + i0 * d, Int32(d), z + j0 * d, Int32(d), 0, block, Int32(tj))
+                if i0 == j0 { exactSelfSimilarity(block, ti, rowBase: i0, terms) }
                 running.withUnsafeMutableBufferPointer { state in
                     fold(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, into: state)
                     if i0 != j0 {
@@ -59,6 +60,7 @@ extension CPUBackend {
                 let tj = min(t, b - j0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ti), Int32(tj), Int32(d), 1,
                             pz + i0 * d, Int32(d), pz + j0 * d, Int32(d), 0, block, Int32(tj))
+                if i0 == j0 { exactSelfSimilarity(block, ti, rowBase: i0, terms) }
                 if i0 != j0 {
                     Self.transposeTiles(block, rows: ti, columns: tj, into: flipped, accumulate: false, threads: threads)
                 }
@@ -123,6 +125,14 @@ extension CPUBackend {
                                     Int32(skip >= 0 && skip < columns ? skip : -1), terms.rowConstant(i) - lse[i], g[i])
             }
         }
+    }
+
+    /// For distances, sets the diagonal of a diagonal block to the rows' own squared norms, so each row's
+    /// similarity to itself is exactly 0 instead of the rounding left by ‖x‖² + ‖x‖² − 2⟨x, x⟩ (large for rows of
+    /// large norm, where it would dominate the log-sum-exp).
+    private func exactSelfSimilarity(_ block: UnsafeMutablePointer<Float>, _ n: Int, rowBase: Int, _ terms: LSETerms) {
+        guard !terms.squaredNorms.isEmpty else { return }
+        for r in 0..<n { block[r * n + r] = terms.squaredNorms[rowBase + r] }
     }
 
     /// block ← block + blockᵀ for a square block.
