@@ -100,13 +100,14 @@ struct Bench: ParsableCommand {
     }
 
     private func printTable(_ rows: [BenchmarkRow]) {
-        print("| kernel | backend | shape | median s | GFLOP/s | GB/s | share of peak |")
-        print("|---|---|---|---|---|---|---|")
+        print("| kernel | backend | shape | median s | GFLOP/s | GB/s | share of peak | peak memory growth |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in rows {
             let gflops = r.gflops.map { String(format: "%.1f", $0) } ?? ""
             let rate = r.gbPerSecond.map { String(format: "%.1f", $0) } ?? ""
             let share = r.shareOfPeak.map { String(format: "%.0f%%", 100 * $0) } ?? ""
-            print("| \(r.kernel) | \(r.backend) | \(r.shape) | \(String(format: "%.4g", r.secondsMedian)) | \(gflops) | \(rate) | \(share) |")
+            let memory = r.peakMemoryGrowthBytes.map { LDMError.formatBytes($0) } ?? ""
+            print("| \(r.kernel) | \(r.backend) | \(r.shape) | \(String(format: "%.4g", r.secondsMedian)) | \(gflops) | \(rate) | \(share) | \(memory) |")
         }
     }
 }
