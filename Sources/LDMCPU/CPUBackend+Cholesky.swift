@@ -5,6 +5,9 @@ import LDMEngine
 /// cholesky (CPU twin of Kernels/cholesky.cl): LAPACK's `spotrf` per matrix with the SPEC §9 jitter policy, and
 /// triangular solves through `strsm`.
 extension CPUBackend {
+    /// Jitter tries before giving up (SPEC §9).
+    static let jitterTries = 5
+
     public func cholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {
         try s.validate(a: a, factor: factor)
         let op = "cholesky \(s)"

@@ -12,12 +12,7 @@ extension CPUBackend {
     public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
         -> Double {
         let op = "barlowTwins"
-        guard z1.shape.rank == 2, z1.shape == z2.shape, z1.shape.dims[0] >= 2 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "views must be equal N × d with N ≥ 2, got \(z1.shape) and \(z2.shape)")
-        }
-        try KernelChecks.sameCount(op, [("z1", z1), ("gradient1", gradient1), ("gradient2", gradient2)])
-        try KernelChecks.finite(op, "lambda", lambda)
-        let (n, d) = (z1.shape.dims[0], z1.shape.dims[1])
+        let (n, d) = try KernelChecks.barlow(z1, z2, gradient1: gradient1, gradient2: gradient2, lambda: lambda)
         let a = try makeTensor([n, d]), b = try makeTensor([n, d])
         let stdA = try standardizeColumns(try floats(z1, op), into: try floats(a, op), n, d)
         let stdB = try standardizeColumns(try floats(z2, op), into: try floats(b, op), n, d)

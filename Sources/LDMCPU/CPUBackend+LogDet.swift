@@ -5,14 +5,10 @@ import LDMEngine
 /// logdet (CPU): the Gaussian log-determinant entropy `½·log det(C)`, `C = Z_cᵀZ_c/(B−1) + εI`, and its
 /// gradient `∂/∂z = Z_c·C⁻¹/(B−1)` (the mean's own gradient vanishes because the rows of Z_c sum to zero).
 ///
-/// C comes from one symmetric rank-k update (`ssyrk`), its Cholesky factor from LAPACK's `spotrf`; the
-/// gradient is two triangular solves against the factor (`strsm`), never an explicit inverse. When the
-/// factorisation fails, jitter `1e-6·mean(diag C)` is added and grown ×10 up to five times (SPEC §9); the jitter
-/// used is returned.
+/// C comes from one symmetric rank-k update (`ssyrk`), its factor from ``cholesky(_:into:_:)`` (LAPACK's
+/// `spotrf` with the SPEC §9 jitter policy; the jitter used is returned); the gradient is two triangular solves
+/// against the factor, never an explicit inverse.
 extension CPUBackend {
-    /// Jitter tries before giving up (SPEC §9).
-    static let jitterTries = 5
-
     public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ s: LogDetShape) throws -> LogDetResult {
         try s.validate(z: z, gradient: gradient)
         let op = "gaussianLogDet \(s)"
@@ -27,44 +23,20 @@ extension CPUBackend {
             for i in rows { for k in 0..<d { pg[i * d + k] = pz[i * d + k] - means[k] } }
         }
 
-        // Upper triangle (row-major) of C = Z_cᵀZ_c/(B−1) + εI: the lower triangle in LAPACK's column-major view.
+        // The lower triangle (row-major) of C = Z_cᵀZ_c/(B−1) + εI, then its factor with the jitter policy.
         let covariance = try makeTensor([d, d]), factor = try makeTensor([d, d])
-        let pc = try floats(covariance, op), pu = try floats(factor, op)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(b), 1 / Float(b - 1), pg, Int32(d),
+        let pc = try floats(covariance, op), pl = try floats(factor, op)
+        cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, Int32(d), Int32(b), 1 / Float(b - 1), pg, Int32(d),
                     0, pc, Int32(d))
-        var meanDiagonal = 0.0
-        for k in 0..<d {
-            pc[k * d + k] += s.epsilon
-            meanDiagonal += Double(pc[k * d + k]) / Double(d)
-        }
+        for k in 0..<d { pc[k * d + k] += s.epsilon }
+        let jitter = try cholesky(covariance, into: factor, CholeskyShape(n: d))
+        var value = 0.0   // ½·log det C = Σ log L_kk
+        for k in 0..<d { value += log(Double(pl[k * d + k])) }
 
-        var jitter: Float = 0
-        var factored = false
-        for attempt in 0...Self.jitterTries {
-            if attempt > 0 { jitter = Float(1e-6 * meanDiagonal * pow(10, Double(attempt - 1))) }
-            pu.update(from: pc, count: d * d)
-            for k in 0..<d { pu[k * d + k] += jitter }
-            var n = Int32(d), lda = Int32(d), info: Int32 = 0
-            var uplo = CChar(UInt8(ascii: "L"))
-            spotrf_(&uplo, &n, pu, &lda, &info)
-            if info == 0 {
-                factored = true
-                break
-            }
-        }
-        guard factored else {
-            throw LDMError.notPositiveDefinite(what: "the covariance of z (\(s))",
-                                               detail: "Cholesky failed even with jitter \(jitter) on the diagonal")
-        }
-        // In row-major terms the factor is upper triangular U with C = UᵀU, so ½·log det C = Σ log U_kk.
-        var value = 0.0
-        for k in 0..<d { value += log(Double(pu[k * d + k])) }
-
-        // ∂/∂z = Z_c·C⁻¹/(B−1) = Z_c·U⁻¹·U⁻ᵀ/(B−1).
-        cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(b), Int32(d),
-                    1 / Float(b - 1), pu, Int32(d), pg, Int32(d))
-        cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasTrans, CblasNonUnit, Int32(b), Int32(d),
-                    1, pu, Int32(d), pg, Int32(d))
+        // ∂/∂z = Z_c·C⁻¹/(B−1) = Z_c·L⁻ᵀ·L⁻¹/(B−1), two solves against the factor.
+        try triangularSolve(factor, gradient, TriangularSolveShape(rows: b, columns: d, left: false, transposed: true,
+                                                                   alpha: 1 / Float(b - 1)))
+        try triangularSolve(factor, gradient, TriangularSolveShape(rows: b, columns: d, left: false, transposed: false))
         return LogDetResult(value: value, jitter: jitter)
     }
 }

@@ -27,6 +27,34 @@ public enum KernelChecks {
         }
     }
 
+    /// Validates the ICA terms' operands (x N × d, W d × d, gradients of the same sizes, α ≥ 0, β ≥ 1); returns (N, d).
+    public static func ica(x: Tensor, w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float)
+        throws -> (rows: Int, dimension: Int) {
+        let op = "icaTerms"
+        guard x.shape.rank == 2, w.shape.rank == 2, w.shape.dims[0] == w.shape.dims[1], w.shape.dims[1] == x.shape.dims[1],
+              x.shape.dims[0] >= 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "need x N × d and W d × d, got \(x.shape) and \(w.shape)")
+        }
+        guard alpha.isFinite, alpha >= 0, beta.isFinite, beta >= 1 else {
+            throw LDMError.invalidArgument("\(op): need α ≥ 0 and β ≥ 1, got α = \(alpha), β = \(beta)")
+        }
+        try count(op, "gradientX", gradientX, x.count)
+        try count(op, "gradientW", gradientW, w.count)
+        return (x.shape.dims[0], x.shape.dims[1])
+    }
+
+    /// Validates the Barlow Twins operands (two equal N × d views with N ≥ 2, gradients alike, finite λ); returns (N, d).
+    public static func barlow(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
+        -> (rows: Int, dimension: Int) {
+        let op = "barlowTwins"
+        guard z1.shape.rank == 2, z1.shape == z2.shape, z1.shape.dims[0] >= 2 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "views must be equal N × d with N ≥ 2, got \(z1.shape) and \(z2.shape)")
+        }
+        try sameCount(op, [("z1", z1), ("gradient1", gradient1), ("gradient2", gradient2)])
+        try finite(op, "lambda", lambda)
+        return (z1.shape.dims[0], z1.shape.dims[1])
+    }
+
     /// Validates a ranged copy.
     public static func range(source: Tensor, _ sourceOffset: Int, destination: Tensor, _ destinationOffset: Int,
                              count: Int) throws {

@@ -7,12 +7,7 @@ extension OpenCLBackend {
     public func barlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
         -> Double {
         let op = "barlowTwins"
-        guard z1.shape.rank == 2, z1.shape == z2.shape, z1.shape.dims[0] >= 2 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "views must be equal N × d with N ≥ 2, got \(z1.shape) and \(z2.shape)")
-        }
-        try KernelChecks.sameCount(op, [("z1", z1), ("gradient1", gradient1), ("gradient2", gradient2)])
-        try KernelChecks.finite(op, "lambda", lambda)
-        let (n, d) = (z1.shape.dims[0], z1.shape.dims[1])
+        let (n, d) = try KernelChecks.barlow(z1, z2, gradient1: gradient1, gradient2: gradient2, lambda: lambda)
         _ = try requireInt32(max(z1.count, d * d), op)
         let (a, stdA) = try standardizedColumns(z1, rows: n, d: d)
         let (b, stdB) = try standardizedColumns(z2, rows: n, d: d)

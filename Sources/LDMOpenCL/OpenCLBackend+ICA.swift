@@ -8,16 +8,7 @@ extension OpenCLBackend {
     public func icaTerms(_ x: Tensor, _ w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float)
         throws -> (logDet: Double, prior: Double) {
         let op = "icaTerms"
-        guard x.shape.rank == 2, w.shape.rank == 2, w.shape.dims[0] == w.shape.dims[1], w.shape.dims[1] == x.shape.dims[1],
-              x.shape.dims[0] >= 1 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "need x N × d and W d × d, got \(x.shape) and \(w.shape)")
-        }
-        guard alpha.isFinite, alpha >= 0, beta.isFinite, beta >= 1 else {
-            throw LDMError.invalidArgument("\(op): need α ≥ 0 and β ≥ 1, got α = \(alpha), β = \(beta)")
-        }
-        try KernelChecks.count(op, "gradientX", gradientX, x.count)
-        try KernelChecks.count(op, "gradientW", gradientW, w.count)
-        let (n, d) = (x.shape.dims[0], x.shape.dims[1])
+        let (n, d) = try KernelChecks.ica(x: x, w: w, gradientX: gradientX, gradientW: gradientW, alpha: alpha, beta: beta)
         _ = try requireInt32(x.count, op)
 
         let sources = try makeTensor([n, d]), slopes = try makeTensor([n, d]), parts = try makeTensor([n, d])
