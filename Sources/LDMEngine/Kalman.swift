@@ -1,0 +1,75 @@
+/// A linear-Gaussian state-space model shared by a batch of sequences (SPEC §5):
+/// `h_t = F·h_{t−1} + N(0, Q)`, `z_t = H·h_t + N(0, R)`, from `h_0 ~ N(m0, P0)`. Matrices are row-major host
+/// arrays (they are small: n, m up to a few dozen).
+public struct LinearGaussianModel: Sendable, Equatable {
+    public var stateDimension: Int
+    public var observationDimension: Int
+    public var F: [Float]
+    public var H: [Float]
+    public var Q: [Float]
+    public var R: [Float]
+    public var m0: [Float]
+    public var P0: [Float]
+
+    /// A model; `m0` defaults to 0 and `P0` to I, as in filterpy.
+    public init(F: [Float], H: [Float], Q: [Float], R: [Float], m0: [Float]? = nil, P0: [Float]? = nil) throws {
+        let n = Int(Double(F.count).squareRoot().rounded())
+        guard n >= 1, n * n == F.count else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "F must be n × n, got \(F.count) entries")
+        }
+        let m = Int(Double(R.count).squareRoot().rounded())
+        guard m >= 1, m * m == R.count else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "R must be m × m, got \(R.count) entries")
+        }
+        guard H.count == m * n else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "H must be \(m) × \(n), got \(H.count) entries")
+        }
+        guard Q.count == n * n else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "Q must be \(n) × \(n), got \(Q.count) entries")
+        }
+        let mean = m0 ?? [Float](repeating: 0, count: n)
+        let covariance = P0 ?? (0..<(n * n)).map { $0 / n == $0 % n ? 1 : 0 }
+        guard mean.count == n, covariance.count == n * n else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "m0 must have \(n) entries and P0 \(n) × \(n)")
+        }
+        for (name, values) in [("F", F), ("H", H), ("Q", Q), ("R", R), ("m0", mean), ("P0", covariance)]
+            where values.contains(where: { !$0.isFinite }) {
+            throw LDMError.invalidArgument("LinearGaussianModel: \(name) has non-finite entries")
+        }
+        stateDimension = n
+        observationDimension = m
+        self.F = F
+        self.H = H
+        self.Q = Q
+        self.R = R
+        self.m0 = mean
+        self.P0 = covariance
+    }
+}
+
+/// Where a filter writes its results for B sequences of T steps (all tensors on the backend).
+public struct KalmanFilterOutputs {
+    /// [B, T, n]
+    public let predictedMeans: Tensor
+    /// [B, T, n, n]
+    public let predictedCovariances: Tensor
+    /// [B, T, n]
+    public let filteredMeans: Tensor
+    /// [B, T, n, n]
+    public let filteredCovariances: Tensor
+    /// [B, T, m, m]
+    public let innovationCovariances: Tensor
+    /// [B]: log p(z_1…z_T) per sequence, the −m/2·log 2π constants included.
+    public let logLikelihood: Tensor
+
+    /// Allocates outputs for `batch` sequences of `steps` steps of `model` on `backend`.
+    public init(batch: Int, steps: Int, model: LinearGaussianModel, on backend: any Backend) throws {
+        let (n, m) = (model.stateDimension, model.observationDimension)
+        predictedMeans = try backend.makeTensor([batch, steps, n])
+        predictedCovariances = try backend.makeTensor([batch, steps, n, n])
+        filteredMeans = try backend.makeTensor([batch, steps, n])
+        filteredCovariances = try backend.makeTensor([batch, steps, n, n])
+        innovationCovariances = try backend.makeTensor([batch, steps, m, m])
+        logLikelihood = try backend.makeTensor([batch])
+    }
+}
