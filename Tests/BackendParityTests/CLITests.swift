@@ -163,4 +163,27 @@ struct CLITests {
             #expect(result.error.contains(message), "\(result.error) should contain \(message)")
         }
     }
+
+    @Test func kalmanFilterWritesItsOutputs() throws {
+        let directory = try Self.objectiveInputs()
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
+        var generator = SeededGenerator(seed: 8)
+        try NumPyFile.write(generator.floats(2 * 20 * 2), shape: [2, 20, 2], to: path("z.npy"))
+        try NumPyFile.write([0.9, -0.2, 0.2, 0.9], shape: [2, 2], to: path("F.npy"))
+        try NumPyFile.write([1, 0, 0, 1], shape: [2, 2], to: path("H.npy"))
+        try NumPyFile.write([0.1, 0, 0, 0.1], shape: [2, 2], to: path("Q.npy"))
+        try NumPyFile.write([0.5, 0, 0, 0.5], shape: [2, 2], to: path("R.npy"))
+        let out = path("kalman")
+        let result = try Self.run(["kalman", "filter", "--z", path("z.npy"), "--F", path("F.npy"), "--H", path("H.npy"),
+                                   "--Q", path("Q.npy"), "--R", path("R.npy"), "--smooth", "--out", out, "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect((output["log_likelihood"] as? Double)?.isFinite == true)
+        #expect(try NumPyFile.read(out + "/filtered_means.npy").shape == [2, 20, 2])
+        #expect(try NumPyFile.read(out + "/smoothed_covs.npy").shape == [2, 20, 2, 2])
+        let bad = try Self.run(["kalman", "filter", "--z", path("z.npy"), "--F", path("F.npy"), "--H", path("z.npy"),
+                                "--Q", path("Q.npy"), "--R", path("R.npy")])
+        #expect(bad.status != 0)
+        #expect(bad.error.contains("z.npy: H must have rank 2"))
+    }
 }
