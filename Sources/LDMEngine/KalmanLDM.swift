@@ -1,0 +1,49 @@
+/// The learned parameters of the Kalman-LDM predictor (SPEC §5): transition A (n × n), offset b (n), log process
+/// noise a (n, Σ_A = e^s·diag(e^a)) and the joint log-scale s (Σ_D = e^s·I). The observation map is D = [I 0].
+public struct KalmanLDMParameters: Sendable, Equatable {
+    public var A: [Float]
+    public var b: [Float]
+    public var logProcessNoise: [Float]
+    public var logScale: Float
+
+    public init(A: [Float], b: [Float]? = nil, logProcessNoise: [Float]? = nil, logScale: Float = 0) throws {
+        let n = Int(Double(A.count).squareRoot().rounded())
+        guard n >= 1, n * n == A.count else {
+            throw LDMError.shapeMismatch(operation: "KalmanLDMParameters", detail: "A must be n × n, got \(A.count) entries")
+        }
+        let offset = b ?? [Float](repeating: 0, count: n), noise = logProcessNoise ?? [Float](repeating: 0, count: n)
+        guard offset.count == n, noise.count == n else {
+            throw LDMError.shapeMismatch(operation: "KalmanLDMParameters", detail: "b and a must have \(n) entries")
+        }
+        guard (A + offset + noise + [logScale]).allSatisfy({ $0.isFinite }) else {
+            throw LDMError.invalidArgument("KalmanLDMParameters: A, b, a and s must be finite")
+        }
+        self.A = A
+        self.b = offset
+        self.logProcessNoise = noise
+        self.logScale = logScale
+    }
+
+    public var stateDimension: Int { b.count }
+}
+
+/// The Kalman-LDM loss (mean over sequences of Σ_t) and its gradients.
+public struct KalmanLDMResult: Sendable {
+    public var loss: Double
+    /// [B, T, d_l] on the backend: ∂loss/∂z (stop-gradient form: through the filter's updates only).
+    public var gradZ: Tensor
+    public var gradA: [Float]
+    public var gradB: [Float]
+    public var gradLogProcessNoise: [Float]
+    public var gradLogScale: Float
+
+    public init(loss: Double, gradZ: Tensor, gradA: [Float], gradB: [Float], gradLogProcessNoise: [Float],
+                gradLogScale: Float) {
+        self.loss = loss
+        self.gradZ = gradZ
+        self.gradA = gradA
+        self.gradB = gradB
+        self.gradLogProcessNoise = gradLogProcessNoise
+        self.gradLogScale = gradLogScale
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+extension Reference {
+    /// The Kalman-LDM loss of SPEC §5 for one sequence, in Double, stop-gradient form:
+    /// `Σ_t [½·log det S_t + ½·(z_t − ẑ_t)ᵀ·S_t⁻¹·(z_t − ẑ_t)]` with D = [I_{d_l} 0], ĥ_0 = 0, P_0 = I,
+    /// `h⁻_t = A(ĥ_{t−1} − b) + b`, `P⁻_t = A·P_{t−1}·Aᵀ + Σ_A`, `Σ_A = e^s·diag(e^a)`, `Σ_D = e^s·I`.
+    ///
+    /// `filterZ` feeds the filter's updates and `targetZ` the loss's residuals: the stop-gradient form's gradient
+    /// with respect to z is the derivative in `filterZ` alone at `filterZ = targetZ = z`, which finite
+    /// differences of this function can check. `z` is [T][d_l]; A is d_s × d_s row-major.
+    public static func kalmanLDMLoss(filterZ: [[Double]], targetZ: [[Double]], A: [Double], b: [Double],
+                                     logNoise a: [Double], logScale s: Double) -> Double {
+        let n = b.count, dl = filterZ.first?.count ?? 0
+        var mean = [Double](repeating: 0, count: n), cov = identity(n)
+        var loss = 0.0
+        let sigmaA = (0..<(n * n)).map { $0 / n == $0 % n ? exp(s + a[$0 / n]) : 0 }
+        for (z, target) in zip(filterZ, targetZ) {
+            let u = zip(mean, b).map { $0 - $1 }
+            let predicted = zip(mul(A, u, n, n, 1), b).map { $0 + $1 }
+            let predictedCov = add(mul(mul(A, cov, n, n, n), transpose(A, n, n), n, n, n), sigmaA)
+            var sMatrix = [Double](repeating: 0, count: dl * dl)
+            for i in 0..<dl { for j in 0..<dl { sMatrix[i * dl + j] = predictedCov[i * n + j] + (i == j ? exp(s) : 0) } }
+            let sInverse = inverse(sMatrix, dl)
+            let residual = (0..<dl).map { target[$0] - predicted[$0] }
+            let quadratic = zip(residual, mul(sInverse, residual, dl, dl, 1)).reduce(0) { $0 + $1.0 * $1.1 }
+            loss += 0.5 * logDeterminant(sMatrix, dl) + 0.5 * quadratic
+            // Update with the filter's observation: K = P⁻Dᵀ S⁻¹, ĥ = h⁻ + K e, P = P⁻ − K·S·Kᵀ.
+            var c = [Double](repeating: 0, count: n * dl)
+            for i in 0..<n { for j in 0..<dl { c[i * dl + j] = predictedCov[i * n + j] } }
+            let gain = mul(c, sInverse, n, dl, dl)
+            let innovation = (0..<dl).map { z[$0] - predicted[$0] }
+            mean = zip(predicted, mul(gain, innovation, n, dl, 1)).map { $0 + $1 }
+            cov = add(predictedCov, mul(mul(gain, sMatrix, n, dl, dl), transpose(gain, n, dl), n, dl, n).map { -$0 })
+        }
+        return loss
+    }
+}
