@@ -36,6 +36,7 @@ extension CPUBackend {
                                     SmallMatrix.multiply(f.baseAddress!, cov, n, n, n, into: tmp)
                                     SmallMatrix.multiply(tmp, f.baseAddress!, n, n, n, transposeB: true, into: pc)
                                 }
+                                for i in 0..<n { pm[i] += model.offset[i] }
                                 for e in 0..<(n * n) { pc[e] += model.Q[e] }
                                 // Innovation and its covariance S = H·P⁻·Hᵀ + R.
                                 model.H.withUnsafeBufferPointer { h in

@@ -1,6 +1,9 @@
+import Foundation
+
 /// A linear-Gaussian state-space model shared by a batch of sequences (SPEC §5):
-/// `h_t = F·h_{t−1} + N(0, Q)`, `z_t = H·h_t + N(0, R)`, from `h_0 ~ N(m0, P0)`. Matrices are row-major host
-/// arrays (they are small: n, m up to a few dozen).
+/// `h_t = F·h_{t−1} + c + N(0, Q)`, `z_t = H·h_t + N(0, R)`, from `h_0 ~ N(m0, P0)` (the offset c is 0 unless
+/// given; the Kalman-LDM form `A(h − b) + b` is F = A, c = (I − A)·b). Matrices are row-major host arrays (they are
+/// small: n, m up to a few dozen).
 public struct LinearGaussianModel: Sendable, Equatable {
     public var stateDimension: Int
     public var observationDimension: Int
@@ -10,9 +13,11 @@ public struct LinearGaussianModel: Sendable, Equatable {
     public var R: [Float]
     public var m0: [Float]
     public var P0: [Float]
+    public var offset: [Float]
 
     /// A model; `m0` defaults to 0 and `P0` to I, as in filterpy.
-    public init(F: [Float], H: [Float], Q: [Float], R: [Float], m0: [Float]? = nil, P0: [Float]? = nil) throws {
+    public init(F: [Float], H: [Float], Q: [Float], R: [Float], m0: [Float]? = nil, P0: [Float]? = nil,
+                offset: [Float]? = nil) throws {
         let n = Int(Double(F.count).squareRoot().rounded())
         guard n >= 1, n * n == F.count else {
             throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "F must be n × n, got \(F.count) entries")
@@ -29,10 +34,12 @@ public struct LinearGaussianModel: Sendable, Equatable {
         }
         let mean = m0 ?? [Float](repeating: 0, count: n)
         let covariance = P0 ?? (0..<(n * n)).map { $0 / n == $0 % n ? 1 : 0 }
-        guard mean.count == n, covariance.count == n * n else {
-            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "m0 must have \(n) entries and P0 \(n) × \(n)")
+        let c = offset ?? [Float](repeating: 0, count: n)
+        guard mean.count == n, covariance.count == n * n, c.count == n else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel",
+                                         detail: "m0 and the offset must have \(n) entries and P0 \(n) × \(n)")
         }
-        for (name, values) in [("F", F), ("H", H), ("Q", Q), ("R", R), ("m0", mean), ("P0", covariance)]
+        for (name, values) in [("F", F), ("H", H), ("Q", Q), ("R", R), ("m0", mean), ("P0", covariance), ("offset", c)]
             where values.contains(where: { !$0.isFinite }) {
             throw LDMError.invalidArgument("LinearGaussianModel: \(name) has non-finite entries")
         }
@@ -44,6 +51,18 @@ public struct LinearGaussianModel: Sendable, Equatable {
         self.R = R
         self.m0 = mean
         self.P0 = covariance
+        self.offset = c
+    }
+
+    /// The general model the Kalman-LDM filter runs: F = A, c = (I − A)·b, H = D = [I 0], Q = e^s·diag(e^a),
+    /// R = e^s·I, m0 = 0, P0 = I.
+    public init(kalmanLDM p: KalmanLDMParameters, observationDimension dl: Int) throws {
+        let n = p.stateDimension, scale = Foundation.exp(p.logScale)
+        var offset = p.b
+        for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
+        try self.init(F: p.A, H: (0..<(dl * n)).map { $0 / n == $0 % n ? 1 : 0 },
+                      Q: (0..<(n * n)).map { $0 / n == $0 % n ? scale * Foundation.exp(p.logProcessNoise[$0 / n]) : 0 },
+                      R: (0..<(dl * dl)).map { $0 / dl == $0 % dl ? scale : 0 }, offset: offset)
     }
 }
 

@@ -47,4 +47,24 @@ struct KalmanLDMTests {
         expectClose([result.gradLogScale], finiteDifferenceGradient([s64]) { loss(filterZ: z64, A: a64, b: b64, a: noise64, s: $0[0]) },
                     tolerance: tolerance, "∂/∂s \(size)")
     }
+
+    /// The loss is the filter's negative log-likelihood without its constants: running the general filter on
+    /// the converted model (F = A, offset (I − A)·b, H = D, Q = Σ_A, R = Σ_D) must give the same number.
+    @Test func lossEqualsTheGeneralFiltersNegativeLogLikelihood() throws {
+        let cpu = try TestBackends.cpu.get()
+        let (n, dl, t, batch) = (3, 2, 20, 4)
+        var generator = SeededGenerator(seed: 12)
+        var hostA = generator.floats(n * n).map { 0.2 * $0 }
+        for i in 0..<n { hostA[i * n + i] += 0.9 }
+        let parameters = try KalmanLDMParameters(A: hostA, b: generator.floats(n), logProcessNoise: generator.floats(n).map { $0 - 1 },
+                                                 logScale: -0.3)
+        let z = try cpu.upload(generator.floats(batch * t * dl), shape: [batch, t, dl])
+        let loss = try cpu.kalmanLDMLoss(z, parameters).loss
+        let model = try LinearGaussianModel(kalmanLDM: parameters, observationDimension: dl)
+        let outputs = try KalmanFilterOutputs(batch: batch, steps: t, model: model, on: cpu)
+        _ = try cpu.kalmanFilter(z, model, into: outputs)
+        let logLikelihood = try cpu.download(outputs.logLikelihood).map(Double.init).reduce(0, +) / Double(batch)
+        let expected = -logLikelihood - Double(t * dl) / 2 * log(2 * Double.pi)
+        #expect(abs(loss - expected) <= 1e-5 * abs(expected), "\(loss) vs \(expected)")
+    }
 }
