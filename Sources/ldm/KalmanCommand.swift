@@ -8,7 +8,7 @@ struct KalmanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kalman",
         abstract: "Batched Kalman filtering and smoothing on .npy arrays.",
-        subcommands: [Filter.self])
+        subcommands: [Filter.self, Loss.self])
 
     struct Filter: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -181,6 +181,14 @@ struct CLITests {
         #expect((output["log_likelihood"] as? Double)?.isFinite == true)
         #expect(try NumPyFile.read(out + "/filtered_means.npy").shape == [2, 20, 2])
         #expect(try NumPyFile.read(out + "/smoothed_covs.npy").shape == [2, 20, 2, 2])
+        let lossOut = path("kalman-loss")
+        let loss = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--log-scale=-1",
+                                 "--out", lossOut, "--json"])
+        #expect(loss.status == 0, "\(loss.error)")
+        for (name, shape) in [("grad_z.npy", TensorShape([2, 20, 2])), ("grad_A.npy", [2, 2]), ("grad_s.npy", []),
+                              ("filtered_covs.npy", [2, 20, 2, 2]), ("innovation_covs.npy", [2, 20, 2, 2])] {
+            #expect(try NumPyFile.read(lossOut + "/" + name).shape == shape, "\(name)")
+        }
         let bad = try Self.run(["kalman", "filter", "--z", path("z.npy"), "--F", path("F.npy"), "--H", path("z.npy"),
                                 "--Q", path("Q.npy"), "--R", path("R.npy")])
         #expect(bad.status != 0)
