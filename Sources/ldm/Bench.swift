@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
-        case matmul, elementwise, reduce, transpose, lse, logdet, knn
+        case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -43,7 +43,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let selected = kernels.isEmpty ? Kernel.allCases : kernels
+            // kalman's large case takes minutes on the CPU, so it runs only when named.
+            let selected = kernels.isEmpty ? Kernel.allCases.filter { $0 != .kalman } : kernels
             var rows: [BenchmarkRow] = []
             for backend in try openBackends(backend, device: device, matmul: matmulEngine) {
                 let peak = try measurePeak(backend)
@@ -80,6 +81,15 @@ struct Bench: ParsableCommand {
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:
             return try LogDetBenchmark.cases(for: context.backend).map { try LogDetBenchmark.run(context, $0) }
+        case .kalman:
+            guard context.backend is CPUBackend else {
+                note("  kalman: CPU backend only so far; skipped on \(context.label)")
+                return []
+            }
+            return try KalmanBenchmark.cases.map { c in
+                note("  kalman \(c.batch)x\(c.steps)x\(c.dimension) on \(context.label)...")
+                return try KalmanBenchmark.run(context, batch: c.batch, steps: c.steps, dimension: c.dimension)
+            }
         case .knn:
             return try KNNBenchmark.cases.map { try KNNBenchmark.run(context, $0) }
         case .lse:

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer of `ldm bench kalman`, in the same script: the Kalman-LDM loss (stop-gradient) written with the
+reference code's structure, a Python loop over time with torch.inverse, forward + backward, float32, for the
+cases of `ldm bench kalman`. Usage: python3 Benchmarks/peers/kalman_torch.py [path/to/ldm]. Not run in CI."""
+import json
+import subprocess
+import sys
+import time
+
+import torch
+
+CASES = [(32, 100, 2), (32, 100, 10), (4096, 100, 4)]
+
+
+def step_function(batch, steps, d):
+    torch.manual_seed(0)
+    z = torch.randn(batch, steps, d)
+    base = 0.9 * torch.eye(d) + 0.1 * torch.randn(d, d)
+
+    def step():
+        A = base.clone().requires_grad_(True)
+        b = torch.zeros(d, requires_grad=True)
+        a = torch.zeros(d, requires_grad=True)
+        s = torch.tensor(-1.0, requires_grad=True)
+        h = torch.zeros(batch, d)
+        P = torch.eye(d).expand(batch, d, d)
+        loss = 0.0
+        for t in range(steps):
+            hm = (h - b) @ A.T + b
+            Pm = A @ P @ A.T + torch.diag(torch.exp(s + a))
+            S = Pm + torch.exp(s) * torch.eye(d)
+            Si = torch.inverse(S)
+            residual = z[:, t].detach() - hm
+            loss = loss + 0.5 * torch.logdet(S) + 0.5 * torch.einsum('bi,bij,bj->b', residual, Si, residual)
+            K = Pm @ Si
+            h = hm + torch.einsum('bij,bj->bi', K, z[:, t] - hm)
+            P = Pm - K @ S @ K.transpose(1, 2)
+        loss.mean().backward()
+    return step
+
+
+def median_time(step):
+    step()
+    samples, total = [], 0.0
+    while total < 1.0 or len(samples) < 3:
+        start = time.perf_counter()
+        step()
+        samples.append(time.perf_counter() - start)
+        total += samples[-1]
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def main():
+    ldm = sys.argv[1] if len(sys.argv) > 1 else ".build/release/ldm"
+    peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d)) for b, t, d in CASES}
+    rows = json.loads(subprocess.run([ldm, "bench", "kalman", "--backend", "cpu", "--json"], check=True,
+                                     capture_output=True, text=True).stdout)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| (B, T, d) | ldm cpu s | PyTorch s | speed-up |")
+    print("|---|---|---|---|")
+    for row in rows:
+        peer = peers[row["shape"]]
+        print(f"| {row['shape']} | {row['seconds_median']:.5f} | {peer:.4f} | {peer / row['seconds_median']:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
