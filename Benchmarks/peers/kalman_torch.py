@@ -5,9 +5,10 @@ cases of `ldm bench kalman`. Usage: python3 Benchmarks/peers/kalman_torch.py [pa
 import json
 import subprocess
 import sys
-import time
 
 import torch
+
+from timing import median_time
 
 CASES = [(32, 100, 2), (32, 100, 10), (4096, 100, 4)]
 
@@ -39,21 +40,9 @@ def step_function(batch, steps, d):
     return step
 
 
-def median_time(step):
-    step()
-    samples, total = [], 0.0
-    while total < 1.0 or len(samples) < 3:
-        start = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - start)
-        total += samples[-1]
-    samples.sort()
-    return samples[len(samples) // 2]
-
-
 def main():
     ldm = sys.argv[1] if len(sys.argv) > 1 else ".build/release/ldm"
-    peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d)) for b, t, d in CASES}
+    peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d), 1.0, 3) for b, t, d in CASES}
     rows = json.loads(subprocess.run([ldm, "bench", "kalman", "--backend", "cpu", "--json"], check=True,
                                      capture_output=True, text=True).stdout)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -5,9 +5,10 @@ backward, B = 4096, d = 128, k = 3. Usage: python3 Benchmarks/peers/knn_torch.py
 import json
 import subprocess
 import sys
-import time
 
 import torch
+
+from timing import median_time
 
 B, D, K = 4096, 128, 3
 
@@ -24,15 +25,7 @@ def main():
         cap = torch.quantile(rho.detach(), 0.9)
         torch.log(rho.clamp(0, cap) + 1e-8).mean().backward()
 
-    step()
-    samples, total = [], 0.0
-    while total < 1.0 or len(samples) < 5:
-        start = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - start)
-        total += samples[-1]
-    samples.sort()
-    peer = samples[len(samples) // 2]
+    peer = median_time(step, 1.0)
     rows = json.loads(subprocess.run([ldm, "bench", "knn", "--backend", "cpu", "--json"], check=True,
                                      capture_output=True, text=True).stdout)
     ours = rows[0]["seconds_median"]

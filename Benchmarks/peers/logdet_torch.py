@@ -4,9 +4,10 @@ B = 8192, d = 512. Usage: python3 Benchmarks/peers/logdet_torch.py [path/to/ldm]
 import json
 import subprocess
 import sys
-import time
 
 import torch
+
+from timing import median_time
 
 B, D, EPS = 8192, 512, 1e-8
 
@@ -23,15 +24,7 @@ def main():
         x = z.detach().requires_grad_(True)
         (0.5 * torch.logdet(torch.cov(x.T) + EPS * eye)).backward()
 
-    step()
-    samples, total = [], 0.0
-    while total < min_seconds or len(samples) < 5:
-        start = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - start)
-        total += samples[-1]
-    samples.sort()
-    peer = samples[len(samples) // 2]
+    peer = median_time(step, min_seconds)
     rows = json.loads(subprocess.run([ldm, "bench", "logdet", "--backend", "cpu", "--json", "--min-seconds",
                                       str(min_seconds)], check=True, capture_output=True, text=True).stdout)
     ours = rows[0]["seconds_median"]

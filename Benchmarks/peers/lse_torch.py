@@ -14,21 +14,9 @@ import time
 
 import torch
 
+from timing import median_time
+
 B, D = 8192, 256
-
-
-def median_time(step, min_seconds, sync=lambda: None):
-    step()
-    sync()
-    samples, total = [], 0.0
-    while total < min_seconds or len(samples) < 3:
-        start = time.perf_counter()
-        step()
-        sync()
-        samples.append(time.perf_counter() - start)
-        total += samples[-1]
-    samples.sort()
-    return samples[len(samples) // 2]
 
 
 def infonce_step(z, temperature=0.1):
@@ -66,8 +54,8 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     z = torch.randn(B, D, device=device)
-    peers = {"dot": median_time(infonce_step(z), min_seconds, sync),
-             "squaredDistance": median_time(kde_step(z), min_seconds, sync)}
+    peers = {"dot": median_time(infonce_step(z), min_seconds, 3, sync),
+             "squaredDistance": median_time(kde_step(z), min_seconds, 3, sync)}
     backend = "opencl" if cuda else "cpu"
     out = subprocess.run([ldm, "bench", "lse", "--backend", backend, "--json", "--min-seconds", str(min_seconds)],
                          check=True, capture_output=True, text=True).stdout

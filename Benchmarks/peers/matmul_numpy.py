@@ -8,9 +8,10 @@ Not run in CI. Both read OPENBLAS_CORETYPE the same way, so the comparison is li
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from timing import median_time
 
 CASES = [(1, 512, 512, 512), (1, 1024, 1024, 1024), (1, 2048, 2048, 2048), (256, 64, 64, 64)]
 
@@ -24,15 +25,7 @@ def time_numpy(batch, m, n, k, min_seconds):
     a = rng.standard_normal((batch, m, k), dtype=np.float32)
     b = rng.standard_normal((batch, k, n), dtype=np.float32)
     run = (lambda: a[0] @ b[0]) if batch == 1 else (lambda: np.matmul(a, b))
-    run()
-    samples, total = [], 0.0
-    while total < min_seconds or len(samples) < 5:
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-        total += samples[-1]
-    samples.sort()
-    return samples[len(samples) // 2]
+    return median_time(run, min_seconds)
 
 
 def main():

@@ -16,16 +16,7 @@ extension CPUBackend {
         let pz = try floats(z, op), pg = try floats(gradient, op)
         let (b, d, k) = (s.rows, s.dimension, s.k)
 
-        var squaredNorms = [Float](repeating: 0, count: b)
-        squaredNorms.withUnsafeMutableBufferPointer { norms in
-            Parallel.forChunks(b, threads: threads, costPerItem: d) { rows in
-                for i in rows {
-                    var total: Float = 0
-                    for t in 0..<d { total += pz[i * d + t] * pz[i * d + t] }
-                    norms[i] = total
-                }
-            }
-        }
+        let squaredNorms = Self.rowSquaredNorms(pz, rows: b, dimension: d, threads: threads)
 
         // Per row: the k smallest squared distances to other rows and their indices, ascending.
         var nearest = [Float](repeating: .infinity, count: b * k)
@@ -75,10 +66,7 @@ extension CPUBackend {
             }
             rho[i] = total.squareRoot()
         }
-        let cap = Float(Self.quantile(rho.map(Double.init), Double(s.quantile)))
-        var value = 0.0
-        for i in 0..<b { value += log(Double(min(max(rho[i], 0), cap)) + 1e-8) }
-        value *= Double(s.scale) / Double(b)
+        let (cap, value) = s.capAndValue(rho.map(Double.init))
 
         pg.update(repeating: 0, count: b * d)
         // Rows above the cap get no gradient; at the cap itself it passes, as through PyTorch's clamp.
@@ -94,11 +82,18 @@ extension CPUBackend {
         return KNNResult(value: value, cap: cap)
     }
 
-    /// The q-quantile with linear interpolation between order statistics (as `torch.quantile`).
-    static func quantile(_ values: [Double], _ q: Double) -> Double {
-        let sorted = values.sorted()
-        let position = q * Double(sorted.count - 1)
-        let low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
-        return sorted[low] + (position - Double(low)) * (sorted[high] - sorted[low])
+    /// ‖p_i‖² for each of `rows` rows of length `dimension` (the distance expansions of knn and lse use them).
+    static func rowSquaredNorms(_ p: UnsafeMutablePointer<Float>, rows: Int, dimension d: Int, threads: Int) -> [Float] {
+        var norms = [Float](repeating: 0, count: rows)
+        norms.withUnsafeMutableBufferPointer { out in
+            Parallel.forChunks(rows, threads: threads, costPerItem: d) { range in
+                for i in range {
+                    var total: Float = 0
+                    for t in 0..<d { total += p[i * d + t] * p[i * d + t] }
+                    out[i] = total
+                }
+            }
+        }
+        return norms
     }
 }

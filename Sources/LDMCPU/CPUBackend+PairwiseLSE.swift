@@ -146,19 +146,7 @@ final class LSETerms {
         }
         a = 2 * s.scale
         let d = s.dimension, c = s.scale
-        func squared(_ p: UnsafeMutablePointer<Float>, _ count: Int) -> [Float] {
-            var norms = [Float](repeating: 0, count: count)
-            norms.withUnsafeMutableBufferPointer { out in
-                Parallel.forChunks(count, threads: threads, costPerItem: d) { range in
-                    for i in range {
-                        var total: Float = 0
-                        for k in 0..<d { total += p[i * d + k] * p[i * d + k] }
-                        out[i] = total
-                    }
-                }
-            }
-            return norms
-        }
+        let squared = { CPUBackend.rowSquaredNorms($0, rows: $1, dimension: d, threads: threads) }
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(1, s.columns))
         for (j, norm) in squared(y, s.columns).enumerated() { columns[j] = -c * norm }
         bias = columns

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shapes of the kernels in the `Backend` protocol: one small struct per kernel family, validated in one
 /// place before any backend launches anything.
 
@@ -268,6 +270,17 @@ public struct KNNShape: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(rows)x\(dimension) k \(k) scale \(scale)" }
+
+    /// The detached cap (the `quantile` of ρ with linear interpolation, as `torch.quantile`) and the estimate
+    /// `c·mean_i log(min(max(ρ_i, 0), cap) + 1e-8)`, from the k-th-neighbour distances ρ. Both backends finish here.
+    public func capAndValue(_ rho: [Double]) -> (cap: Float, value: Double) {
+        let sorted = rho.sorted()
+        let position = Double(quantile) * Double(sorted.count - 1)
+        let low = Int(position.rounded(.down)), high = Swift.min(low + 1, sorted.count - 1)
+        let cap = sorted[low] + (position - Double(low)) * (sorted[high] - sorted[low])
+        let total = rho.reduce(0.0) { $0 + Foundation.log(Swift.min(Swift.max($1, 0), cap) + 1e-8) }
+        return (Float(cap), Double(scale) * total / Double(rho.count))
+    }
 
     public func validate(z: Tensor, gradient: Tensor) throws {
         let op = "knnEntropy \(self)"

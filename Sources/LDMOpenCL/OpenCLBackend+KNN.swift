@@ -24,11 +24,7 @@ extension OpenCLBackend {
                    [.int(Int32(s.rows)), .int(Int32(s.dimension)), .buffer(try mem(z, op)), .buffer(try mem(rho2, op)),
                     .buffer(try mem(neighbours, op))], global: global, local: local)
         let rho = try download(rho2).map { Double($0).squareRoot() }
-        let sorted = rho.sorted()
-        let position = Double(s.quantile) * Double(sorted.count - 1)
-        let low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
-        let cap = Float(sorted[low] + (position - Double(low)) * (sorted[high] - sorted[low]))
-        let value = Double(s.scale) * rho.reduce(0) { $0 + log(min(max($1, 0), Double(cap)) + 1e-8) } / Double(s.rows)
+        let (cap, value) = s.capAndValue(rho)
         try launch(try kernel("knn", "knn_gradient", options: options), "knn_gradient",
                    [.int(Int32(s.rows)), .int(Int32(s.dimension)), .float(cap), .float(s.scale / Float(s.rows)),
                     .buffer(try mem(z, op)), .buffer(try mem(rho2, op)), .buffer(try mem(neighbours, op)),

@@ -146,7 +146,7 @@ struct ObjectiveCommand: ParsableCommand {
                                     variant: .ldm)
             }
         }
-        let model: LatentModel = try switch latent! {
+        let model: LatentModel = switch latent! {
         case .sphere: .sphere(precision: predictionPrecision)
         case .plane: .plane(precision: predictionPrecision)
         case .gaussian: try gaussianModel(on: backend)
