@@ -1,161 +1,194 @@
 import Foundation
 import LDMEngine
 
-/// kalman (CPU): batched linear-Gaussian filtering (predict, Joseph-form update, symmetrise; S factored by
-/// Cholesky with the SPEC §9 jitter policy, never inverted) and the Rauch–Tung–Striebel smoother. Sequences run in
-/// parallel; each one's time loop works on small dense matrices.
+/// kalman (CPU twin of Kernels/kalman.cl): the covariance half of the filter once per group, the means half one
+/// sequence per task, and the Rauch–Tung–Striebel smoother split the same way. Layouts: KalmanKernels.swift.
 extension CPUBackend {
-    /// Filters `z` ([B, T, m]) under `model` into `out`; returns the largest jitter added to any S_t.
-    public func kalmanFilter(_ z: Tensor, _ model: LinearGaussianModel, into out: KalmanFilterOutputs) throws -> Float {
-        let (b, t, n, m) = try KalmanChecks.filter(z, model, out)
-        let op = "kalmanFilter"
-        let pz = try floats(z, op), pmOut = try floats(out.predictedMeans, op), pcOut = try floats(out.predictedCovariances, op)
-        let fmOut = try floats(out.filteredMeans, op), fcOut = try floats(out.filteredCovariances, op)
-        let sOut = try floats(out.innovationCovariances, op), llOut = try floats(out.logLikelihood, op)
-        var failures = [Int](repeating: -1, count: b), jitters = [Float](repeating: 0, count: b)
-        let logTwoPi = Float(log(2 * Double.pi))
+    public func kalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
+        try KalmanChecks.covarianceForward(x, tape)
+        let op = "kalmanCovarianceForward"
+        let (n, m, g, steps) = (x.n, x.m, x.groups, x.steps)
+        let f = try floats(x.F, op), h = try floats(x.H, op), q = try floats(x.Q, op), r = try floats(x.R.tensor, op)
+        let p0 = try floats(x.P0, op)
+        let predicted = try floats(tape.predicted, op), filtered = try floats(tape.filtered, op)
+        let innovation = try floats(tape.innovation, op), factors = try floats(tape.factors, op)
+        let gains = try floats(tape.gains, op), logDets = try floats(tape.logDeterminants, op)
+        let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
+        let (logScale, extra, logDiagonal) = (x.R.logScale, x.R.extra, x.R.isLogDiagonal)
+        var failures = [Int](repeating: -1, count: g), jitters = [Float](repeating: 0, count: g)
         failures.withUnsafeMutableBufferPointer { failed in
             jitters.withUnsafeMutableBufferPointer { jitterUsed in
-                Parallel.forChunks(b, threads: threads, costPerItem: t * n * n * n) { sequences in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * n * n + 4 * n * m + 3 * m * m + 2 * n + 2 * m) { scratch in
-                        var cursor = scratch.baseAddress!
-                        func take(_ count: Int) -> UnsafeMutablePointer<Float> { defer { cursor += count }; return cursor }
-                        let mean = take(n), cov = take(n * n), tmp = take(n * n), ikh = take(n * n), tmp2 = take(n * n)
-                        let pm = take(n), pc = take(n * n), phT = take(n * m), gainT = take(m * n), gain = take(n * m)
-                        let kr = take(n * m), s = take(m * m), factor = take(m * m), rCopy = take(m * m), e = take(m), se = take(m)
-                        _ = tmp2
-                        for q in sequences {
-                            model.m0.withUnsafeBufferPointer { mean.update(from: $0.baseAddress!, count: n) }
-                            model.P0.withUnsafeBufferPointer { cov.update(from: $0.baseAddress!, count: n * n) }
-                            var logLikelihood = 0.0
-                            for step in 0..<t {
-                                let at = q * t + step
-                                // Predict.
-                                model.F.withUnsafeBufferPointer { f in
-                                    SmallMatrix.multiply(f.baseAddress!, mean, n, n, 1, into: pm)
-                                    SmallMatrix.multiply(f.baseAddress!, cov, n, n, n, into: tmp)
-                                    SmallMatrix.multiply(tmp, f.baseAddress!, n, n, n, transposeB: true, into: pc)
+                Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n * n + 2 * n * m + m * m) { scratch in
+                        let tmp = scratch.baseAddress!, ikh = tmp + n * n, joseph = ikh + n * n
+                        let pht = joseph + n * n, kr = pht + n * m, rg = kr + n * m
+                        for group in groups {
+                            for t in 0..<steps {
+                                let at = t * g + group
+                                let prev = t == 0 ? UnsafePointer(p0) : UnsafePointer(filtered + (at - g) * n * n)
+                                let pred = predicted + at * n * n, s = innovation + at * m * m
+                                let factor = factors + at * m * m, k = gains + at * n * m, p = filtered + at * n * n
+                                // P⁻ = F·P·Fᵀ + Q
+                                SmallMatrix.product(f, prev, n, n, n, into: tmp)
+                                SmallMatrix.product(tmp, f, n, n, n, transposeB: true, into: pred)
+                                let qg = q + group * x.qGroupStride
+                                for e in 0..<(n * n) { pred[e] += qg[e] }
+                                // R_{g,t} and S = H·P⁻·Hᵀ + R
+                                let rAt = r + group * rStrides.group + t * rStrides.step
+                                for e in 0..<(m * m) {
+                                    let (i, j) = (e / m, e % m)
+                                    rg[e] = logDiagonal ? (i == j ? Foundation.exp(logScale + rAt[i]) + extra : 0) : rAt[e]
                                 }
-                                for i in 0..<n { pm[i] += model.offset[i] }
-                                for e in 0..<(n * n) { pc[e] += model.Q[e] }
-                                // Innovation and its covariance S = H·P⁻·Hᵀ + R.
-                                model.H.withUnsafeBufferPointer { h in
-                                    SmallMatrix.multiply(pc, h.baseAddress!, n, n, m, transposeB: true, into: phT)
-                                    SmallMatrix.multiply(h.baseAddress!, phT, m, n, m, into: s)
-                                    SmallMatrix.multiply(h.baseAddress!, pm, m, n, 1, into: se)
-                                }
-                                for e in 0..<(m * m) { s[e] += model.R[e] }
-                                for i in 0..<m { e[i] = pz[at * m + i] - se[i] }
-                                // Factor S (jitter if needed).
-                                var meanDiagonal: Float = 0
-                                for i in 0..<m { meanDiagonal += s[i * m + i] / Float(m) }
-                                var jitter: Float = 0, factored = false
-                                for attempt in 0...Self.jitterTries {
-                                    if attempt > 0 { jitter = 1e-6 * meanDiagonal * Float(pow(10, Double(attempt - 1))) }
-                                    factor.update(from: s, count: m * m)
-                                    for i in 0..<m { factor[i * m + i] += jitter }
-                                    if SmallMatrix.cholesky(factor, m) { factored = true; break }
-                                }
-                                guard factored else { failed[q] = step; break }
-                                jitterUsed[q] = max(jitterUsed[q], jitter)
-                                // Gain K = P⁻Hᵀ·S⁻¹ through Kᵀ = S⁻¹·(P⁻Hᵀ)ᵀ.
-                                for i in 0..<m { for j in 0..<n { gainT[i * n + j] = phT[j * m + i] } }
-                                SmallMatrix.choleskySolve(factor, m, gainT, columns: n)
-                                for i in 0..<n { for j in 0..<m { gain[i * m + j] = gainT[j * n + i] } }
-                                // Log-likelihood of the innovation.
-                                se.update(from: e, count: m)
-                                SmallMatrix.choleskySolve(factor, m, se, columns: 1)
-                                var quadratic: Float = 0, logDet: Float = 0
-                                for i in 0..<m { quadratic += e[i] * se[i]; logDet += 2 * log(factor[i * m + i]) }
-                                logLikelihood += Double(-0.5 * (quadratic + logDet + Float(m) * logTwoPi))
-                                // Update: mean = m⁻ + K·e; P = (I − KH)·P⁻·(I − KH)ᵀ + K·R·Kᵀ, symmetrised.
+                                SmallMatrix.product(pred, h, n, n, m, transposeB: true, into: pht)
+                                SmallMatrix.product(h, pht, m, n, m, into: s)
+                                for e in 0..<(m * m) { s[e] += rg[e] }
+                                guard let jitter = SmallMatrix.factorWithJitter(s, m, into: factor, tries: Self.jitterTries) else { failed[group] = t; break }
+                                jitterUsed[group] = max(jitterUsed[group], jitter)
+                                var logDet: Float = 0
+                                for i in 0..<m { logDet += 2 * Foundation.log(factor[i * m + i]) }
+                                logDets[at] = logDet
+                                // K = P⁻Hᵀ·S⁻¹: each row of K solves S·kᵢ = (P⁻Hᵀ)ᵢ (S symmetric).
                                 for i in 0..<n {
-                                    var total = pm[i]
-                                    for j in 0..<m { total += gain[i * m + j] * e[j] }
-                                    mean[i] = total
+                                    (k + i * m).update(from: pht + i * m, count: m)
+                                    SmallMatrix.choleskySolve(factor, m, k + i * m, columns: 1)
                                 }
-                                model.H.withUnsafeBufferPointer { h in SmallMatrix.multiply(gain, h.baseAddress!, n, m, n, into: ikh) }
+                                // Joseph: P = (I − K·H)·P⁻·(I − K·H)ᵀ + K·R·Kᵀ, then symmetrised.
+                                SmallMatrix.product(k, h, n, m, n, into: ikh)
                                 for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
-                                SmallMatrix.multiply(ikh, pc, n, n, n, into: tmp)
-                                SmallMatrix.multiply(tmp, ikh, n, n, n, transposeB: true, into: cov)
-                                model.R.withUnsafeBufferPointer { rCopy.update(from: $0.baseAddress!, count: m * m) }
-                                SmallMatrix.multiply(gain, rCopy, n, m, m, into: kr)
-                                SmallMatrix.multiply(kr, gain, n, m, n, transposeB: true, into: tmp)
+                                SmallMatrix.product(ikh, pred, n, n, n, into: tmp)
+                                SmallMatrix.product(tmp, ikh, n, n, n, transposeB: true, into: joseph)
+                                SmallMatrix.product(k, rg, n, m, m, into: kr)
+                                SmallMatrix.product(kr, k, n, m, n, transposeB: true, into: tmp)
                                 for i in 0..<n {
                                     for j in 0...i {
-                                        let value = 0.5 * ((cov[i * n + j] + tmp[i * n + j]) + (cov[j * n + i] + tmp[j * n + i]))
-                                        cov[i * n + j] = value
-                                        cov[j * n + i] = value
+                                        let v = 0.5 * ((joseph[i * n + j] + tmp[i * n + j]) + (joseph[j * n + i] + tmp[j * n + i]))
+                                        p[i * n + j] = v
+                                        p[j * n + i] = v
                                     }
                                 }
-                                (pmOut + at * n).update(from: pm, count: n)
-                                (pcOut + at * n * n).update(from: pc, count: n * n)
-                                (fmOut + at * n).update(from: mean, count: n)
-                                (fcOut + at * n * n).update(from: cov, count: n * n)
-                                (sOut + at * m * m).update(from: s, count: m * m)
                             }
-                            llOut[q] = Float(logLikelihood)
                         }
                     }
                 }
             }
         }
-        if let q = failures.firstIndex(where: { $0 >= 0 }) {
-            throw LDMError.notPositiveDefinite(what: "the innovation covariance S of sequence \(q) at step \(failures[q])",
+        if let group = failures.firstIndex(where: { $0 >= 0 }) {
+            throw LDMError.notPositiveDefinite(what: "the innovation covariance S of group \(group) at step \(failures[group])",
                                                detail: "Cholesky failed even after jitter; check Q, R and P0")
         }
         return jitters.max() ?? 0
     }
 
-    /// Rauch–Tung–Striebel smoothing of a filter's outputs: `G_t = P_t·Fᵀ·(P⁻_{t+1})⁻¹` through a Cholesky solve.
-    public func rtsSmoother(_ filtered: KalmanFilterOutputs, _ model: LinearGaussianModel, means: Tensor,
-                            covariances: Tensor) throws {
-        let op = "rtsSmoother"
-        let dims = filtered.filteredMeans.shape.dims
-        let (b, t, n) = (dims[0], dims[1], dims[2])
-        try KernelChecks.count(op, "means", means, b * t * n)
-        try KernelChecks.count(op, "covariances", covariances, b * t * n * n)
-        let fm = try floats(filtered.filteredMeans, op), fc = try floats(filtered.filteredCovariances, op)
-        let pm = try floats(filtered.predictedMeans, op), pc = try floats(filtered.predictedCovariances, op)
-        let sm = try floats(means, op), sc = try floats(covariances, op)
-        sm.update(from: fm, count: b * t * n)
-        sc.update(from: fc, count: b * t * n * n)
-        guard t > 1 else { return }
-        var failures = [Int](repeating: -1, count: b)
+    public func kalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
+                                  into means: KalmanMeanTape) throws {
+        let b = try KalmanChecks.meanForward(z, x, tape, means)
+        let op = "kalmanMeanForward"
+        let (n, m, steps, g) = (tape.n, tape.m, tape.steps, tape.groups)
+        let pz = try floats(z, op), f = try floats(x.F, op), c = try floats(x.offset, op), h = try floats(x.H, op)
+        let m0 = try floats(x.m0, op), factors = try floats(tape.factors, op), gains = try floats(tape.gains, op)
+        let logDets = try floats(tape.logDeterminants, op)
+        let predicted = try floats(means.predictedMeans, op), filtered = try floats(means.filteredMeans, op)
+        let previous = try floats(means.previousMeans, op), whitened = try floats(means.whitened, op)
+        let logLikelihood = try floats(means.logLikelihood, op)
+        let perGroup = b / g, logTwoPi = Float(Foundation.log(2 * Double.pi))
+        Parallel.forChunks(b, threads: threads, costPerItem: steps * (n * n + 2 * n * m + m * m)) { sequences in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * m) { scratch in
+                let e = scratch.baseAddress!, r = e + m
+                for q in sequences {
+                    let group = q / perGroup
+                    var total: Float = 0
+                    for t in 0..<steps {
+                        let at = t * g + group, row = q * steps + t
+                        let prev = t == 0 ? m0 : filtered + (row - 1) * n
+                        (previous + (t * b + q) * n).update(from: prev, count: n)
+                        let pm = predicted + row * n
+                        SmallMatrix.product(f, prev, n, n, 1, into: pm)
+                        for i in 0..<n { pm[i] += c[i] }
+                        SmallMatrix.product(h, pm, m, n, 1, into: e)
+                        for i in 0..<m { e[i] = pz[row * m + i] - e[i] }
+                        r.update(from: e, count: m)
+                        SmallMatrix.choleskySolve(factors + at * m * m, m, r, columns: 1)
+                        var quadratic: Float = 0
+                        for i in 0..<m { quadratic += e[i] * r[i] }
+                        total += -0.5 * (quadratic + logDets[at] + Float(m) * logTwoPi)
+                        (whitened + (t * b + q) * m).update(from: r, count: m)
+                        let k = gains + at * n * m, fm = filtered + row * n
+                        for i in 0..<n {
+                            var v = pm[i]
+                            for j in 0..<m { v += k[i * m + j] * e[j] }
+                            fm[i] = v
+                        }
+                    }
+                    logLikelihood[q] = total
+                }
+            }
+        }
+    }
+
+    public func kalmanCovarianceSmoother(_ tape: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws {
+        try KalmanChecks.smoother(tape, F: F, smoother)
+        let op = "kalmanCovarianceSmoother"
+        let (n, g, steps) = (tape.n, tape.groups, tape.steps)
+        let f = try floats(F, op), predicted = try floats(tape.predicted, op), filtered = try floats(tape.filtered, op)
+        let gains = try floats(smoother.gains, op), smoothed = try floats(smoother.covariances, op)
+        var failures = [Int](repeating: -1, count: g)
         failures.withUnsafeMutableBufferPointer { failed in
-            Parallel.forChunks(b, threads: threads, costPerItem: t * n * n * n) { sequences in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 5 * n * n + n) { scratch in
-                    let factor = scratch.baseAddress!, gainT = factor + n * n, gain = gainT + n * n
-                    let diff = gain + n * n, tmp = diff + n * n, meanStep = tmp + n * n
-                    for q in sequences {
-                        for step in stride(from: t - 2, through: 0, by: -1) {
-                            let now = q * t + step, next = now + 1
-                            factor.update(from: pc + next * n * n, count: n * n)
-                            guard SmallMatrix.cholesky(factor, n) else { failed[q] = step; break }
-                            // Gᵀ = (P⁻_{t+1})⁻¹·F·P_t (P_t and P⁻ symmetric).
-                            model.F.withUnsafeBufferPointer { f in
-                                SmallMatrix.multiply(f.baseAddress!, fc + now * n * n, n, n, n, into: gainT)
+            Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n * n) { scratch in
+                    let factor = scratch.baseAddress!, diff = factor + n * n, tmp = diff + n * n
+                    for group in groups {
+                        let last = (steps - 1) * g + group
+                        (smoothed + last * n * n).update(from: filtered + last * n * n, count: n * n)
+                        (gains + last * n * n).update(repeating: 0, count: n * n)
+                        for t in stride(from: steps - 2, through: 0, by: -1) {
+                            let now = t * g + group, next = now + g
+                            factor.update(from: predicted + next * n * n, count: n * n)
+                            guard SmallMatrix.cholesky(factor, n) else { failed[group] = t + 1; break }
+                            // Gᵀ = (P⁻_{t+1})⁻¹·F·P_t, one column at a time; stored transposed into G.
+                            SmallMatrix.product(f, filtered + now * n * n, n, n, n, into: tmp)
+                            let gain = gains + now * n * n
+                            for j in 0..<n {
+                                for i in 0..<n { diff[i] = tmp[i * n + j] }
+                                SmallMatrix.choleskySolve(factor, n, diff, columns: 1)
+                                (gain + j * n).update(from: diff, count: n)
                             }
-                            SmallMatrix.choleskySolve(factor, n, gainT, columns: n)
-                            for i in 0..<n { for j in 0..<n { gain[i * n + j] = gainT[j * n + i] } }
-                            for i in 0..<n { meanStep[i] = sm[next * n + i] - pm[next * n + i] }
-                            for i in 0..<n {
-                                var total = fm[now * n + i]
-                                for j in 0..<n { total += gain[i * n + j] * meanStep[j] }
-                                sm[now * n + i] = total
-                            }
-                            for e in 0..<(n * n) { diff[e] = sc[next * n * n + e] - pc[next * n * n + e] }
-                            SmallMatrix.multiply(gain, diff, n, n, n, into: tmp)
-                            SmallMatrix.multiply(tmp, gain, n, n, n, transposeB: true, into: diff)
-                            for e in 0..<(n * n) { sc[now * n * n + e] = fc[now * n * n + e] + diff[e] }
+                            // P^s_t = P_t + G·(P^s_{t+1} − P⁻_{t+1})·Gᵀ
+                            for e in 0..<(n * n) { diff[e] = smoothed[next * n * n + e] - predicted[next * n * n + e] }
+                            SmallMatrix.product(gain, diff, n, n, n, into: tmp)
+                            SmallMatrix.product(tmp, gain, n, n, n, transposeB: true, into: diff)
+                            for e in 0..<(n * n) { smoothed[now * n * n + e] = filtered[now * n * n + e] + diff[e] }
                         }
                     }
                 }
             }
         }
-        if let q = failures.firstIndex(where: { $0 >= 0 }) {
-            throw LDMError.notPositiveDefinite(what: "the predicted covariance of sequence \(q) at step \(failures[q] + 1)",
+        if let group = failures.firstIndex(where: { $0 >= 0 }) {
+            throw LDMError.notPositiveDefinite(what: "the predicted covariance of group \(group) at step \(failures[group])",
                                                detail: "the smoother cannot factor it")
+        }
+    }
+
+    public func kalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
+                                   into smoothedMeans: Tensor) throws {
+        try KalmanChecks.meanSmoother(means, smoother, groups: g, smoothedMeans)
+        let op = "kalmanMeanSmoother"
+        let (b, n, steps) = (means.batch, means.n, means.steps)
+        let filtered = try floats(means.filteredMeans, op), predicted = try floats(means.predictedMeans, op)
+        let gains = try floats(smoother.gains, op), out = try floats(smoothedMeans, op)
+        let perGroup = b / g
+        Parallel.forChunks(b, threads: threads, costPerItem: steps * n * n) { sequences in
+            for q in sequences {
+                let group = q / perGroup, last = q * steps + steps - 1
+                (out + last * n).update(from: filtered + last * n, count: n)
+                for t in stride(from: steps - 2, through: 0, by: -1) {
+                    let row = q * steps + t, gain = gains + (t * g + group) * n * n
+                    for i in 0..<n {
+                        var v = filtered[row * n + i]
+                        for j in 0..<n { v += gain[i * n + j] * (out[(row + 1) * n + j] - predicted[(row + 1) * n + j]) }
+                        out[row * n + i] = v
+                    }
+                }
+            }
         }
     }
 }

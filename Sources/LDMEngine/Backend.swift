@@ -84,6 +84,33 @@ public protocol Backend: AnyObject, Sendable {
     func cholesky(_ a: Tensor, into factor: Tensor, _ shape: CholeskyShape) throws -> Float
     /// Triangular solve against a lower factor from ``cholesky(_:into:_:)``; see ``TriangularSolveShape``.
     func triangularSolve(_ factor: Tensor, _ b: Tensor, _ shape: TriangularSolveShape) throws
+    // MARK: kalman (Kernels/kalman.cl; see KalmanKernels.swift for the layouts)
+
+    /// kalman.cl — the covariance half of a linear-Gaussian filter for every group: P⁻ = F·P·Fᵀ + Q,
+    /// S = H·P⁻·Hᵀ + R factored by Cholesky with the SPEC §9 jitter, K = P⁻·Hᵀ·S⁻¹ by solves (never an inverse),
+    /// Joseph update, symmetrised. Returns the largest jitter used; throws `notPositiveDefinite` naming the group
+    /// and step when an S_t cannot be factored.
+    func kalmanCovarianceForward(_ inputs: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float
+    /// kalman.cl — the means half, one sequence per work-item over the whole time loop: h⁻ = F·ĥ + c,
+    /// e = z − H·h⁻, ĥ = h⁻ + K·e, and each sequence's log-likelihood.
+    func kalmanMeanForward(_ z: Tensor, _ inputs: KalmanMeanInputs, _ covariances: KalmanCovarianceTape,
+                           into means: KalmanMeanTape) throws
+    /// kalman.cl — the Rauch–Tung–Striebel smoother's gains and covariances per group.
+    func kalmanCovarianceSmoother(_ covariances: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws
+    /// kalman.cl — the smoothed means [B, T, n], one sequence per work-item.
+    func kalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups: Int,
+                            into smoothedMeans: Tensor) throws
+    /// kalman.cl — the Kalman-LDM reverse pass through the means (D = [I 0], F = A): writes
+    /// `gradientScale`·∂loss/∂z and the per-step adjoints the covariance seeds and ∂/∂A, ∂/∂b are summed from.
+    /// With `stopGradient` the loss's target z is detached (the default form); without, ∂ℓ_t/∂z_t = S⁻¹e_t is added.
+    func kalmanLDMMeanBackward(_ covariances: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
+                               gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws
+    /// kalman.cl — the Kalman-LDM reverse pass through the covariance recursion of each group, seeded per step by
+    /// `seedC` [T, G, n, m] (Σ_q h̄·(S⁻¹e)ᵀ) and `seedS` [T, G, m, m] (−Σ_q w·(S⁻¹e)ᵀ) plus ½·`sequencesPerGroup`·S⁻¹.
+    /// Needs diagonal Q and log-diagonal R (the Kalman-LDM parameterisation).
+    func kalmanLDMCovarianceBackward(_ inputs: KalmanCovarianceInputs, _ covariances: KalmanCovarianceTape,
+                                     seedC: Tensor, seedS: Tensor, sequencesPerGroup: Int,
+                                     into gradients: KalmanLDMCovarianceGradients) throws
     /// lse.cl — the backward when both sides are the same set z (KDE entropy, NT-Xent): writes `dz = dx + dy`.
     /// Backends may use the symmetry of S = Z·Zᵀ (the CPU does, doing about half the work).
     func pairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ shape: PairwiseLSEShape) throws
@@ -98,7 +125,9 @@ public protocol Backend: AnyObject, Sendable {
 /// The kernels of the protocol, for `Backend.supports(_:)` and benchmarks.
 public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
-        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward
+        pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
+        kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
+        kalmanLDMCovarianceBackward
 }
 
 /// The two families of backend.

@@ -1,9 +1,10 @@
 import Foundation
 
-/// A linear-Gaussian state-space model shared by a batch of sequences (SPEC §5):
+/// A linear-Gaussian state-space model for a batch of sequences (SPEC §5):
 /// `h_t = F·h_{t−1} + c + N(0, Q)`, `z_t = H·h_t + N(0, R)`, from `h_0 ~ N(m0, P0)` (the offset c is 0 unless
-/// given; the Kalman-LDM form `A(h − b) + b` is F = A, c = (I − A)·b). Matrices are row-major host arrays (they are
-/// small: n, m up to a few dozen).
+/// given; the Kalman-LDM form `A(h − b) + b` is F = A, c = (I − A)·b). Matrices are row-major host arrays.
+/// Q and R are shared (n × n, m × m) or given per sequence (G × n × n, G × m × m with G the batch); the filter
+/// computes the covariances once per distinct (Q, R), so shared noises cost O(T·n³) however many sequences run.
 public struct LinearGaussianModel: Sendable, Equatable {
     public var stateDimension: Int
     public var observationDimension: Int
@@ -15,22 +16,24 @@ public struct LinearGaussianModel: Sendable, Equatable {
     public var P0: [Float]
     public var offset: [Float]
 
-    /// A model; `m0` defaults to 0 and `P0` to I, as in filterpy.
+    /// A model; `m0` defaults to 0 and `P0` to I, as in filterpy. m is read from H (m × n).
     public init(F: [Float], H: [Float], Q: [Float], R: [Float], m0: [Float]? = nil, P0: [Float]? = nil,
                 offset: [Float]? = nil) throws {
         let n = Int(Double(F.count).squareRoot().rounded())
         guard n >= 1, n * n == F.count else {
             throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "F must be n × n, got \(F.count) entries")
         }
-        let m = Int(Double(R.count).squareRoot().rounded())
-        guard m >= 1, m * m == R.count else {
-            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "R must be m × m, got \(R.count) entries")
+        let m = H.count / n
+        guard m >= 1, H.count == m * n else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "H must be m × \(n), got \(H.count) entries")
         }
-        guard H.count == m * n else {
-            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "H must be \(m) × \(n), got \(H.count) entries")
+        guard !Q.isEmpty, Q.count % (n * n) == 0, !R.isEmpty, R.count % (m * m) == 0 else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel",
+                                         detail: "Q must be \(n) × \(n) (or one per sequence) and R \(m) × \(m) (or one per sequence); got \(Q.count) and \(R.count) entries")
         }
-        guard Q.count == n * n else {
-            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "Q must be \(n) × \(n), got \(Q.count) entries")
+        let (qGroups, rGroups) = (Q.count / (n * n), R.count / (m * m))
+        guard qGroups == 1 || rGroups == 1 || qGroups == rGroups else {
+            throw LDMError.shapeMismatch(operation: "LinearGaussianModel", detail: "per-sequence Q (\(qGroups)) and R (\(rGroups)) disagree")
         }
         let mean = m0 ?? [Float](repeating: 0, count: n)
         let covariance = P0 ?? (0..<(n * n)).map { $0 / n == $0 % n ? 1 : 0 }
@@ -54,6 +57,11 @@ public struct LinearGaussianModel: Sendable, Equatable {
         self.offset = c
     }
 
+    /// How many distinct Q (and R) the model holds: 1 when shared, else one per sequence.
+    public var qGroups: Int { Q.count / (stateDimension * stateDimension) }
+    public var rGroups: Int { R.count / (observationDimension * observationDimension) }
+    public var noiseGroups: Int { Swift.max(qGroups, rGroups) }
+
     /// The general model the Kalman-LDM filter runs: F = A, c = (I − A)·b, H = D = [I 0], Q = e^s·diag(e^a),
     /// R = e^s·I, m0 = 0, P0 = I.
     public init(kalmanLDM p: KalmanLDMParameters, observationDimension dl: Int) throws {
@@ -63,32 +71,5 @@ public struct LinearGaussianModel: Sendable, Equatable {
         try self.init(F: p.A, H: (0..<(dl * n)).map { $0 / n == $0 % n ? 1 : 0 },
                       Q: (0..<(n * n)).map { $0 / n == $0 % n ? scale * Foundation.exp(p.logProcessNoise[$0 / n]) : 0 },
                       R: (0..<(dl * dl)).map { $0 / dl == $0 % dl ? scale : 0 }, offset: offset)
-    }
-}
-
-/// Where a filter writes its results for B sequences of T steps (all tensors on the backend).
-public struct KalmanFilterOutputs {
-    /// [B, T, n]
-    public let predictedMeans: Tensor
-    /// [B, T, n, n]
-    public let predictedCovariances: Tensor
-    /// [B, T, n]
-    public let filteredMeans: Tensor
-    /// [B, T, n, n]
-    public let filteredCovariances: Tensor
-    /// [B, T, m, m]
-    public let innovationCovariances: Tensor
-    /// [B]: log p(z_1…z_T) per sequence, the −m/2·log 2π constants included.
-    public let logLikelihood: Tensor
-
-    /// Allocates outputs for `batch` sequences of `steps` steps of `model` on `backend`.
-    public init(batch: Int, steps: Int, model: LinearGaussianModel, on backend: any Backend) throws {
-        let (n, m) = (model.stateDimension, model.observationDimension)
-        predictedMeans = try backend.makeTensor([batch, steps, n])
-        predictedCovariances = try backend.makeTensor([batch, steps, n, n])
-        filteredMeans = try backend.makeTensor([batch, steps, n])
-        filteredCovariances = try backend.makeTensor([batch, steps, n, n])
-        innovationCovariances = try backend.makeTensor([batch, steps, m, m])
-        logLikelihood = try backend.makeTensor([batch])
     }
 }

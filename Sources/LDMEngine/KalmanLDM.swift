@@ -28,7 +28,7 @@ public struct KalmanLDMParameters: Sendable, Equatable {
 }
 
 /// The Kalman-LDM loss (mean over sequences of Σ_t) and its gradients.
-public struct KalmanLDMResult: Sendable {
+public struct KalmanLDMResult {
     public var loss: Double
     /// [B, T, d_l] on the backend: ∂loss/∂z (stop-gradient form: through the filter's updates only).
     public var gradZ: Tensor
@@ -36,14 +36,10 @@ public struct KalmanLDMResult: Sendable {
     public var gradB: [Float]
     public var gradLogProcessNoise: [Float]
     public var gradLogScale: Float
-
-    public init(loss: Double, gradZ: Tensor, gradA: [Float], gradB: [Float], gradLogProcessNoise: [Float],
-                gradLogScale: Float) {
-        self.loss = loss
-        self.gradZ = gradZ
-        self.gradA = gradA
-        self.gradB = gradB
-        self.gradLogProcessNoise = gradLogProcessNoise
-        self.gradLogScale = gradLogScale
-    }
+    /// [B, T, d_l] ∂loss/∂ℓ when a per-step log observation noise ℓ was given.
+    public var gradLogObservationNoise: Tensor?
+    /// The kNN variant's entropy estimate d·mean log ρ₃ (the loss subtracts T times it); nil otherwise.
+    public var entropy: Double?
+    /// The filter run inside the loss: predicted and filtered means, covariances and S_t.
+    public var filter: KalmanFilterResult
 }

@@ -16,14 +16,14 @@ extension Reference {
         public var logLikelihood = 0.0
     }
 
-    /// Predict, update in Joseph form, symmetrise; the log-likelihood of the innovations.
+    /// Predict (h⁻ = F·ĥ + offset), update in Joseph form, symmetrise; the log-likelihood of the innovations.
     public static func kalmanFilter(_ z: [[Double]], F: [Double], H: [Double], Q: [Double], R: [Double],
-                                    m0: [Double], P0: [Double]) -> KalmanOutput {
+                                    m0: [Double], P0: [Double], offset: [Double]? = nil) -> KalmanOutput {
         let n = m0.count, m = R.count.squareRootInt
         var out = KalmanOutput()
         var mean = m0, cov = P0
         for observation in z {
-            let predictedMean = mul(F, mean, n, n, 1)
+            let predictedMean = zip(mul(F, mean, n, n, 1), offset ?? [Double](repeating: 0, count: n)).map { $0 + $1 }
             let predictedCov = add(mul(mul(F, cov, n, n, n), transpose(F, n, n), n, n, n), Q)
             let s = add(mul(mul(H, predictedCov, m, n, n), transpose(H, m, n), m, n, m), R)
             let innovation = zip(observation, mul(H, predictedMean, m, n, 1)).map { $0 - $1 }

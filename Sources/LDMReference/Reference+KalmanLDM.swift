@@ -7,19 +7,23 @@ extension Reference {
     ///
     /// `filterZ` feeds the filter's updates and `targetZ` the loss's residuals: the stop-gradient form's gradient
     /// with respect to z is the derivative in `filterZ` alone at `filterZ = targetZ = z`, which finite
-    /// differences of this function can check. `z` is [T][d_l]; A is d_s × d_s row-major.
+    /// differences of this function can check (for the kNN form pass the same z to both). `z` is [T][d_l]; A is
+    /// d_s × d_s row-major. `logObservationNoise` ([T][d_l]) makes Σ_D,t = e^s·diag(e^ℓ_t); `extraDiagonal` is
+    /// added to S_t (the kNN form's 1e-6).
     public static func kalmanLDMLoss(filterZ: [[Double]], targetZ: [[Double]], A: [Double], b: [Double],
-                                     logNoise a: [Double], logScale s: Double) -> Double {
+                                     logNoise a: [Double], logScale s: Double,
+                                     logObservationNoise: [[Double]]? = nil, extraDiagonal: Double = 0) -> Double {
         let n = b.count, dl = filterZ.first?.count ?? 0
         var mean = [Double](repeating: 0, count: n), cov = identity(n)
         var loss = 0.0
         let sigmaA = (0..<(n * n)).map { $0 / n == $0 % n ? exp(s + a[$0 / n]) : 0 }
-        for (z, target) in zip(filterZ, targetZ) {
+        for (step, (z, target)) in zip(filterZ, targetZ).enumerated() {
             let u = zip(mean, b).map { $0 - $1 }
             let predicted = zip(mul(A, u, n, n, 1), b).map { $0 + $1 }
             let predictedCov = add(mul(mul(A, cov, n, n, n), transpose(A, n, n), n, n, n), sigmaA)
             var sMatrix = [Double](repeating: 0, count: dl * dl)
-            for i in 0..<dl { for j in 0..<dl { sMatrix[i * dl + j] = predictedCov[i * n + j] + (i == j ? exp(s) : 0) } }
+            for i in 0..<dl { for j in 0..<dl { sMatrix[i * dl + j] = predictedCov[i * n + j] } }
+            for i in 0..<dl { sMatrix[i * dl + i] += exp(s + (logObservationNoise?[step][i] ?? 0)) + extraDiagonal }
             let sInverse = inverse(sMatrix, dl)
             let residual = (0..<dl).map { target[$0] - predicted[$0] }
             let quadratic = zip(residual, mul(sInverse, residual, dl, dl, 1)).reduce(0) { $0 + $1.0 * $1.1 }

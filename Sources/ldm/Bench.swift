@@ -43,8 +43,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // kalman's large case takes minutes on the CPU, so it runs only when named.
-            let selected = kernels.isEmpty ? Kernel.allCases.filter { $0 != .kalman } : kernels
+            let selected = kernels.isEmpty ? Kernel.allCases : kernels
             var rows: [BenchmarkRow] = []
             for backend in try openBackends(backend, device: device, matmul: matmulEngine) {
                 let peak = try measurePeak(backend)
@@ -82,10 +81,6 @@ struct Bench: ParsableCommand {
         case .logdet:
             return try LogDetBenchmark.cases(for: context.backend).map { try LogDetBenchmark.run(context, $0) }
         case .kalman:
-            guard context.backend is CPUBackend else {
-                note("  kalman: CPU backend only so far; skipped on \(context.label)")
-                return []
-            }
             return try KalmanBenchmark.cases.map { c in
                 note("  kalman \(c.batch)x\(c.steps)x\(c.dimension) on \(context.label)...")
                 return try KalmanBenchmark.run(context, batch: c.batch, steps: c.steps, dimension: c.dimension)

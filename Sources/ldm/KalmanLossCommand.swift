@@ -1,18 +1,19 @@
 import ArgumentParser
 import Foundation
-import LDMCPU
 import LDMEngine
 
 extension KalmanCommand {
     /// `ldm kalman loss`: the Kalman-LDM loss of SPEC §5 with its gradients.
     struct Loss: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The Kalman-LDM loss (stop-gradient form) of pseudo-observations z, with its gradients.",
+            abstract: "The Kalman-LDM loss of pseudo-observations z, with its gradients.",
             discussion: """
                 Filters z (B × T × d_l) with h_t = A(h_{t−1} − b) + b + N(0, e^s·diag(e^a)), z_t = [I 0]·h_t + \
                 N(0, e^s·I) from h_0 = 0, P_0 = I, and prints the loss Σ_t [½ log det S_t + ½ eᵀS⁻¹e] averaged over \
-                sequences. --out writes the filter's outputs and the gradients with respect to z, A, b, a and s. \
-                CPU backend so far; the kNN variant is still to come.
+                sequences (stopgrad: the target z is detached; knn: it is not, S_t gets +1e-6·I and the loss \
+                subtracts T·d·mean log ρ₃ over all B·T latents). --log-observation-noise ℓ [B, T, d_l] makes \
+                Σ_D,t = e^s·diag(e^ℓ_t) per step. --out writes the filter's outputs and the gradients with \
+                respect to z, A, b, a, s (and ℓ).
                 """)
 
         enum LossVariant: String, ExpressibleByArgument, CaseIterable { case stopgrad, knn }
@@ -22,15 +23,17 @@ extension KalmanCommand {
         @Option(help: "Offset b, d_s (default 0).") var b: String?
         @Option(help: "Log process-noise diagonal a, d_s (default 0).") var logProcessNoise: String?
         @Option(help: "Joint log-scale s.") var logScale: Float = 0
+        @Option(help: "Per-step log observation noise ℓ, [B, T, d_l] like z (default: none, Σ_D = e^s·I).")
+        var logObservationNoise: String?
         @Option(help: "stopgrad (the default) or knn.") var variant: LossVariant = .stopgrad
-        @Option(help: "cpu (the OpenCL Kalman kernels are still to come).") var backend: BackendChoice = .cpu
+        @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
+        @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
         @Option(help: "Directory for predicted_means, filtered_means, filtered_covs, innovation_covs and the grad_*.npy files.")
         var out: String?
         @Flag(help: "Print JSON: loss, backend, seconds.") var json = false
 
         func validate() throws {
-            guard backend == .cpu else { throw ValidationError("--backend must be cpu for now: the OpenCL Kalman kernels are still to come") }
-            guard variant == .stopgrad else { throw ValidationError("--variant knn is not implemented yet; use stopgrad") }
+            guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
             guard logScale.isFinite else { throw ValidationError("--log-scale must be finite") }
         }
 
@@ -51,32 +54,41 @@ extension KalmanCommand {
                 let parameters = try KalmanLDMParameters(A: aValues, b: try b.map { try finiteArray($0, ranks: [1], what: "b").1 },
                                                          logProcessNoise: try logProcessNoise.map { try finiteArray($0, ranks: [1], what: "a").1 },
                                                          logScale: logScale)
-                let cpu = try CPUBackend()
+                let noiseValues = try logObservationNoise.map { path -> [Float] in
+                    let (shape, values) = try finiteArray(path, ranks: [2, 3], what: "the log observation noise")
+                    guard shape.count == zShape.count, shape.dims.suffix(2) == zShape.dims.suffix(2) else {
+                        throw LDMError.invalidFile(path: path, problem: "the log observation noise must have z's shape \(zShape), found \(shape)")
+                    }
+                    return values
+                }
+                let engine = try openBackends(backend, device: device)[0]
                 let start = DispatchTime.now().uptimeNanoseconds
-                let observations = try cpu.upload(zValues, shape: TensorShape(dims))
-                let result = try cpu.kalmanLDMLoss(observations, parameters)
+                let observations = try engine.upload(zValues, shape: TensorShape(dims))
+                let noise = try noiseValues.map { try engine.upload($0, shape: TensorShape(dims)) }
+                let result = try engine.kalmanLDMLoss(observations, parameters, variant: variant == .knn ? .knn : .stopGradient,
+                                                      logObservationNoise: noise)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if let out {
-                    let model = try LinearGaussianModel(kalmanLDM: parameters, observationDimension: dims[2])
-                    let filtered = try KalmanFilterOutputs(batch: dims[0], steps: dims[1], model: model, on: cpu)
-                    _ = try cpu.kalmanFilter(observations, model, into: filtered)
-                    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                    let write = { (name: String, values: [Float], shape: TensorShape) in
-                        try NumPyFile.write(values, shape: shape, to: (out as NSString).appendingPathComponent(name))
+                    let (bSize, t, dl, n) = (dims[0], dims[1], dims[2], parameters.stateDimension)
+                    let filter = result.filter, g = filter.groups
+                    let perSequence = { (tensor: Tensor, elements: Int) in
+                        KalmanLayout.perSequence(try engine.download(tensor), steps: t, groups: g, batch: bSize, elements: elements)
                     }
-                    for (name, tensor) in [("predicted_means.npy", filtered.predictedMeans), ("filtered_means.npy", filtered.filteredMeans),
-                                           ("filtered_covs.npy", filtered.filteredCovariances),
-                                           ("innovation_covs.npy", filtered.innovationCovariances), ("grad_z.npy", result.gradZ)] {
-                        try write(name, try cpu.download(tensor), tensor.shape)
+                    var files: [(String, [Float], TensorShape)] = [
+                        ("predicted_means.npy", try engine.download(filter.means.predictedMeans), [bSize, t, n]),
+                        ("filtered_means.npy", try engine.download(filter.means.filteredMeans), [bSize, t, n]),
+                        ("filtered_covs.npy", try perSequence(filter.covariances.filtered, n * n), [bSize, t, n, n]),
+                        ("innovation_covs.npy", try perSequence(filter.covariances.innovation, dl * dl), [bSize, t, dl, dl]),
+                        ("grad_z.npy", try engine.download(result.gradZ), TensorShape(dims)),
+                        ("grad_A.npy", result.gradA, [n, n]), ("grad_b.npy", result.gradB, [n]),
+                        ("grad_a.npy", result.gradLogProcessNoise, [n]), ("grad_s.npy", [result.gradLogScale], [])]
+                    if let gradNoise = result.gradLogObservationNoise {
+                        files.append(("grad_log_observation_noise.npy", try engine.download(gradNoise), TensorShape(dims)))
                     }
-                    let n = parameters.stateDimension
-                    try write("grad_A.npy", result.gradA, [n, n])
-                    try write("grad_b.npy", result.gradB, [n])
-                    try write("grad_a.npy", result.gradLogProcessNoise, [n])
-                    try write("grad_s.npy", [result.gradLogScale], [])
+                    try writeArrays(files, to: out)
                 }
                 if json {
-                    try printJSON(Output(loss: result.loss, backend: "cpu", seconds: seconds))
+                    try printJSON(Output(loss: result.loss, backend: engine.info.kind.rawValue, seconds: seconds))
                 } else {
                     print(String(format: "Kalman-LDM loss %.6f (mean over %d sequences of %d steps) in %.4f s", result.loss,
                                  dims[0], dims[1], seconds))

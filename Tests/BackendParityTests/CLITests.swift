@@ -193,5 +193,24 @@ struct CLITests {
                                 "--Q", path("Q.npy"), "--R", path("R.npy")])
         #expect(bad.status != 0)
         #expect(bad.error.contains("z.npy: H must have rank 2"))
+
+        // The kNN form with a per-step log observation noise, on each backend: same loss, ∂/∂ℓ written.
+        try NumPyFile.write(generator.floats(2 * 20 * 2).map { 0.3 * $0 }, shape: [2, 20, 2], to: path("noise.npy"))
+        var losses: [Double] = []
+        for backend in ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) {
+            let knnOut = path("kalman-knn-\(backend)")
+            let knn = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--variant", "knn",
+                                    "--log-observation-noise", path("noise.npy"), "--backend", backend, "--out", knnOut, "--json"])
+            #expect(knn.status == 0, "\(knn.error)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(knn.output.utf8)) as? [String: Any])
+            #expect(json["backend"] as? String == backend)
+            losses.append(try #require(json["loss"] as? Double))
+            #expect(try NumPyFile.read(knnOut + "/grad_log_observation_noise.npy").shape == [2, 20, 2])
+        }
+        if losses.count == 2 { #expect(abs(losses[0] - losses[1]) <= 1e-4 * abs(losses[0]), "\(losses)") }
+        let badNoise = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"),
+                                     "--log-observation-noise", path("F.npy")])
+        #expect(badNoise.status != 0)
+        #expect(badNoise.error.contains("F.npy: the log observation noise must have z's shape"), "\(badNoise.error)")
     }
 }

@@ -1,86 +1,129 @@
 import Foundation
-import LDMCPU
 import LDMEngine
 import LDMReference
 import Testing
 
-/// kalman on the CPU backend: the float32 batched filter and smoother against the Double reference, and
-/// long-run stability. (The OpenCL kalman.cl is the next step of issue 4.)
-@Suite("Kalman filter (CPU)")
+/// kalman on every backend: the float32 batched filter and smoother (kalman_covariance_*, kalman_mean_*) against
+/// the Double reference (itself checked against exact Gaussian conditioning in KalmanReferenceTests), shared and
+/// per-sequence noises, and long-run stability.
+@Suite("Kalman filter and smoother")
 struct KalmanTests {
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
     /// A 4-state model observed in 2 dimensions: a damped rotation in the first two states, slow drifts in the rest.
-    static func model(rotation: Double = 0.3, damping: Double = 0.97) throws -> LinearGaussianModel {
+    static func model(rotation: Double = 0.3, damping: Double = 0.97, Q: [Float]? = nil, R: [Float]? = nil) throws
+        -> LinearGaussianModel {
         let c = Float(damping * cos(rotation)), s = Float(damping * sin(rotation))
         return try LinearGaussianModel(
             F: [c, -s, 0, 0, s, c, 0, 0, 0, 0, 0.9, 0.05, 0, 0, 0, 0.95],
             H: [1, 0, 0.5, 0, 0, 1, 0, 0.3],
-            Q: [0.05, 0.01, 0, 0, 0.01, 0.04, 0, 0, 0, 0, 0.02, 0, 0, 0, 0, 0.02],
-            R: [0.2, 0.05, 0.05, 0.3],
-            m0: [0.5, -0.5, 0.1, 0], P0: nil)
+            Q: Q ?? [0.05, 0.01, 0, 0, 0.01, 0.04, 0, 0, 0, 0, 0.02, 0, 0, 0, 0, 0.02],
+            R: R ?? [0.2, 0.05, 0.05, 0.3],
+            m0: [0.5, -0.5, 0.1, 0], P0: nil, offset: [0.1, 0, -0.05, 0.02])
     }
 
-    @Test func filterAndSmootherMatchTheReference() throws {
-        let cpu = try TestBackends.cpu.get()
-        let model = try Self.model()
-        let (b, t, n, m) = (3, 50, 4, 2)
-        var generator = SeededGenerator(seed: 5)
-        let hostZ = generator.floats(b * t * m)
-        let z = try cpu.upload(hostZ, shape: [b, t, m])
-        let out = try KalmanFilterOutputs(batch: b, steps: t, model: model, on: cpu)
-        #expect(try cpu.kalmanFilter(z, model, into: out) == 0)
-        let means = try cpu.makeTensor([b, t, n]), covs = try cpu.makeTensor([b, t, n, n])
-        try cpu.rtsSmoother(out, model, means: means, covariances: covs)
-        let d = { (x: [Float]) in x.map(Double.init) }
-        var expected = (filteredMeans: [Double](), filteredCovs: [Double](), predictedCovs: [Double](), s: [Double](),
-                        smoothedMeans: [Double](), smoothedCovs: [Double](), logLikelihood: [Double]())
+    /// Filters and smooths `hostZ` ([b, t, 2]) on `backend` and compares every output with the reference.
+    static func checkAgainstReference(_ backend: any Backend, _ model: LinearGaussianModel, _ hostZ: [Float], b: Int, t: Int,
+                                      _ label: String) throws {
+        let (n, m) = (model.stateDimension, model.observationDimension)
+        let z = try backend.upload(hostZ, shape: [b, t, m])
+        let filtered = try backend.kalmanFilter(z, model)
+        #expect(filtered.jitter == 0)
+        #expect(filtered.groups == model.noiseGroups)
+        let smoothed = try backend.rtsSmoother(filtered, model)
+        let d = { (x: ArraySlice<Float>) in x.map(Double.init) }
+        var expected = (predictedMeans: [Double](), filteredMeans: [Double](), filteredCovs: [Double](), predictedCovs: [Double](),
+                        s: [Double](), smoothedMeans: [Double](), smoothedCovs: [Double](), logLikelihood: [Double]())
         for q in 0..<b {
             let observations = (0..<t).map { step in (0..<m).map { Double(hostZ[(q * t + step) * m + $0]) } }
-            let reference = Reference.kalmanFilter(observations, F: d(model.F), H: d(model.H), Q: d(model.Q), R: d(model.R),
-                                                   m0: d(model.m0), P0: d(model.P0))
-            let smoothed = Reference.rtsSmoother(reference, F: d(model.F))
+            let qg = model.qGroups == 1 ? 0 : q, rg = model.rGroups == 1 ? 0 : q
+            let reference = Reference.kalmanFilter(observations, F: d(model.F[...]), H: d(model.H[...]),
+                                                   Q: d(model.Q[(qg * n * n)..<((qg + 1) * n * n)]),
+                                                   R: d(model.R[(rg * m * m)..<((rg + 1) * m * m)]), m0: d(model.m0[...]),
+                                                   P0: d(model.P0[...]), offset: d(model.offset[...]))
+            let smooth = Reference.rtsSmoother(reference, F: d(model.F[...]))
+            expected.predictedMeans += reference.predictedMeans.flatMap { $0 }
             expected.filteredMeans += reference.filteredMeans.flatMap { $0 }
             expected.filteredCovs += reference.filteredCovariances.flatMap { $0 }
             expected.predictedCovs += reference.predictedCovariances.flatMap { $0 }
             expected.s += reference.innovationCovariances.flatMap { $0 }
-            expected.smoothedMeans += smoothed.means.flatMap { $0 }
-            expected.smoothedCovs += smoothed.covariances.flatMap { $0 }
+            expected.smoothedMeans += smooth.means.flatMap { $0 }
+            expected.smoothedCovs += smooth.covariances.flatMap { $0 }
             expected.logLikelihood.append(reference.logLikelihood)
         }
+        let g = filtered.groups
+        let perSequence = { (tensor: Tensor, elements: Int) in
+            KalmanLayout.perSequence(try backend.download(tensor), steps: t, groups: g, batch: b, elements: elements)
+        }
         let tolerance = ParityChecks.float32Tolerance
-        expectClose(try cpu.download(out.filteredMeans), expected.filteredMeans, tolerance: tolerance, "filtered means")
-        expectClose(try cpu.download(out.filteredCovariances), expected.filteredCovs, tolerance: tolerance, "filtered covariances")
-        expectClose(try cpu.download(out.predictedCovariances), expected.predictedCovs, tolerance: tolerance, "predicted covariances")
-        expectClose(try cpu.download(out.innovationCovariances), expected.s, tolerance: tolerance, "innovation covariances")
-        expectClose(try cpu.download(out.logLikelihood), expected.logLikelihood, tolerance: tolerance, "log-likelihood")
-        expectClose(try cpu.download(means), expected.smoothedMeans, tolerance: tolerance, "smoothed means")
-        expectClose(try cpu.download(covs), expected.smoothedCovs, tolerance: tolerance, "smoothed covariances")
+        expectClose(try backend.download(filtered.means.predictedMeans), expected.predictedMeans, tolerance: tolerance, "predicted means \(label)")
+        expectClose(try backend.download(filtered.means.filteredMeans), expected.filteredMeans, tolerance: tolerance, "filtered means \(label)")
+        expectClose(try perSequence(filtered.covariances.filtered, n * n), expected.filteredCovs, tolerance: tolerance, "filtered covariances \(label)")
+        expectClose(try perSequence(filtered.covariances.predicted, n * n), expected.predictedCovs, tolerance: tolerance, "predicted covariances \(label)")
+        expectClose(try perSequence(filtered.covariances.innovation, m * m), expected.s, tolerance: tolerance, "innovation covariances \(label)")
+        expectClose(try backend.download(filtered.logLikelihood), expected.logLikelihood, tolerance: tolerance, "log-likelihood \(label)")
+        expectClose(try backend.download(smoothed.means), expected.smoothedMeans, tolerance: tolerance, "smoothed means \(label)")
+        expectClose(try perSequence(smoothed.covariances, n * n), expected.smoothedCovs, tolerance: tolerance, "smoothed covariances \(label)")
+    }
+
+    @Test(arguments: backends)
+    func filterAndSmootherMatchTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (b, t) = (3, 50)
+        var generator = SeededGenerator(seed: 5)
+        try Self.checkAgainstReference(backend, try Self.model(), generator.floats(b * t * 2), b: b, t: t, "shared noise on \(name)")
+    }
+
+    /// Per-sequence Q and R: one covariance group per sequence.
+    @Test(arguments: backends)
+    func perSequenceNoisesMatchTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (b, t) = (3, 30)
+        let base = try Self.model()
+        let q = (0..<b).flatMap { s in base.Q.map { $0 * Float(1 + s) } }
+        let r = (0..<b).flatMap { s in base.R.map { $0 * Float(1 + 2 * s) } }
+        var generator = SeededGenerator(seed: 7)
+        try Self.checkAgainstReference(backend, try Self.model(Q: q, R: r), generator.floats(b * t * 2), b: b, t: t,
+                                       "per-sequence noise on \(name)")
     }
 
     /// SPEC §9: covariances stay symmetric positive definite for T = 10 000 steps of a marginally stable system
     /// (an undamped rotation, |eigenvalues| = 1).
-    @Test func covariancesStayPositiveDefiniteOverTenThousandSteps() throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends)
+    func covariancesStayPositiveDefiniteOverTenThousandSteps(_ name: String) throws {
+        let backend = try TestBackends.named(name)
         let model = try Self.model(rotation: 0.314, damping: 1.0)
         let (t, n) = (10_000, 4)
         var generator = SeededGenerator(seed: 6)
-        let z = try cpu.upload(generator.floats(t * 2), shape: [1, t, 2])
-        let out = try KalmanFilterOutputs(batch: 1, steps: t, model: model, on: cpu)
-        _ = try cpu.kalmanFilter(z, model, into: out)
-        let covs = try cpu.download(out.filteredCovariances)
+        let z = try backend.upload(generator.floats(t * 2), shape: [1, t, 2])
+        let filtered = try backend.kalmanFilter(z, model)
+        let covs = try backend.download(filtered.covariances.filtered)
         for step in stride(from: 0, to: t, by: 97) + [t - 1] {
             let p = (0..<(n * n)).map { Double(covs[step * n * n + $0]) }
-            for i in 0..<n { for j in 0..<n { #expect(p[i * n + j] == p[j * n + i], "symmetric at step \(step)") } }
-            #expect(Reference.cholesky(p, n: n) != nil, "positive definite at step \(step)")
+            for i in 0..<n { for j in 0..<n { #expect(p[i * n + j] == p[j * n + i], "symmetric at step \(step) on \(name)") } }
+            #expect(Reference.cholesky(p, n: n) != nil, "positive definite at step \(step) on \(name)")
         }
-        #expect(try cpu.download(out.logLikelihood).allSatisfy { $0.isFinite })
+        #expect(try backend.download(filtered.logLikelihood).allSatisfy { $0.isFinite })
     }
 
-    @Test func refusesMismatchedShapes() throws {
-        let cpu = try TestBackends.cpu.get()
+    @Test(arguments: backends)
+    func refusesBadShapesAndIndefiniteNoise(_ name: String) throws {
+        let backend = try TestBackends.named(name)
         let model = try Self.model()
-        let z = try cpu.makeTensor([2, 5, 3])
-        let out = try KalmanFilterOutputs(batch: 2, steps: 5, model: model, on: cpu)
-        #expect(throws: LDMError.self) { _ = try cpu.kalmanFilter(z, model, into: out) }
+        #expect(throws: LDMError.self) { _ = try backend.kalmanFilter(try backend.makeTensor([2, 5, 3]), model) }
+        // Per-sequence noises for 3 sequences but a batch of 2.
+        let perThree = try Self.model(Q: Array(repeating: model.Q, count: 3).flatMap { $0 })
+        #expect(throws: LDMError.self) { _ = try backend.kalmanFilter(try backend.upload([Float](repeating: 0, count: 20), shape: [2, 5, 2]), perThree) }
+        // R = −I: S is negative definite, jitter cannot rescue it; the error names S.
+        let negative = try Self.model(Q: [Float](repeating: 0, count: 16), R: [-1, 0, 0, -1])
+        let z = try backend.upload([Float](repeating: 0, count: 10), shape: [1, 5, 2])
+        do {
+            _ = try backend.kalmanFilter(z, try LinearGaussianModel(F: negative.F, H: negative.H, Q: negative.Q, R: negative.R,
+                                                                    P0: [Float](repeating: 0, count: 16)))
+            Issue.record("an indefinite S was accepted on \(name)")
+        } catch let error as LDMError {
+            #expect("\(error)".contains("innovation covariance"), "\(error)")
+        }
         #expect(throws: LDMError.self) { _ = try LinearGaussianModel(F: [1, 0, 0, 1], H: [1, 0, 0], Q: [1, 0, 0, 1], R: [1]) }
         #expect(throws: LDMError.self) { _ = try LinearGaussianModel(F: [.nan], H: [1], Q: [1], R: [1]) }
     }

@@ -1,0 +1,191 @@
+import Foundation
+
+/// A filtered batch: the covariance tape (per group) and the means tape (per sequence), on the backend.
+public struct KalmanFilterResult {
+    public let batch: Int, steps: Int
+    public let covariances: KalmanCovarianceTape
+    public let means: KalmanMeanTape
+    /// The largest jitter added to any S_t (0 when none was needed).
+    public let jitter: Float
+
+    /// How many covariance groups the batch shares (1, or one per sequence).
+    public var groups: Int { covariances.groups }
+    /// [B] log p(z_1…z_T) per sequence, the −m/2·log 2π constants included.
+    public var logLikelihood: Tensor { means.logLikelihood }
+}
+
+/// The smoothed batch.
+public struct KalmanSmoothed {
+    /// [B, T, n]
+    public let means: Tensor
+    /// [T, G, n, n] (see ``KalmanLayout/perSequence(_:steps:groups:batch:elements:)``)
+    public let covariances: Tensor
+}
+
+/// Host-side conversions between the kernels' layouts.
+public enum KalmanLayout {
+    /// `[T, G, e]` per-group values as `[B, T, e]` per-sequence values (sequence q uses group q / (B / G)).
+    public static func perSequence(_ values: [Float], steps: Int, groups: Int, batch: Int, elements: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: batch * steps * elements)
+        let perGroup = batch / groups
+        for q in 0..<batch {
+            for t in 0..<steps {
+                let from = (t * groups + q / perGroup) * elements, to = (q * steps + t) * elements
+                for e in 0..<elements { out[to + e] = values[from + e] }
+            }
+        }
+        return out
+    }
+}
+
+/// The Kalman-LDM loss's two forms (SPEC §5).
+public enum KalmanLDMVariant: String, Sendable, CaseIterable {
+    /// Σ_t ½ log det S_t + ½ (sg[z_t] − ẑ_t)ᵀ S_t⁻¹ (sg[z_t] − ẑ_t): the default.
+    case stopGradient = "stopgrad"
+    /// No stop-gradient, S_t + 1e-6·I, minus T·d·mean log ρ₃ (kNN entropy over all B·T latents).
+    case knn
+}
+
+extension Backend {
+    /// Filters `z` ([B, T, m]) under `model`: the covariance recursion once per noise group, then the means.
+    ///
+    /// ```swift
+    /// let model = try LinearGaussianModel(F: [1, 0.1, 0, 1], H: [1, 0], Q: [0.01, 0, 0, 0.01], R: [0.1])
+    /// let result = try backend.kalmanFilter(z, model)          // z: [B, T, 1]
+    /// let logLikelihood = try backend.download(result.logLikelihood)
+    /// ```
+    public func kalmanFilter(_ z: Tensor, _ model: LinearGaussianModel) throws -> KalmanFilterResult {
+        let (n, m) = (model.stateDimension, model.observationDimension)
+        guard z.shape.rank == 3, z.shape.dims[2] == m, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1 else {
+            throw LDMError.shapeMismatch(operation: "kalmanFilter", detail: "observations must be [B, T, \(m)], got \(z.shape)")
+        }
+        let (b, t) = (z.shape.dims[0], z.shape.dims[1])
+        let g = model.noiseGroups
+        guard g == 1 || g == b else {
+            throw LDMError.shapeMismatch(operation: "kalmanFilter", detail: "Q or R is given for \(g) sequences but the batch has \(b)")
+        }
+        let f = try upload(model.F, shape: [n, n]), h = try upload(model.H, shape: [m, n])
+        let inputs = KalmanCovarianceInputs(
+            F: f, H: h, Q: try upload(model.Q, shape: [model.qGroups, n, n]), qGroups: model.qGroups,
+            R: .full(try upload(model.R, shape: [model.rGroups, 1, m, m]), groups: model.rGroups, steps: 1),
+            P0: try upload(model.P0, shape: [n, n]), groups: g, steps: t, n: n, m: m)
+        let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: m, on: self)
+        let jitter = try kalmanCovarianceForward(inputs, into: tape)
+        let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: m, on: self)
+        try kalmanMeanForward(z, KalmanMeanInputs(F: f, offset: try upload(model.offset, shape: [n]), H: h,
+                                                  m0: try upload(model.m0, shape: [n])), tape, into: means)
+        return KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter)
+    }
+
+    /// Rauch–Tung–Striebel smoothing of a filtered batch (`G_t = P_t·Fᵀ·(P⁻_{t+1})⁻¹` by Cholesky solves).
+    public func rtsSmoother(_ filtered: KalmanFilterResult, _ model: LinearGaussianModel) throws -> KalmanSmoothed {
+        let (n, t, g) = (model.stateDimension, filtered.steps, filtered.groups)
+        let smoother = try KalmanSmootherTape(groups: g, steps: t, n: n, on: self)
+        try kalmanCovarianceSmoother(filtered.covariances, F: try upload(model.F, shape: [n, n]), into: smoother)
+        let means = try makeTensor([filtered.batch, t, n])
+        try kalmanMeanSmoother(filtered.means, smoother, groups: g, into: means)
+        return KalmanSmoothed(means: means, covariances: smoother.covariances)
+    }
+
+    /// The Kalman-LDM loss of SPEC §5 (mean over the B sequences of Σ_t) and its gradients with respect to z, A,
+    /// b, a, s and, when given, the per-step log observation-noise ℓ ([B, T, d_l]: Σ_D,t = e^s·diag(e^ℓ_t)).
+    ///
+    /// ```swift
+    /// let p = try KalmanLDMParameters(A: [0.95, -0.31, 0.31, 0.95], logScale: -2)
+    /// let result = try backend.kalmanLDMLoss(z, p)     // z: [B, T, 2] encoder outputs
+    /// // result.gradZ goes back into the encoder; gradA, gradB, ... into the optimiser.
+    /// ```
+    public func kalmanLDMLoss(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
+                              logObservationNoise: Tensor? = nil) throws -> KalmanLDMResult {
+        let op = "kalmanLDMLoss"
+        let n = p.stateDimension
+        guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
+            throw LDMError.shapeMismatch(operation: op, detail: "z must be [B, T, d_l] with d_l ≤ d_s = \(n), got \(z.shape)")
+        }
+        let (b, t, dl) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2])
+        if let noise = logObservationNoise, noise.shape != z.shape {
+            throw LDMError.shapeMismatch(operation: op, detail: "the log observation noise must be [\(b), \(t), \(dl)] like z, got \(noise.shape)")
+        }
+        if variant == .knn && b * t <= 3 {
+            throw LDMError.shapeMismatch(operation: op, detail: "the kNN variant needs more than 3 latents (B·T = \(b * t))")
+        }
+        let g = logObservationNoise == nil ? 1 : b
+        let identity = (0..<(n * n)).map { Float($0 / n == $0 % n ? 1 : 0) }
+        let a = try upload(p.A, shape: [n, n]), d = try upload((0..<(dl * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [dl, n])
+        let q = (0..<(n * n)).map { $0 / n == $0 % n ? Foundation.exp(p.logScale + p.logProcessNoise[$0 / n]) : 0 }
+        let noise = try logObservationNoise ?? { let zero = try makeTensor([1, 1, dl]); try fill(zero, with: 0); return zero }()
+        let inputs = KalmanCovarianceInputs(
+            F: a, H: d, Q: try upload(q, shape: [1, n, n]), qGroups: 1,
+            R: .logDiagonal(noise, groups: g, steps: g == 1 ? 1 : t, logScale: p.logScale, extra: variant == .knn ? 1e-6 : 0),
+            P0: try upload(identity, shape: [n, n]), groups: g, steps: t, n: n, m: dl)
+        var offset = p.b
+        for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
+
+        // Forward: covariances per group, means per sequence.
+        let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
+        let jitter = try kalmanCovarianceForward(inputs, into: tape)
+        let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
+        let zeroMean = try makeTensor([n])
+        try fill(zeroMean, with: 0)
+        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: try upload(offset, shape: [n]), H: d, m0: zeroMean), tape,
+                              into: means)
+        let logLikelihood = try download(means.logLikelihood).reduce(0.0) { $0 + Double($1) } / Double(b)
+        var loss = -logLikelihood - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
+
+        // Reverse: means per sequence, then the covariance recursion per group seeded by sums over its sequences.
+        let adjoints = try KalmanLDMMeanAdjoints(batch: b, steps: t, n: n, m: dl, on: self)
+        try kalmanLDMMeanBackward(tape, means, A: a, gradientScale: 1 / Float(b), stopGradient: variant == .stopGradient,
+                                  into: adjoints)
+        let perGroup = b / g
+        let seedC = try makeTensor([t, g, n, dl]), seedS = try makeTensor([t, g, dl, dl])
+        try matmul(adjoints.hBar, means.whitened, into: seedC, MatmulShape(batch: t * g, m: n, n: dl, k: perGroup, transposeA: true))
+        try matmul(adjoints.w, means.whitened, into: seedS,
+                   MatmulShape(batch: t * g, m: dl, n: dl, k: perGroup, transposeA: true, alpha: -1))
+        let covarianceGrads = try KalmanLDMCovarianceGradients(groups: g, steps: t, n: n, m: dl, on: self)
+        try kalmanLDMCovarianceBackward(inputs, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: perGroup,
+                                        into: covarianceGrads)
+        // The means' share of Ā and b̄: Σ_{t,q} h̄⁻·uᵀ with u = ĥ_{t−1} − b, and (I − Aᵀ)·Σ h̄⁻.
+        let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n]), ones = try makeTensor([1, t * b])
+        try fill(ones, with: 1)
+        try matmul(adjoints.hBarMinus, means.previousMeans, into: meanGradA, MatmulShape(m: n, n: n, k: t * b, transposeA: true))
+        try matmul(ones, adjoints.hBarMinus, into: hBarSum, MatmulShape(m: 1, n: n, k: t * b))
+
+        let inverseB = 1 / Float(b)
+        let v = try download(hBarSum), fromMeans = try download(meanGradA)
+        let fromCovariances = try download(covarianceGrads.gradA), logQ = try download(covarianceGrads.gradLogQ)
+        let logR = try download(covarianceGrads.gradLogR)
+        var gradA = [Float](repeating: 0, count: n * n), gradB = [Float](repeating: 0, count: n)
+        var gradNoise = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            for j in 0..<n {
+                var total = fromMeans[i * n + j] - v[i] * p.b[j]
+                for group in 0..<g { total += fromCovariances[group * n * n + i * n + j] }
+                gradA[i * n + j] = total * inverseB
+                gradB[i] -= p.A[j * n + i] * v[j] * inverseB
+            }
+            gradB[i] += v[i] * inverseB
+            for group in 0..<g { gradNoise[i] += logQ[group * n + i] * inverseB }
+        }
+        let gradS = gradNoise.reduce(0, +) + logR.reduce(0, +) * inverseB
+        var gradNoiseTensor: Tensor?
+        if logObservationNoise != nil {
+            let scaled = try makeTensor([b, t, dl])
+            try scale(covarianceGrads.gradLogR, by: inverseB, into: scaled)
+            gradNoiseTensor = scaled
+        }
+
+        var entropy: Double?
+        if variant == .knn {
+            // − T·d·mean log ρ₃ over all B·T latents: the kNN estimate with c = d and no clip (quantile 1).
+            let latents = try z.reshaped([b * t, dl]), gradient = try makeTensor([b * t, dl])
+            let value = try knnEntropy(latents, gradient: gradient, KNNShape(rows: b * t, dimension: dl, k: 3,
+                                                                              scale: Float(dl), quantile: 1)).value
+            loss -= Double(t) * value
+            try axpy(-Float(t), try gradient.reshaped(z.shape), adjoints.gradZ)
+            entropy = value
+        }
+        return KalmanLDMResult(loss: loss, gradZ: adjoints.gradZ, gradA: gradA, gradB: gradB, gradLogProcessNoise: gradNoise,
+                               gradLogScale: gradS, gradLogObservationNoise: gradNoiseTensor, entropy: entropy,
+                               filter: KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter))
+    }
+}

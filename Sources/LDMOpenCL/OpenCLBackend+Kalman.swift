@@ -1,0 +1,114 @@
+import COpenCL
+import Foundation
+import LDMEngine
+
+/// kalman (OpenCL launchers of Kernels/kalman.cl): per-group covariance kernels on one work-group each, per-sequence
+/// mean kernels on one work-item each (their state sizes are compile-time defines, one program per (n, m)).
+extension OpenCLBackend {
+    static let kalmanGroup = 64
+
+    private func kalmanKernel(_ name: String, n: Int? = nil, m: Int? = nil) throws -> cl_kernel {
+        var options = "-DKF_WG=\(Self.kalmanGroup)"
+        if let n, let m { options += " -DKF_N=\(n) -DKF_M=\(m)" }
+        return try kernel("kalman", name, options: options)
+    }
+
+    private func ints(_ values: Int..., op: String) throws -> [KernelArgument] {
+        try values.map { .int(try requireInt32($0, op)) }
+    }
+
+    public func kalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
+        try KalmanChecks.covarianceForward(x, tape)
+        let op = "kalmanCovarianceForward"
+        let (n, m, g) = (x.n, x.m, x.groups)
+        let scratch = try makeTensor([g, 3 * n * n + 2 * n * m + m * m]), status = try makeTensor([g, 2])
+        let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
+        var arguments = try ints(n, m, x.steps, g, op: op)
+        arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.H, op)), .buffer(try mem(x.Q, op))]
+        arguments += try ints(x.qGroupStride, op: op)
+        arguments += [.buffer(try mem(x.R.tensor, op))]
+        arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
+        arguments += [.float(x.R.logScale), .float(x.R.extra), .buffer(try mem(x.P0, op))]
+        arguments += try [tape.predicted, tape.filtered, tape.innovation, tape.factors, tape.gains, tape.logDeterminants,
+                          status, scratch].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_covariance_forward"), op, arguments,
+                   global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
+        let report = try download(status)
+        for group in 0..<g where report[2 * group] >= 0 {
+            throw LDMError.notPositiveDefinite(what: "the innovation covariance S of group \(group) at step \(Int(report[2 * group]))",
+                                               detail: "Cholesky failed even after jitter; check Q, R and P0")
+        }
+        return (0..<g).map { report[2 * $0 + 1] }.max() ?? 0
+    }
+
+    public func kalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
+                                  into means: KalmanMeanTape) throws {
+        let b = try KalmanChecks.meanForward(z, x, tape, means)
+        let op = "kalmanMeanForward"
+        var arguments = try ints(b, tape.steps, tape.groups, op: op)
+        arguments += try [z, x.F, x.offset, x.H, x.m0, tape.factors, tape.gains, tape.logDeterminants,
+                          means.predictedMeans, means.filteredMeans, means.previousMeans, means.whitened,
+                          means.logLikelihood].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_mean_forward", n: tape.n, m: tape.m), op, arguments, global: [b], local: nil)
+    }
+
+    public func kalmanCovarianceSmoother(_ tape: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws {
+        try KalmanChecks.smoother(tape, F: F, smoother)
+        let op = "kalmanCovarianceSmoother"
+        let (n, g) = (tape.n, tape.groups)
+        let scratch = try makeTensor([g, 3 * n * n]), status = try makeTensor([g])
+        var arguments = try ints(n, tape.steps, g, op: op)
+        arguments += try [F, tape.predicted, tape.filtered, smoother.gains, smoother.covariances, status, scratch]
+            .map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_covariance_smoother"), op, arguments,
+                   global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
+        let report = try download(status)
+        if let group = report.firstIndex(where: { $0 >= 0 }) {
+            throw LDMError.notPositiveDefinite(what: "the predicted covariance of group \(group) at step \(Int(report[group]))",
+                                               detail: "the smoother cannot factor it")
+        }
+    }
+
+    public func kalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
+                                   into smoothedMeans: Tensor) throws {
+        try KalmanChecks.meanSmoother(means, smoother, groups: g, smoothedMeans)
+        let op = "kalmanMeanSmoother"
+        var arguments = try ints(means.batch, means.steps, g, op: op)
+        arguments += try [means.filteredMeans, means.predictedMeans, smoother.gains, smoothedMeans].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_mean_smoother", n: means.n, m: means.m), op, arguments,
+                   global: [means.batch], local: nil)
+    }
+
+    public func kalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
+                                      gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws {
+        try KalmanChecks.ldmMeanBackward(tape, means, A: A, adjoints)
+        let op = "kalmanLDMMeanBackward"
+        var arguments = try ints(means.batch, means.steps, tape.groups, op: op)
+        arguments += try [A, tape.gains, means.whitened].map { .buffer(try mem($0, op)) }
+        arguments += [.float(gradientScale), .int(stopGradient ? 1 : 0)]
+        arguments += try [adjoints.gradZ, adjoints.hBar, adjoints.hBarMinus, adjoints.w].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_ldm_mean_backward", n: means.n, m: means.m), op, arguments,
+                   global: [means.batch], local: nil)
+    }
+
+    public func kalmanLDMCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
+                                            seedS: Tensor, sequencesPerGroup: Int,
+                                            into grads: KalmanLDMCovarianceGradients) throws {
+        try KalmanChecks.ldmCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: sequencesPerGroup, grads)
+        let op = "kalmanLDMCovarianceBackward"
+        let (n, m, g) = (x.n, x.m, x.groups)
+        let scratch = try makeTensor([g, 5 * n * n + n * m + m * m])
+        let rStrides = x.R.strides(perStep: m)
+        var arguments = try ints(n, m, x.steps, g, op: op)
+        arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.Q, op))]
+        arguments += try ints(x.qGroupStride, op: op)
+        arguments += [.buffer(try mem(x.R.tensor, op))]
+        arguments += try ints(rStrides.group, rStrides.step, op: op)
+        arguments += [.float(x.R.logScale)]
+        arguments += try [x.P0, tape.filtered, tape.factors, tape.gains, seedC, seedS].map { .buffer(try mem($0, op)) }
+        arguments += [.float(0.5 * Float(sequencesPerGroup))]
+        arguments += try [grads.gradA, grads.gradLogQ, grads.gradLogR, scratch].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_ldm_covariance_backward"), op, arguments,
+                   global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
+    }
+}
