@@ -47,11 +47,10 @@ extension CPUBackend {
                                 var logDet: Float = 0
                                 for i in 0..<m { logDet += 2 * Foundation.log(factor[i * m + i]) }
                                 logDets[at] = logDet
-                                // K = P⁻Hᵀ·S⁻¹: each row of K solves S·kᵢ = (P⁻Hᵀ)ᵢ (S symmetric).
-                                for i in 0..<n {
-                                    (k + i * m).update(from: pht + i * m, count: m)
-                                    SmallMatrix.choleskySolve(factor, m, k + i * m, columns: 1)
-                                }
+                                // K = P⁻Hᵀ·S⁻¹ through Kᵀ = S⁻¹·(P⁻Hᵀ)ᵀ, all n right-hand sides at once (S symmetric).
+                                for i in 0..<n { for j in 0..<m { kr[j * n + i] = pht[i * m + j] } }
+                                SmallMatrix.choleskySolve(factor, m, kr, columns: n)
+                                for i in 0..<n { for j in 0..<m { k[i * m + j] = kr[j * n + i] } }
                                 // Joseph: P = (I − K·H)·P⁻·(I − K·H)ᵀ + K·R·Kᵀ, then symmetrised.
                                 SmallMatrix.product(k, h, n, m, n, into: ikh)
                                 for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
@@ -90,6 +89,11 @@ extension CPUBackend {
         let predicted = try floats(means.predictedMeans, op), filtered = try floats(means.filteredMeans, op)
         let previous = try floats(means.previousMeans, op), whitened = try floats(means.whitened, op)
         let logLikelihood = try floats(means.logLikelihood, op)
+        if g == 1 {
+            return kalmanMeanForwardLanes(z: pz, F: f, offset: c, H: h, m0: m0, factors: factors, gains: gains, logDets: logDets,
+                                          predicted: predicted, filtered: filtered, previous: previous, whitened: whitened,
+                                          logLikelihood: logLikelihood, b: b, steps: steps, n: n, m: m)
+        }
         let perGroup = b / g, logTwoPi = Float(Foundation.log(2 * Double.pi))
         Parallel.forChunks(b, threads: threads, costPerItem: steps * (n * n + 2 * n * m + m * m)) { sequences in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * m) { scratch in

@@ -18,6 +18,11 @@ extension CPUBackend {
         let a = try floats(A, op), gains = try floats(tape.gains, op), whitened = try floats(means.whitened, op)
         let gradZ = try floats(adjoints.gradZ, op), hBarOut = try floats(adjoints.hBar, op)
         let hBarMinusOut = try floats(adjoints.hBarMinus, op), wOut = try floats(adjoints.w, op)
+        if g == 1 {
+            return kalmanLDMMeanBackwardLanes(A: a, gains: gains, whitened: whitened, gradientScale: gradientScale,
+                                              stopGradient: stopGradient, gradZ: gradZ, hBarOut: hBarOut,
+                                              hBarMinusOut: hBarMinusOut, wOut: wOut, b: b, steps: steps, n: n, m: m)
+        }
         let perGroup = b / g
         Parallel.forChunks(b, threads: threads, costPerItem: steps * (n * n + n * m)) { sequences in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * n + m) { scratch in
@@ -67,9 +72,9 @@ extension CPUBackend {
         let logScale = x.R.logScale   // the extra diagonal is a constant: it has no log-variance to differentiate
         let half = 0.5 * Float(sequencesPerGroup)
         Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * n * n + n * m + m * m) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * n * n + 2 * n * m + 2 * m * m) { scratch in
                 let pBar = scratch.baseAddress!, pMinusBar = pBar + n * n, tmp = pMinusBar + n * n, sym = tmp + n * n
-                let x2 = sym + n * n, sInverse = x2 + n * m
+                let x2 = sym + n * n, y = x2 + n * m, sInverse = y + n * m, kx = sInverse + m * m
                 for group in groups {
                     pBar.update(repeating: 0, count: n * n)
                     let aBar = gradA + group * n * n, qBar = gradQ + group * n
@@ -80,24 +85,22 @@ extension CPUBackend {
                         let at = t * g + group
                         let k = gains + at * n * m, factor = factors + at * m * m
                         let prev = t == 0 ? p0 : filtered + (at - g) * n * n
-                        // X = P̄·K; C̄ = C̄₀ − X − P̄ᵀ·K goes into P̄⁻'s first m columns.
+                        // X = P̄·K, Y = P̄ᵀ·K; C̄ = C̄₀ − X − Y goes into P̄⁻'s first m columns.
                         SmallMatrix.product(pBar, k, n, n, m, into: x2)
+                        SmallMatrix.transposedProduct(pBar, k, n, n, m, into: y)
                         pMinusBar.update(from: pBar, count: n * n)
+                        let cSeed = cSeeds + at * n * m
                         for i in 0..<n {
-                            for j in 0..<m {
-                                var v = cSeeds[at * n * m + i * m + j] - x2[i * m + j]
-                                for l in 0..<n { v -= pBar[l * n + i] * k[l * m + j] }
-                                pMinusBar[i * n + j] += v
-                            }
+                            for j in 0..<m { pMinusBar[i * n + j] += cSeed[i * m + j] - x2[i * m + j] - y[i * m + j] }
                         }
                         // S̄ = S̄₀ + Kᵀ·X + ½·B_g·S⁻¹ goes into P̄⁻'s top-left block; ∂/∂log R_ii = S̄_ii·R_ii.
                         for e in 0..<(m * m) { sInverse[e] = e / m == e % m ? 1 : 0 }
                         SmallMatrix.choleskySolve(factor, m, sInverse, columns: m)
-                        let rAt = r + group * rStrides.group + t * rStrides.step
+                        SmallMatrix.transposedProduct(k, x2, n, m, m, into: kx)
+                        let rAt = r + group * rStrides.group + t * rStrides.step, sSeed = sSeeds + at * m * m
                         for i in 0..<m {
                             for j in 0..<m {
-                                var v = sSeeds[at * m * m + i * m + j] + half * sInverse[i * m + j]
-                                for l in 0..<n { v += k[l * m + i] * x2[l * m + j] }
+                                let v = sSeed[i * m + j] + half * sInverse[i * m + j] + kx[i * m + j]
                                 pMinusBar[i * n + j] += v
                                 if i == j { gradR[(group * steps + t) * m + i] = v * Foundation.exp(logScale + rAt[i]) }
                             }
@@ -109,7 +112,7 @@ extension CPUBackend {
                         for e in 0..<(n * n) { aBar[e] += pBar[e] }
                         for i in 0..<n { qBar[i] += pMinusBar[i * n + i] * qg[i * n + i] }
                         SmallMatrix.product(pMinusBar, a, n, n, n, into: tmp)
-                        SmallMatrix.transposedProduct(a, tmp, n, into: pBar)
+                        SmallMatrix.transposedProduct(a, tmp, n, n, n, into: pBar)
                     }
                 }
             }
