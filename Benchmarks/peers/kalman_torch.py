@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch CPU peer of `ldm bench kalman`, in the same script: the Kalman-LDM loss (stop-gradient) written with the
-reference code's structure, a Python loop over time with torch.inverse, forward + backward, float32, for the
-cases of `ldm bench kalman`. Usage: python3 Benchmarks/peers/kalman_torch.py [path/to/ldm]. Not run in CI."""
+reference code's structure, a Python loop over time with torch.inverse, forward + backward (gradients with respect
+to z, A, b, a and s, as ldm computes), float32, for the cases of `ldm bench kalman`. Usage: python3 Benchmarks/peers/kalman_torch.py [path/to/ldm]. Not run in CI."""
 import json
 import subprocess
 import sys
@@ -10,15 +10,16 @@ import torch
 
 from timing import median_time
 
-CASES = [(32, 100, 2), (32, 100, 10), (4096, 100, 4)]
+CASES = [(32, 100, 2), (32, 100, 10), (256, 100, 64), (4096, 100, 4)]
 
 
 def step_function(batch, steps, d):
     torch.manual_seed(0)
-    z = torch.randn(batch, steps, d)
-    base = 0.9 * torch.eye(d) + 0.1 * torch.randn(d, d)
+    observations = torch.randn(batch, steps, d)
+    base = 0.9 * torch.eye(d) + 0.1 * torch.randn(d, d) / d ** 0.5
 
     def step():
+        z = observations.clone().requires_grad_(True)   # ldm returns ∂/∂z too
         A = base.clone().requires_grad_(True)
         b = torch.zeros(d, requires_grad=True)
         a = torch.zeros(d, requires_grad=True)
