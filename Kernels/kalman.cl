@@ -84,6 +84,7 @@ static void solve_global(__global const float *L, const int n, __global float *x
     }
 }
 
+// The same substitution on a private vector of KF_M floats (OpenCL 1.2 has no generic address space).
 static void solve_private(__global const float *L, float *x) {
     for (int i = 0; i < KF_M; i++) {
         float v = x[i];

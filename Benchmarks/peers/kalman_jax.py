@@ -3,15 +3,13 @@
 structure written as `jax.lax.scan` over time (batched covariances, jnp.linalg.inv), `jax.jit(jax.value_and_grad)`
 with respect to z, A, b, a and s, float32, for the cases of `ldm bench kalman`.
 Usage: python3 Benchmarks/peers/kalman_jax.py [path/to/ldm]  (pip install jax). Not run in CI."""
-import json
-import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from timing import median_time
+from timing import compare_with_ldm, median_time
 
 CASES = [(32, 100, 2), (32, 100, 10), (256, 100, 64), (4096, 100, 4)]
 
@@ -54,14 +52,8 @@ def step_function(batch, steps, d):
 def main():
     ldm = sys.argv[1] if len(sys.argv) > 1 else ".build/release/ldm"
     peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d), 1.0, 3) for b, t, d in CASES}
-    rows = json.loads(subprocess.run([ldm, "bench", "kalman", "--backend", "cpu", "--json"], check=True,
-                                     capture_output=True, text=True).stdout)
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
-    print("| (B, T, d) | ldm cpu s | JAX jit s | speed-up |")
-    print("|---|---|---|---|")
-    for row in rows:
-        peer = peers[row["shape"]]
-        print(f"| {row['shape']} | {row['seconds_median']:.5f} | {peer:.4f} | {peer / row['seconds_median']:.1f}x |")
+    compare_with_ldm(ldm, "kalman", peers, "JAX jit")
 
 
 if __name__ == "__main__":

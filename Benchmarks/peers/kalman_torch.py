@@ -2,13 +2,11 @@
 """PyTorch CPU peer of `ldm bench kalman`, in the same script: the Kalman-LDM loss (stop-gradient) written with the
 reference code's structure, a Python loop over time with torch.inverse, forward + backward (gradients with respect
 to z, A, b, a and s, as ldm computes), float32, for the cases of `ldm bench kalman`. Usage: python3 Benchmarks/peers/kalman_torch.py [path/to/ldm]. Not run in CI."""
-import json
-import subprocess
 import sys
 
 import torch
 
-from timing import median_time
+from timing import compare_with_ldm, median_time
 
 CASES = [(32, 100, 2), (32, 100, 10), (256, 100, 64), (4096, 100, 4)]
 
@@ -44,14 +42,8 @@ def step_function(batch, steps, d):
 def main():
     ldm = sys.argv[1] if len(sys.argv) > 1 else ".build/release/ldm"
     peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d), 1.0, 3) for b, t, d in CASES}
-    rows = json.loads(subprocess.run([ldm, "bench", "kalman", "--backend", "cpu", "--json"], check=True,
-                                     capture_output=True, text=True).stdout)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| (B, T, d) | ldm cpu s | PyTorch s | speed-up |")
-    print("|---|---|---|---|")
-    for row in rows:
-        peer = peers[row["shape"]]
-        print(f"| {row['shape']} | {row['seconds_median']:.5f} | {peer:.4f} | {peer / row['seconds_median']:.1f}x |")
+    compare_with_ldm(ldm, "kalman", peers, "PyTorch")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ extension Backend {
         let noise = try logObservationNoise ?? { let zero = try makeTensor([1, 1, dl]); try fill(zero, with: 0); return zero }()
         let inputs = KalmanCovarianceInputs(
             F: a, H: d, Q: try upload(q, shape: [1, n, n]), qGroups: 1,
-            R: .logDiagonal(noise, groups: g, steps: g == 1 ? 1 : t, logScale: p.logScale, extra: variant == .knn ? 1e-6 : 0),
+            R: .logDiagonal(noise, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: p.logScale,
+                          extra: variant == .knn ? 1e-6 : 0),
             P0: try upload(identity, shape: [n, n]), groups: g, steps: t, n: n, m: dl)
         var offset = p.b
         for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }

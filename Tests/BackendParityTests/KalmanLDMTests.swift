@@ -67,6 +67,8 @@ struct KalmanLDMTests {
     @Test(arguments: backends)
     func perStepObservationNoiseGradientsMatchTheReference(_ name: String) throws {
         try Self.check(name, Problem(n: 3, dl: 2, t: 5, batch: 2, seed: 43, perStepNoise: true), .stopGradient)
+        // One sequence: one covariance group, the noise still per step.
+        try Self.check(name, Problem(n: 2, dl: 2, t: 4, batch: 1, seed: 44, perStepNoise: true), .stopGradient)
     }
 
     static func check(_ name: String, _ p: Problem, _ variant: KalmanLDMVariant) throws {
