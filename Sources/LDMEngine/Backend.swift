@@ -84,6 +84,16 @@ public protocol Backend: AnyObject, Sendable {
     func cholesky(_ a: Tensor, into factor: Tensor, _ shape: CholeskyShape) throws -> Float
     /// Triangular solve against a lower factor from ``cholesky(_:into:_:)``; see ``TriangularSolveShape``.
     func triangularSolve(_ factor: Tensor, _ b: Tensor, _ shape: TriangularSolveShape) throws
+    // MARK: training (Kernels/activation.cl, Kernels/optimizer.cl)
+
+    /// activation.cl — `y = act(x)` elementwise (y may be x).
+    func activation(_ x: Tensor, into y: Tensor, _ kind: Activation) throws
+    /// activation.cl — `dx = act'(x) ⊙ dy` elementwise (dx may be dy).
+    func activationBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ kind: Activation) throws
+    /// optimizer.cl — one update of `parameter` from `gradient`, with the optimiser's state `first` (Adam's m,
+    /// SGD's velocity) and `second` (Adam's v; unused by SGD).
+    func optimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor, _ step: OptimizerStep) throws
+
     // MARK: kalman (Kernels/kalman.cl; see KalmanKernels.swift for the layouts)
 
     /// kalman.cl — the covariance half of a linear-Gaussian filter for every group: P⁻ = F·P·Fᵀ + Q,
@@ -127,7 +137,7 @@ public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
         pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
         kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
-        kalmanLDMCovarianceBackward
+        kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep
 }
 
 /// The two families of backend.

@@ -1,0 +1,67 @@
+import Foundation
+import LDMEngine
+
+/// activation and optimizer (CPU twins of Kernels/activation.cl and Kernels/optimizer.cl).
+extension CPUBackend {
+    public func activation(_ x: Tensor, into y: Tensor, _ kind: Activation) throws {
+        try KernelChecks.sameCount("activation", [("x", x), ("y", y)])
+        let px = try floats(x, "activation"), py = try floats(y, "activation")
+        Parallel.forChunks(x.count, threads: threads) { range in
+            switch kind {
+            case .relu: for i in range { py[i] = max(px[i], 0) }
+            case .tanh: for i in range { py[i] = Foundation.tanh(px[i]) }
+            case .gelu: for i in range { py[i] = 0.5 * px[i] * (1 + Foundation.erf(px[i] * 0.70710678118654752)) }
+            }
+        }
+    }
+
+    public func activationBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ kind: Activation) throws {
+        try KernelChecks.sameCount("activationBackward", [("x", x), ("dy", dy), ("dx", dx)])
+        let px = try floats(x, "activationBackward"), pdy = try floats(dy, "activationBackward")
+        let pdx = try floats(dx, "activationBackward")
+        Parallel.forChunks(x.count, threads: threads) { range in
+            switch kind {
+            case .relu: for i in range { pdx[i] = px[i] > 0 ? pdy[i] : 0 }
+            case .tanh: for i in range { let t = Foundation.tanh(px[i]); pdx[i] = (1 - t * t) * pdy[i] }
+            case .gelu:
+                for i in range {
+                    let v = px[i]
+                    let derivative = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
+                        + v * 0.39894228040143268 * Foundation.exp(-0.5 * v * v)
+                    pdx[i] = derivative * pdy[i]
+                }
+            }
+        }
+    }
+
+    public func optimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor,
+                              _ step: OptimizerStep) throws {
+        try KernelChecks.sameCount("optimizerStep", [("parameter", parameter), ("gradient", gradient), ("first", first),
+                                                     ("second", second)])
+        try step.validate()
+        let op = "optimizerStep"
+        let p = try floats(parameter, op), g = try floats(gradient, op), m = try floats(first, op), v = try floats(second, op)
+        switch step {
+        case let .adam(lr, beta1, beta2, epsilon, weightDecay, decoupled, t):
+            let c1 = 1 - Float(pow(Double(beta1), Double(t))), c2 = 1 - Float(pow(Double(beta2), Double(t)))
+            Parallel.forChunks(parameter.count, threads: threads) { range in
+                for i in range {
+                    var value = p[i], gi = g[i]
+                    if decoupled { value -= lr * weightDecay * value } else { gi += weightDecay * value }
+                    let mi = beta1 * m[i] + (1 - beta1) * gi, vi = beta2 * v[i] + (1 - beta2) * gi * gi
+                    m[i] = mi
+                    v[i] = vi
+                    p[i] = value - lr * (mi / c1) / ((vi / c2).squareRoot() + epsilon)
+                }
+            }
+        case let .sgd(lr, momentum, weightDecay):
+            Parallel.forChunks(parameter.count, threads: threads) { range in
+                for i in range {
+                    let vi = momentum * m[i] + g[i] + weightDecay * p[i]
+                    m[i] = vi
+                    p[i] -= lr * vi
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import LDMEngine
+
+extension Reference {
+    /// act(x) in Double (relu, tanh, exact gelu).
+    public static func activation(_ x: [Double], _ kind: Activation) -> [Double] {
+        x.map { v in
+            switch kind {
+            case .relu: return max(v, 0)
+            case .tanh: return Foundation.tanh(v)
+            case .gelu: return 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))
+            }
+        }
+    }
+
+    /// One optimiser step in Double: returns the new (parameter, first, second).
+    public static func optimizerStep(_ p: [Double], _ g: [Double], first m: [Double], second v: [Double],
+                                     _ step: OptimizerStep) -> ([Double], [Double], [Double]) {
+        switch step {
+        case let .adam(lr, beta1, beta2, epsilon, weightDecay, decoupled, t):
+            let (b1, b2, rate, wd) = (Double(beta1), Double(beta2), Double(lr), Double(weightDecay))
+            var (np, nm, nv) = (p, m, v)
+            for i in p.indices {
+                var value = p[i], gi = g[i]
+                if decoupled { value -= rate * wd * value } else { gi += wd * value }
+                nm[i] = b1 * m[i] + (1 - b1) * gi
+                nv[i] = b2 * v[i] + (1 - b2) * gi * gi
+                let mHat = nm[i] / (1 - pow(b1, Double(t))), vHat = nv[i] / (1 - pow(b2, Double(t)))
+                np[i] = value - rate * mHat / (vHat.squareRoot() + Double(epsilon))
+            }
+            return (np, nm, nv)
+        case let .sgd(lr, momentum, weightDecay):
+            var (np, nm) = (p, m)
+            for i in p.indices {
+                nm[i] = Double(momentum) * m[i] + g[i] + Double(weightDecay) * p[i]
+                np[i] = p[i] - Double(lr) * nm[i]
+            }
+            return (np, nm, v)
+        }
+    }
+}

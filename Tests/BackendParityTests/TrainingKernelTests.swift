@@ -1,0 +1,58 @@
+import Foundation
+import LDMEngine
+import LDMReference
+import Testing
+
+/// activation.cl and optimizer.cl on every backend: values against the Double reference, the activation
+/// derivatives against central finite differences.
+@Suite("Training kernels")
+struct TrainingKernelTests {
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
+    @Test(arguments: backends, Activation.allCases)
+    func activationMatchesTheReferenceAndItsDerivative(_ name: String, _ kind: Activation) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 3)
+        // 1001 elements (not a multiple of any work-group), values away from relu's kink for the differences.
+        let host = generator.floats(1001).map { 3 * $0 }.map { abs($0) < 1e-2 ? $0 + 0.05 : $0 }
+        let weights = generator.floats(1001)
+        let x = try backend.upload(host, shape: [1001]), y = try backend.makeTensor([1001])
+        try backend.activation(x, into: y, kind)
+        expectClose(try backend.download(y), Reference.activation(host.map(Double.init), kind),
+                    tolerance: ParityChecks.float32Tolerance, "\(kind) on \(name)")
+        let dx = try backend.makeTensor([1001])
+        try backend.activationBackward(x, try backend.upload(weights, shape: [1001]), into: dx, kind)
+        let w64 = weights.map(Double.init)
+        let expected = finiteDifferenceGradient(host.map(Double.init)) { v in
+            zip(Reference.activation(v, kind), w64).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        expectClose(try backend.download(dx), expected, tolerance: GradientTests.tolerance, "\(kind)' on \(name)")
+    }
+
+    @Test(arguments: backends)
+    func optimizerStepsMatchTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 4)
+        let n = 777
+        let steps: [OptimizerStep] = [
+            .adam(lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4, decoupled: false, t: 3),
+            .adam(lr: 0.02, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.05, decoupled: true, t: 1),
+            .sgd(lr: 0.1, momentum: 0.9, weightDecay: 1e-3)]
+        for step in steps {
+            let p = generator.floats(n), g = generator.floats(n), m = generator.floats(n).map { 0.1 * $0 }
+            let v = generator.floats(n).map { 0.01 * abs($0) }
+            let tensors = try [p, g, m, v].map { try backend.upload($0, shape: [n]) }
+            try backend.optimizerStep(tensors[0], tensors[1], first: tensors[2], second: tensors[3], step)
+            let (ep, em, ev) = Reference.optimizerStep(p.map(Double.init), g.map(Double.init), first: m.map(Double.init),
+                                                      second: v.map(Double.init), step)
+            expectClose(try backend.download(tensors[0]), ep, tolerance: ParityChecks.float32Tolerance, "parameter \(step) on \(name)")
+            expectClose(try backend.download(tensors[2]), em, tolerance: ParityChecks.float32Tolerance, "first moment \(step) on \(name)")
+            expectClose(try backend.download(tensors[3]), ev, tolerance: ParityChecks.float32Tolerance, "second moment \(step) on \(name)")
+        }
+        let t = try backend.makeTensor([3])
+        #expect(throws: LDMError.self) {
+            try backend.optimizerStep(t, t, first: t, second: t, .adam(lr: 0.1, beta1: 1, beta2: 0.9, epsilon: 1e-8, weightDecay: 0, decoupled: false, t: 1))
+        }
+        #expect(throws: LDMError.self) { try backend.optimizerStep(t, try backend.makeTensor([4]), first: t, second: t, .sgd(lr: 0.1, momentum: 0, weightDecay: 0)) }
+    }
+}
