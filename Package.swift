@@ -5,7 +5,8 @@ import PackageDescription
 let package = Package(
     name: "ldm",
     products: [
-        .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference", "LDMObjectives"]),
+        .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference", "LDMObjectives",
+                                              "LDMTraining"]),
         .executable(name: "ldm", targets: ["ldm"]),
     ],
     dependencies: [
@@ -35,20 +36,24 @@ let package = Package(
         // LDM objectives (alignment + entropy estimators, presets) composed from the backend's kernels.
         .target(name: "LDMObjectives", dependencies: ["LDMEngine"], path: "Sources/LDMObjectives"),
 
+        // Training: layers, optimisers, data generators, models, metrics, checkpoints (`ldm train`).
+        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "CBLAS"], path: "Sources/LDMTraining"),
+
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
         .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL",
                                                       "CLDMSupport"],
                 path: "Benchmarks/LDMBenchmarks"),
 
         .executableTarget(name: "ldm", dependencies: [
-            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks", "LDMObjectives",
+            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks", "LDMObjectives", "LDMTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ldm"),
 
         .testTarget(name: "LDMEngineTests", dependencies: ["LDMEngine", "LDMReference", "LDMCPU"],
                     path: "Tests/LDMEngineTests"),
         .testTarget(name: "BackendParityTests",
-                    dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources", "LDMObjectives"],
+                    dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources", "LDMObjectives",
+                                   "LDMTraining"],
                     path: "Tests/BackendParityTests"),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import LDMEngine
 import LDMReference
+import LDMTraining
 import Testing
 
 /// The `ldm` tool as a user runs it (the binary `swift build` puts beside the test bundle).
@@ -212,5 +213,40 @@ struct CLITests {
                                      "--log-observation-noise", path("F.npy")])
         #expect(badNoise.status != 0)
         #expect(badNoise.error.contains("F.npy: the log observation noise must have z's shape"), "\(badNoise.error)")
+    }
+
+    @Test func trainRefusesBadArgumentsAndStopsCleanlyOnSIGINT() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-cli-train-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cases: [([String], String)] = [
+            (["--experiment", "circular"], "--experiment circular is not implemented yet"),
+            (["--objective", "vicreg"], "--objective must be stopgrad or knn"),
+            (["--epochs", "0"], "--epochs must be at least 1"),
+            (["--resume", "--out", directory], "--resume needs a checkpoint"),
+        ]
+        for (arguments, message) in cases {
+            let result = try Self.run(["train"] + arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.error.contains(message), "\(result.error) should contain \(message)")
+        }
+        // SIGINT during a long run: exit status 130, and the checkpoint of the last completed epoch is valid.
+        guard let binary = Self.ldm else { throw MissingBinary() }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["train", "--experiment", "square", "--epochs", "1000", "--train-sequences", "16", "--out", directory, "--quiet"]
+        process.standardError = Pipe()
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let (tensors, metadata) = try SafeTensors.read(directory + "/checkpoint.safetensors")
+        let epochs = try #require(metadata["epochs"].flatMap(Int.init))
+        #expect(epochs >= 1 && epochs < 1000)
+        #expect(tensors["encoder.0.weight"] != nil)
     }
 }

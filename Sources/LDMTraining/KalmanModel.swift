@@ -1,0 +1,81 @@
+import Foundation
+import LDMEngine
+import LDMReference
+
+/// The Kalman-LDM predictor of SPEC §5: an encoder f (frames → pseudo-observations z_t) and a linear-Gaussian
+/// filter with learned A, b, a, s, trained on the Kalman-LDM loss. The filter parameters live in one packed
+/// device tensor [A (n²), b (n), a (n), s] so the optimiser updates them on the device with everything else
+/// (at its group's rate multiplier); a host copy feeds the loss.
+public final class KalmanLDMModel {
+    public let encoder: MLP
+    public let stateDimension: Int, latentDimension: Int, inputDimension: Int
+    public let filter: Parameter
+    public private(set) var parameters: KalmanLDMParameters
+    public let variant: KalmanLDMVariant
+    /// ρ(A) is rescaled to this bound whenever an update exceeds it (SPEC §5).
+    public static let spectralRadiusBound = 1.02
+    private let backend: any Backend
+
+    public init(inputDimension: Int, hiddenWidth: Int, latentDimension dl: Int, stateDimension n: Int,
+                variant: KalmanLDMVariant = .stopGradient, filterRateMultiplier: Float = 100, on backend: any Backend,
+                seed: UInt64) throws {
+        guard dl <= n else { throw LDMError.invalidArgument("KalmanLDMModel: d_l = \(dl) must not exceed d_s = \(n)") }
+        var generator = SeededGenerator(seed: seed)
+        encoder = try MLP(widths: [inputDimension, hiddenWidth, dl], activation: .relu, on: backend, generator: &generator)
+        // A = I + 0.1·N(0, 1), rescaled to spectral radius 1/1.1.
+        var a = (0..<(n * n)).map { Float(($0 / n == $0 % n ? 1 : 0) + 0.1 * generator.normal()) }
+        let radius = try Self.spectralRadius(a)
+        a = a.map { $0 * Float(1 / (1.1 * radius)) }
+        parameters = try KalmanLDMParameters(A: a, logScale: 0)
+        filter = try Parameter(name: "kalman.filter", value: try backend.upload(Self.pack(parameters), shape: [n * n + 2 * n + 1]),
+                               on: backend, rateMultiplier: filterRateMultiplier)
+        stateDimension = n
+        latentDimension = dl
+        self.inputDimension = inputDimension
+        self.variant = variant
+        self.backend = backend
+    }
+
+    public var trainableParameters: [Parameter] { encoder.parameters + [filter] }
+
+    static func pack(_ p: KalmanLDMParameters) -> [Float] { p.A + p.b + p.logProcessNoise + [p.logScale] }
+
+    static func unpack(_ v: [Float], n: Int) throws -> KalmanLDMParameters {
+        try KalmanLDMParameters(A: Array(v[0..<(n * n)]), b: Array(v[(n * n)..<(n * n + n)]),
+                                logProcessNoise: Array(v[(n * n + n)..<(n * n + 2 * n)]), logScale: v[n * n + 2 * n])
+    }
+
+    public static func spectralRadius(_ a: [Float]) throws -> Double {
+        try Metrics.eigenvalues(a).map { ($0.re * $0.re + $0.im * $0.im).squareRoot() }.max() ?? 0
+    }
+
+    /// Reloads the host copy from the device tensor and applies the spectral-radius control.
+    public func synchronizeFilter() throws {
+        var p = try Self.unpack(try backend.download(filter.value), n: stateDimension)
+        let radius = try Self.spectralRadius(p.A)
+        if radius > Self.spectralRadiusBound {
+            p.A = p.A.map { $0 * Float(Self.spectralRadiusBound / radius) }
+            try backend.write(Self.pack(p), to: filter.value)
+        }
+        parameters = p
+    }
+
+    /// Loss and gradients for frames [B, T, inputDimension]: fills every parameter's gradient; returns the loss.
+    public func lossAndGradients(_ frames: Tensor) throws -> Double {
+        let (b, t) = (frames.shape.dims[0], frames.shape.dims[1])
+        let flat = try frames.reshaped([b * t, inputDimension])
+        let z = try encoder.forward(flat)
+        let result = try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters, variant: variant)
+        _ = try encoder.backward(try result.gradZ.reshaped([b * t, latentDimension]))
+        try backend.write(result.gradA + result.gradB + result.gradLogProcessNoise + [result.gradLogScale], to: filter.gradient)
+        return result.loss
+    }
+
+    /// The filtered states [B, T, d_s] of frames [B, T, inputDimension] (forward only).
+    public func filteredStates(_ frames: Tensor) throws -> [Float] {
+        let (b, t) = (frames.shape.dims[0], frames.shape.dims[1])
+        let z = try encoder.forward(try frames.reshaped([b * t, inputDimension]))
+        let model = try LinearGaussianModel(kalmanLDM: parameters, observationDimension: latentDimension)
+        return try backend.download(try backend.kalmanFilter(try z.reshaped([b, t, latentDimension]), model).means.filteredMeans)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import LDMEngine
+import LDMReference
+import LDMTraining
+import Testing
+
+/// Training end to end: the model's gradients, short runs, resume, checkpoints.
+@Suite("Training")
+struct TrainingTests {
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
+
+    /// The MLP's backward (Linear as matmuls, activation.cl) against a central difference of a linear functional
+    /// of its output along a random direction of every parameter, for the smooth activations and for ReLU away
+    /// from its kink.
+    @Test(arguments: backends, Activation.allCases)
+    func mlpGradientMatchesDirectionalDifferences(_ name: String, _ activation: Activation) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 9)
+        let mlp = try MLP(widths: [12, 9, 3], activation: activation, on: backend, generator: &generator)
+        let x = try backend.upload(generator.floats(5 * 12), shape: [5, 12])
+        let weights = generator.floats(5 * 3)
+        func functional() throws -> Double {
+            zip(try backend.download(try mlp.forward(x)), weights).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        _ = try functional()
+        let dx = try mlp.backward(try backend.upload(weights, shape: [5, 3]))
+        var checks = try mlp.parameters.map { ($0.name, $0.value, try backend.download($0.gradient)) }
+        checks.append(("input", x, try backend.download(dx)))
+        for (label, tensor, gradient) in checks {
+            let raw = generator.floats(tensor.count), length = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let value = try backend.download(tensor), direction = raw.map { $0 / length }   // a unit direction
+            let slope = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let epsilon: Float = activation == .relu ? 1e-3 : 1e-2
+            try backend.write(zip(value, direction).map { $0 + epsilon * $1 }, to: tensor)
+            let plus = try functional()
+            try backend.write(zip(value, direction).map { $0 - epsilon * $1 }, to: tensor)
+            let minus = try functional()
+            try backend.write(value, to: tensor)
+            let difference = (plus - minus) / Double(2 * epsilon)
+            #expect(abs(difference - slope) <= 2e-3 * max(1, abs(slope)), "\(label) \(activation) on \(name): \(difference) vs \(slope)")
+        }
+    }
+
+    /// A quick square configuration: 64 training sequences, 3 epochs (a few seconds on PoCL).
+    static func quick(epochs: Int = 3) -> TrainingConfiguration {
+        var c = TrainingConfiguration(experiment: .square)
+        c.trainSequences = 64
+        c.probeSequences = 32
+        c.epochs = epochs
+        c.logEvery = 4
+        return c
+    }
+
+    static func temporaryDirectory(_ label: String) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-train-\(label)-\(UUID().uuidString)").path
+        return path
+    }
+
+    /// A short run learns: the held-out R² of the probe beats a weak threshold, and every output file is there.
+    @Test(arguments: backends)
+    func shortRunLearnsAndWritesItsFiles(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let directory = Self.temporaryDirectory(name)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = Self.quick(epochs: 4)
+        configuration.trainSequences = 160
+        let summary = try Trainer(configuration, on: backend, directory: directory).run()
+        #expect(summary.r2 > 0.5, "R² \(summary.r2) on \(name)")
+        #expect(summary.aEigenvalues.count == 2)
+        for file in ["metrics.jsonl", "summary.json", "checkpoint.safetensors", "report.html"] {
+            #expect(FileManager.default.fileExists(atPath: directory + "/" + file), "\(file)")
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/summary.json"))) as? [String: Any])
+        for key in ["experiment", "r2", "epochs", "seconds", "backend", "A_eigenvalues", "rotation_per_step"] {
+            #expect(json[key] != nil, "summary.json lacks \(key)")
+        }
+        let report = try String(contentsOfFile: directory + "/report.html", encoding: .utf8)
+        #expect(report.contains("<svg") && report.contains("polyline"))
+    }
+
+    /// Resuming from the first epoch's checkpoint gives exactly the uninterrupted run's result, and a run stopped
+    /// mid-epoch (as SIGINT does) leaves the last completed epoch's checkpoint valid.
+    @Test func resumeEqualsAnUninterruptedRun() throws {
+        let backend = try TestBackends.named("cpu")
+        let (straight, resumed) = (Self.temporaryDirectory("straight"), Self.temporaryDirectory("resumed"))
+        defer { for d in [straight, resumed] { try? FileManager.default.removeItem(atPath: d) } }
+        let expected = try Trainer(Self.quick(), on: backend, directory: straight).run()
+
+        let interrupted = try Trainer(Self.quick(), on: backend, directory: resumed)
+        var stepsSeen = 0
+        interrupted.shouldStop = { stepsSeen += 1; return stepsSeen == Self.quick().stepsPerEpoch + 3 }
+        #expect(throws: TrainingInterrupted.self) { _ = try interrupted.run() }
+        let (tensors, metadata) = try SafeTensors.read(resumed + "/checkpoint.safetensors")
+        #expect(metadata["epochs"] == "1")
+        let filterValues: [Float] = try #require(tensors["kalman.filter"]).0
+        #expect(filterValues.count == 9)   // A (2 × 2), b, a, s
+
+        let summary = try Trainer(Self.quick(), on: backend, directory: resumed).run(resume: true)
+        #expect(summary.r2 == expected.r2)
+        #expect(summary.aEigenvalues == expected.aEigenvalues)
+        let (a, b) = (try SafeTensors.read(straight + "/checkpoint.safetensors").tensors, try SafeTensors.read(resumed + "/checkpoint.safetensors").tensors)
+        #expect(a.keys.sorted() == b.keys.sorted())
+        for key in a.keys { #expect(a[key]?.0 == b[key]?.0, "\(key) differs after resume") }
+        // metrics.jsonl keeps one line per logged step: the interrupted epoch's lines were replaced, not doubled.
+        let steps = try String(contentsOfFile: resumed + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["loss"] != nil }
+            .compactMap { $0["step"] as? Int }
+        #expect(steps == Array(Set(steps)).sorted())
+    }
+
+    @Test func safeTensorsRoundTripAndRefusals() throws {
+        let path = Self.temporaryDirectory("st") + ".safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.write([("a", [1, 2, 3, 4, 5, 6], [2, 3]), ("b", [7], [])], metadata: ["k": "v"], to: path)
+        let (tensors, metadata) = try SafeTensors.read(path)
+        let a = try #require(tensors["a"]), b = try #require(tensors["b"])
+        #expect(a.0 == [1, 2, 3, 4, 5, 6])
+        #expect(a.1 == [2, 3])
+        #expect(b.0 == [7])
+        #expect(metadata["k"] == "v")
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        #expect(throws: LDMError.self) { _ = try SafeTensors.read(path) }
+        #expect(throws: LDMError.self) { try SafeTensors.write([("a", [1], [2])], metadata: [:], to: path) }
+    }
+}
