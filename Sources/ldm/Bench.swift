@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
-        case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman
+        case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman, activation, optimizer
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -76,6 +76,8 @@ struct Bench: ParsableCommand {
                 return try MatmulBenchmark.run(context, shape)
             }
         case .elementwise: return [try StreamBenchmarks.axpy(context)]
+        case .activation: return [try TrainingBenchmarks.activation(context)]
+        case .optimizer: return [try TrainingBenchmarks.adam(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:

@@ -1,0 +1,47 @@
+import LDMEngine
+import LDMReference
+
+/// activation and optimizer micro-benchmarks (Kernels/activation.cl, Kernels/optimizer.cl and their CPU twins):
+/// streaming kernels, reported in GB/s of the arrays they read and write. Each is validated against the Double
+/// reference before it is timed.
+public enum TrainingBenchmarks {
+    /// GELU forward + backward on 2^24 elements.
+    public static func activation(_ context: BenchmarkContext, count: Int = 1 << 24) throws -> BenchmarkRow {
+        let backend = context.backend
+        var generator = SeededGenerator(seed: 0x616374)
+        let host = generator.floats(count)
+        let x = try backend.upload(host, shape: [count]), y = try backend.makeTensor([count]), dx = try backend.makeTensor([count])
+        try backend.activation(x, into: y, .gelu)
+        let sample = Array(0..<4096)
+        let got = try backend.download(y)
+        let expected = Reference.activation(sample.map { Double(host[$0]) }, .gelu)
+        let error = StreamBenchmarks.relativeError(sample.map { got[$0] }, expected)
+        try StreamBenchmarks.check("activation.gelu", "\(count)", error)
+        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+            try backend.activation(x, into: y, .gelu)
+            try backend.activationBackward(x, y, into: dx, .gelu)
+        }
+        return StreamBenchmarks.row(context, "activation.gelu fwd+bwd", "\(count)", timing, bytes: 5.0 * 4 * Double(count), error: error)
+    }
+
+    /// One Adam step on 2^24 parameters.
+    public static func adam(_ context: BenchmarkContext, count: Int = 1 << 24) throws -> BenchmarkRow {
+        let backend = context.backend
+        var generator = SeededGenerator(seed: 0x6164616d)
+        let hosts = (0..<4).map { _ in generator.floats(count) }.enumerated().map { $0.offset == 3 ? $0.element.map(abs) : $0.element }
+        let tensors = try hosts.map { try backend.upload($0, shape: [count]) }
+        let step = OptimizerStep.adam(lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4, decoupled: true, t: 1)
+        try backend.optimizerStep(tensors[0], tensors[1], first: tensors[2], second: tensors[3], step)
+        let sample = Array(0..<4096)
+        let (expected, _, _) = Reference.optimizerStep(sample.map { Double(hosts[0][$0]) }, sample.map { Double(hosts[1][$0]) },
+                                                       first: sample.map { Double(hosts[2][$0]) },
+                                                       second: sample.map { Double(hosts[3][$0]) }, step)
+        let got = try backend.download(tensors[0])
+        let error = StreamBenchmarks.relativeError(sample.map { got[$0] }, expected)
+        try StreamBenchmarks.check("optimizer.adam", "\(count)", error)
+        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+            try backend.optimizerStep(tensors[0], tensors[1], first: tensors[2], second: tensors[3], step)
+        }
+        return StreamBenchmarks.row(context, "optimizer.adam", "\(count)", timing, bytes: 7.0 * 4 * Double(count), error: error)
+    }
+}
