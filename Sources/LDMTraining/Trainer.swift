@@ -163,9 +163,11 @@ public final class Trainer {
                 epochLoss += loss
                 lastLoss = loss
                 if (step + 1) % c.logEvery == 0 {
-                    let rateNow = Double(batchIndex + 1) / (clock() - epochStart)
                     try log.append(["epoch": epoch + 1, "step": step + 1, "loss": loss, "lr": Double(rate),
                                     "seconds": clock() - started])
+                }
+                if (step + 1) % c.logEvery == 0 && batchIndex + 1 < c.stepsPerEpoch {   // the epoch's end reports below
+                    let rateNow = Double(batchIndex + 1) / (clock() - epochStart)
                     progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: batchIndex + 1, stepsPerEpoch: c.stepsPerEpoch,
                                               loss: loss, r2: lastR2.isEmpty ? nil : lastR2.reduce(0, +) / Double(lastR2.count),
                                               stepsPerSecond: rateNow))

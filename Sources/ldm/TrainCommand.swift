@@ -65,11 +65,14 @@ struct TrainCommand: ParsableCommand {
             let trainer = try Trainer(configuration, on: engine, directory: directory)
             if !quiet {
                 note("training \(experiment.rawValue) on \(engine.info) → \(directory)")
+                let terminal = isatty(STDERR_FILENO) != 0
                 trainer.progress = { p in
+                    // On a terminal the line redraws in place; in a log, only the end of each epoch is written.
+                    guard terminal || p.step == p.stepsPerEpoch else { return }
                     let filled = Int(20 * Double(p.step) / Double(p.stepsPerEpoch))
                     let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 20 - filled)
                     let r2 = p.r2.map { String(format: " R² %.4f", $0) } ?? ""
-                    FileHandle.standardError.write(Data(String(format: "\repoch %d/%d [%@] loss %.4g%@ %.1f steps/s ",
+                    FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s ", terminal ? "\r" : "",
                                                                p.epoch, p.epochs, bar, p.loss, r2, p.stepsPerSecond).utf8))
                     if p.step == p.stepsPerEpoch { FileHandle.standardError.write(Data("\n".utf8)) }
                 }
