@@ -11,6 +11,16 @@ public enum LearningRateSchedule: Sendable, Equatable {
     /// Linear warm-up over `warmup` steps, then cosine decay to `floor`.
     case warmupCosine(base: Float, warmup: Int, floor: Float)
 
+    /// The same schedule with every rate multiplied by `factor`.
+    public func scaled(by factor: Float) -> LearningRateSchedule {
+        switch self {
+        case .constant(let rate): return .constant(rate * factor)
+        case let .linear(from, to): return .linear(from: from * factor, to: to * factor)
+        case let .step(base, milestones, decay): return .step(base: base * factor, milestones: milestones, factor: decay)
+        case let .warmupCosine(base, warmup, floor): return .warmupCosine(base: base * factor, warmup: warmup, floor: floor * factor)
+        }
+    }
+
     public func rate(at step: Int, of total: Int) -> Float {
         let progress = total > 1 ? Double(step) / Double(total - 1) : 0
         switch self {

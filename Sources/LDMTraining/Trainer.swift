@@ -113,7 +113,11 @@ public final class Trainer {
     /// Runs (or, with `resume`, continues) the training and returns the summary.
     public func run(resume: Bool = false) throws -> TrainingSummary {
         let c = configuration
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw LDMError.invalidFile(path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))")
+        }
         let data = DotMotion(path: c.experiment == .square ? .square : .figure8, steps: c.steps)
         let train = data.generate(count: c.trainSequences, seed: c.seed &* 2 &+ 1)
         let test = data.generate(count: c.testSequences, seed: c.seed &* 2 &+ 2)

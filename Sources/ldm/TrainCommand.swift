@@ -35,6 +35,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Training sequences (default 800; fewer for a quick run).") var trainSequences: Int?
     @Option(help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 1; SPEC §5's 100 diverges with Adam here).")
     var filterRateMultiplier: Float?
+    @Option(help: "Multiplies the experiment's learning-rate schedule (default 1).") var learningRateScale: Float = 1
     @Option(help: "Output directory (default runs/<experiment>).") var out: String?
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
     @Flag(help: "Print summary.json to standard output when done.") var json = false
@@ -46,6 +47,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--objective must be stopgrad or knn for the Kalman experiments, got '\(objective)'")
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        guard learningRateScale.isFinite, learningRateScale > 0 else { throw ValidationError("--learning-rate-scale must be positive") }
         if let trainSequences, trainSequences < 8 { throw ValidationError("--train-sequences must be at least one batch (8)") }
         guard [.square, .figure8].contains(experiment) else {
             throw ValidationError("--experiment \(experiment.rawValue) is not implemented yet; available: square, figure8")
@@ -60,6 +62,7 @@ struct TrainCommand: ParsableCommand {
             if let epochs { configuration.epochs = epochs }
             if let trainSequences { configuration.trainSequences = trainSequences }
             if let filterRateMultiplier { configuration.filterRateMultiplier = filterRateMultiplier }
+            configuration.schedule = configuration.schedule.scaled(by: learningRateScale)
             let engine = try openBackends(backend, device: device)[0]
             let directory = out ?? "runs/\(experiment.rawValue)"
             let trainer = try Trainer(configuration, on: engine, directory: directory)

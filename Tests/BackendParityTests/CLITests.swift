@@ -223,6 +223,8 @@ struct CLITests {
             (["--objective", "vicreg"], "--objective must be stopgrad or knn"),
             (["--epochs", "0"], "--epochs must be at least 1"),
             (["--resume", "--out", directory], "--resume needs a checkpoint"),
+            (["--learning-rate-scale", "0"], "--learning-rate-scale must be positive"),
+            (["--out", "/dev/null/run"], "cannot create the output directory"),
         ]
         for (arguments, message) in cases {
             let result = try Self.run(["train"] + arguments)
