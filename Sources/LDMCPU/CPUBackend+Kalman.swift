@@ -72,8 +72,7 @@ extension CPUBackend {
             }
         }
         if let group = failures.firstIndex(where: { $0 >= 0 }) {
-            throw LDMError.notPositiveDefinite(what: "the innovation covariance S of group \(group) at step \(failures[group])",
-                                               detail: "Cholesky failed even after jitter; check Q, R and P0")
+            throw KalmanChecks.innovationFailure(group: group, step: failures[group])
         }
         return jitters.max() ?? 0
     }
@@ -167,8 +166,7 @@ extension CPUBackend {
             }
         }
         if let group = failures.firstIndex(where: { $0 >= 0 }) {
-            throw LDMError.notPositiveDefinite(what: "the predicted covariance of group \(group) at step \(failures[group])",
-                                               detail: "the smoother cannot factor it")
+            throw KalmanChecks.smootherFailure(group: group, step: failures[group])
         }
     }
 

@@ -9,15 +9,11 @@ import LDMEngine
 extension CPUBackend {
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
         let op = "categoricalEntropy"
-        guard z1.shape.rank == 2, z1.shape.dims[0] >= 1 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "z1 must be B × K, got \(z1.shape)")
-        }
-        let (b, k) = (z1.shape.dims[0], z1.shape.dims[1])
-        try KernelChecks.count(op, "gradient1", gradient1, b * k)
+        let (b, k, views) = try KernelChecks.categorical(z1, z2, gradient1: gradient1, gradient2: gradient2)
         let p1 = try floats(z1, op), g1 = try floats(gradient1, op)
         try requireProbabilities(p1, b, k, "z1")
 
-        guard let z2 else {
+        guard let (z2, gradient2) = views else {
             var marginal = [Double](repeating: 0, count: k)
             for i in 0..<b { for c in 0..<k { marginal[c] += Double(p1[i * k + c]) / Double(b) } }
             var value = 0.0
@@ -27,10 +23,6 @@ extension CPUBackend {
             }
             return value
         }
-        guard z2.shape == z1.shape, let gradient2 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "z2 must be \(z1.shape) with a gradient2, got \(z2.shape)")
-        }
-        try KernelChecks.count(op, "gradient2", gradient2, b * k)
         let p2 = try floats(z2, op), g2 = try floats(gradient2, op)
         try requireProbabilities(p2, b, k, "z2")
         let joint = try makeTensor([k, k]), pj = try floats(joint, op)

@@ -38,6 +38,28 @@ public enum KalmanLayout {
     }
 }
 
+/// The constant tensors of the Kalman-LDM loss for one (d_s, d_l, B·T): D = [I 0], P0 = I, zero vectors and a
+/// ones vector. Pass one to repeated ``Backend/kalmanLDMLoss(_:_:variant:logObservationNoise:workspace:)`` calls
+/// (a training loop) so they are made once instead of uploaded on every step.
+public final class KalmanLDMWorkspace {
+    public let n: Int, dl: Int, rows: Int
+    let observationMap: Tensor, identity: Tensor, zeroMean: Tensor, zeroNoise: Tensor, ones: Tensor
+
+    public init(n: Int, dl: Int, rows: Int, on backend: any Backend) throws {
+        (self.n, self.dl, self.rows) = (n, dl, rows)
+        observationMap = try backend.upload((0..<(dl * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [dl, n])
+        identity = try backend.upload((0..<(n * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [n, n])
+        zeroMean = try backend.makeTensor([n])
+        zeroNoise = try backend.makeTensor([1, 1, dl])
+        ones = try backend.makeTensor([1, rows])
+        try backend.fill(zeroMean, with: 0)
+        try backend.fill(zeroNoise, with: 0)
+        try backend.fill(ones, with: 1)
+    }
+
+    func fits(n: Int, dl: Int, rows: Int) -> Bool { self.n == n && self.dl == dl && self.rows == rows }
+}
+
 /// The Kalman-LDM loss's two forms (SPEC §5).
 public enum KalmanLDMVariant: String, Sendable, CaseIterable {
     /// Σ_t ½ log det S_t + ½ (sg[z_t] − ẑ_t)ᵀ S_t⁻¹ (sg[z_t] − ẑ_t): the default.
@@ -96,7 +118,8 @@ extension Backend {
     /// // result.gradZ goes back into the encoder; gradA, gradB, ... into the optimiser.
     /// ```
     public func kalmanLDMLoss(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
-                              logObservationNoise: Tensor? = nil) throws -> KalmanLDMResult {
+                              logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
+        -> KalmanLDMResult {
         let op = "kalmanLDMLoss"
         let n = p.stateDimension
         guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
@@ -110,15 +133,16 @@ extension Backend {
             throw LDMError.shapeMismatch(operation: op, detail: "the kNN variant needs more than 3 latents (B·T = \(b * t))")
         }
         let g = logObservationNoise == nil ? 1 : b
-        let identity = (0..<(n * n)).map { Float($0 / n == $0 % n ? 1 : 0) }
-        let a = try upload(p.A, shape: [n, n]), d = try upload((0..<(dl * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [dl, n])
+        let constants = try workspace.flatMap { $0.fits(n: n, dl: dl, rows: b * t) ? $0 : nil }
+            ?? KalmanLDMWorkspace(n: n, dl: dl, rows: b * t, on: self)
+        let a = try upload(p.A, shape: [n, n]), d = constants.observationMap
         let q = (0..<(n * n)).map { $0 / n == $0 % n ? Foundation.exp(p.logScale + p.logProcessNoise[$0 / n]) : 0 }
-        let noise = try logObservationNoise ?? { let zero = try makeTensor([1, 1, dl]); try fill(zero, with: 0); return zero }()
+        let noise = logObservationNoise ?? constants.zeroNoise
         let inputs = KalmanCovarianceInputs(
             F: a, H: d, Q: try upload(q, shape: [1, n, n]), qGroups: 1,
             R: .logDiagonal(noise, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: p.logScale,
                           extra: variant == .knn ? 1e-6 : 0),
-            P0: try upload(identity, shape: [n, n]), groups: g, steps: t, n: n, m: dl)
+            P0: constants.identity, groups: g, steps: t, n: n, m: dl)
         var offset = p.b
         for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
 
@@ -126,9 +150,7 @@ extension Backend {
         let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
         let jitter = try kalmanCovarianceForward(inputs, into: tape)
         let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
-        let zeroMean = try makeTensor([n])
-        try fill(zeroMean, with: 0)
-        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: try upload(offset, shape: [n]), H: d, m0: zeroMean), tape,
+        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: try upload(offset, shape: [n]), H: d, m0: constants.zeroMean), tape,
                               into: means)
         let logLikelihood = try download(means.logLikelihood).reduce(0.0) { $0 + Double($1) } / Double(b)
         var loss = -logLikelihood - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
@@ -146,10 +168,9 @@ extension Backend {
         try kalmanLDMCovarianceBackward(inputs, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: perGroup,
                                         into: covarianceGrads)
         // The means' share of Ā and b̄: Σ_{t,q} h̄⁻·uᵀ with u = ĥ_{t−1} − b, and (I − Aᵀ)·Σ h̄⁻.
-        let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n]), ones = try makeTensor([1, t * b])
-        try fill(ones, with: 1)
+        let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n])
         try matmul(adjoints.hBarMinus, means.previousMeans, into: meanGradA, MatmulShape(m: n, n: n, k: t * b, transposeA: true))
-        try matmul(ones, adjoints.hBarMinus, into: hBarSum, MatmulShape(m: 1, n: n, k: t * b))
+        try matmul(constants.ones, adjoints.hBarMinus, into: hBarSum, MatmulShape(m: 1, n: n, k: t * b))
 
         let inverseB = 1 / Float(b)
         let v = try download(hBarSum), fromMeans = try download(meanGradA)

@@ -98,6 +98,17 @@ public enum KalmanChecks {
         try KernelChecks.count(op, "gradLogR", grads.gradLogR, g * t * m)
     }
 
+    /// The error both backends throw when an S_t cannot be factored even with jitter.
+    public static func innovationFailure(group: Int, step: Int) -> LDMError {
+        .notPositiveDefinite(what: "the innovation covariance S of group \(group) at step \(step)",
+                             detail: "Cholesky failed even after jitter; check Q, R and P0")
+    }
+
+    /// The error both backends throw when the smoother cannot factor a predicted covariance.
+    public static func smootherFailure(group: Int, step: Int) -> LDMError {
+        .notPositiveDefinite(what: "the predicted covariance of group \(group) at step \(step)", detail: "the smoother cannot factor it")
+    }
+
     /// G must be 1 (shared covariances) or B (one group per sequence).
     static func groups(_ op: String, batch b: Int, _ g: Int) throws {
         guard g == 1 || g == b else {

@@ -124,4 +124,24 @@ public enum KernelChecks {
             throw LDMError.invalidArgument("\(op): out must not alias x")
         }
     }
+
+    /// The categorical plug-in entropy's operands: z1 [B, K] with its gradient, and z2 (same shape, with a
+    /// gradient) when the joint is asked for. Returns (B, K) and, for the joint, z2 with its gradient.
+    public static func categorical(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws
+        -> (b: Int, k: Int, joint: (z2: Tensor, gradient2: Tensor)?) {
+        let op = "categoricalEntropy"
+        guard z1.shape.rank == 2, z1.shape.dims[0] >= 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "z1 must be B × K, got \(z1.shape)")
+        }
+        let (b, k) = (z1.shape.dims[0], z1.shape.dims[1])
+        try count(op, "gradient1", gradient1, b * k)
+        if let z2 {
+            guard z2.shape == z1.shape, let gradient2 else {
+                throw LDMError.shapeMismatch(operation: op, detail: "z2 must be \(z1.shape) with a gradient2, got \(z2.shape)")
+            }
+            try count(op, "gradient2", gradient2, b * k)
+            return (b, k, (z2, gradient2))
+        }
+        return (b, k, nil)
+    }
 }

@@ -7,10 +7,10 @@ import LDMEngine
 extension OpenCLBackend {
     static let kalmanGroup = 64
 
-    private func kalmanKernel(_ name: String, n: Int? = nil, m: Int? = nil) throws -> cl_kernel {
-        var options = "-DKF_WG=\(Self.kalmanGroup)"
-        if let n, let m { options += " -DKF_N=\(n) -DKF_M=\(m)" }
-        return try kernel("kalman", name, options: options)
+    /// Every kalman kernel of a problem comes from one program built for its (n, m): the per-sequence kernels
+    /// size their private arrays by it, the per-group ones take n and m as arguments.
+    private func kalmanKernel(_ name: String, n: Int, m: Int) throws -> cl_kernel {
+        try kernel("kalman", name, options: "-DKF_WG=\(Self.kalmanGroup) -DKF_N=\(n) -DKF_M=\(m)")
     }
 
     private func ints(_ values: Int..., op: String) throws -> [KernelArgument] {
@@ -31,12 +31,11 @@ extension OpenCLBackend {
         arguments += [.float(x.R.logScale), .float(x.R.extra), .buffer(try mem(x.P0, op))]
         arguments += try [tape.predicted, tape.filtered, tape.innovation, tape.factors, tape.gains, tape.logDeterminants,
                           status, scratch].map { .buffer(try mem($0, op)) }
-        try launch(try kalmanKernel("kalman_covariance_forward"), op, arguments,
+        try launch(try kalmanKernel("kalman_covariance_forward", n: n, m: m), op, arguments,
                    global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
         let report = try download(status)
         for group in 0..<g where report[2 * group] >= 0 {
-            throw LDMError.notPositiveDefinite(what: "the innovation covariance S of group \(group) at step \(Int(report[2 * group]))",
-                                               detail: "Cholesky failed even after jitter; check Q, R and P0")
+            throw KalmanChecks.innovationFailure(group: group, step: Int(report[2 * group]))
         }
         return (0..<g).map { report[2 * $0 + 1] }.max() ?? 0
     }
@@ -60,12 +59,11 @@ extension OpenCLBackend {
         var arguments = try ints(n, tape.steps, g, op: op)
         arguments += try [F, tape.predicted, tape.filtered, smoother.gains, smoother.covariances, status, scratch]
             .map { .buffer(try mem($0, op)) }
-        try launch(try kalmanKernel("kalman_covariance_smoother"), op, arguments,
+        try launch(try kalmanKernel("kalman_covariance_smoother", n: n, m: tape.m), op, arguments,
                    global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
         let report = try download(status)
         if let group = report.firstIndex(where: { $0 >= 0 }) {
-            throw LDMError.notPositiveDefinite(what: "the predicted covariance of group \(group) at step \(Int(report[group]))",
-                                               detail: "the smoother cannot factor it")
+            throw KalmanChecks.smootherFailure(group: group, step: Int(report[group]))
         }
     }
 
@@ -108,7 +106,7 @@ extension OpenCLBackend {
         arguments += try [x.P0, tape.filtered, tape.factors, tape.gains, seedC, seedS].map { .buffer(try mem($0, op)) }
         arguments += [.float(0.5 * Float(sequencesPerGroup))]
         arguments += try [grads.gradA, grads.gradLogQ, grads.gradLogR, scratch].map { .buffer(try mem($0, op)) }
-        try launch(try kalmanKernel("kalman_ldm_covariance_backward"), op, arguments,
+        try launch(try kalmanKernel("kalman_ldm_covariance_backward", n: n, m: m), op, arguments,
                    global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
     }
 }

@@ -7,16 +7,12 @@ import LDMEngine
 extension OpenCLBackend {
     public func categoricalEntropy(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws -> Double {
         let op = "categoricalEntropy"
-        guard z1.shape.rank == 2, z1.shape.dims[0] >= 1 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "z1 must be B × K, got \(z1.shape)")
-        }
-        let (b, k) = (z1.shape.dims[0], z1.shape.dims[1])
-        try KernelChecks.count(op, "gradient1", gradient1, b * k)
+        let (b, k, views) = try KernelChecks.categorical(z1, z2, gradient1: gradient1, gradient2: gradient2)
         try requireProbabilities(z1, b, k, "z1")
         let ones = try makeTensor([b])
         try fill(ones, with: 1)
 
-        guard let z2 else {
+        guard let (z2, gradient2) = views else {
             // p̄ = 1ᵀz/B (1 × K); ∂H/∂z_bk = G_k/B for every row: the outer product 1·G/B.
             let marginal = try makeTensor([1, k])
             try matmul(ones, z1, into: marginal, MatmulShape(m: 1, n: k, k: b, alpha: 1 / Float(b)))
@@ -24,10 +20,6 @@ extension OpenCLBackend {
             try matmul(ones, g, into: gradient1, MatmulShape(m: b, n: k, k: 1, alpha: 1 / Float(b)))
             return value
         }
-        guard z2.shape == z1.shape, let gradient2 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "z2 must be \(z1.shape) with a gradient2, got \(z2.shape)")
-        }
-        try KernelChecks.count(op, "gradient2", gradient2, b * k)
         try requireProbabilities(z2, b, k, "z2")
         let joint = try makeTensor([k, k])
         try matmul(z1, z2, into: joint, MatmulShape(m: k, n: k, k: b, transposeA: true, alpha: 1 / Float(b)))

@@ -15,6 +15,8 @@ public final class KalmanLDMModel {
     /// ρ(A) is rescaled to this bound whenever an update exceeds it (SPEC §5).
     public static let spectralRadiusBound = 1.02
     private let backend: any Backend
+    /// The loss's constant tensors, made once per batch shape rather than on every step.
+    private var workspace: KalmanLDMWorkspace?
 
     public init(inputDimension: Int, hiddenWidth: Int, latentDimension dl: Int, stateDimension n: Int,
                 variant: KalmanLDMVariant = .stopGradient, filterRateMultiplier: Float = 100, on backend: any Backend,
@@ -65,7 +67,11 @@ public final class KalmanLDMModel {
         let (b, t) = (frames.shape.dims[0], frames.shape.dims[1])
         let flat = try frames.reshaped([b * t, inputDimension])
         let z = try encoder.forward(flat)
-        let result = try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters, variant: variant)
+        if workspace?.rows != b * t {
+            workspace = try KalmanLDMWorkspace(n: stateDimension, dl: latentDimension, rows: b * t, on: backend)
+        }
+        let result = try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters, variant: variant,
+                                               workspace: workspace)
         _ = try encoder.backward(try result.gradZ.reshaped([b * t, latentDimension]))
         try backend.write(result.gradA + result.gradB + result.gradLogProcessNoise + [result.gradLogScale], to: filter.gradient)
         return result.loss

@@ -102,21 +102,27 @@ struct KalmanCommand: ParsableCommand {
             }
         }
 
-        /// A finite array of one of the given ranks from `path`.
+        /// A finite array of one of the given ranks from `path`; F and P0 must be square.
         private func matrix(_ path: String, rank: [Int], what: String) throws -> (TensorShape, [Float]) {
-            let (shape, values) = try NumPyFile.read(path)
-            guard rank.contains(shape.rank) else {
-                throw LDMError.invalidFile(path: path, problem: "\(what) must have rank \(rank.map(String.init).joined(separator: " or ")), found shape \(shape)")
-            }
-            if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw LDMError.invalidFile(path: path, problem: "\(what) has a non-finite value at flat index \(bad)")
-            }
+            let (shape, values) = try readFiniteArray(path, ranks: rank, what: what)
             if shape.rank == 2 && ["F", "P0"].contains(what) && shape.dims[0] != shape.dims[1] {
                 throw LDMError.invalidFile(path: path, problem: "\(what) must be square, found shape \(shape)")
             }
             return (shape, values)
         }
     }
+}
+
+/// A finite `.npy` array of one of the given ranks, refusing others with the file and the problem named.
+func readFiniteArray(_ path: String, ranks: [Int], what: String) throws -> (TensorShape, [Float]) {
+    let (shape, values) = try NumPyFile.read(path)
+    guard ranks.contains(shape.rank) else {
+        throw LDMError.invalidFile(path: path, problem: "\(what) must have rank \(ranks.map(String.init).joined(separator: " or ")), found shape \(shape)")
+    }
+    if let bad = values.firstIndex(where: { !$0.isFinite }) {
+        throw LDMError.invalidFile(path: path, problem: "\(what) has a non-finite value at flat index \(bad)")
+    }
+    return (shape, values)
 }
 
 /// Writes each (file name, values, shape) as .npy into `directory` (created if missing); NumPyFile writes each

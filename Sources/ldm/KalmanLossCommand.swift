@@ -45,17 +45,17 @@ extension KalmanCommand {
 
         func run() throws {
             try reportingErrors {
-                let (zShape, zValues) = try finiteArray(z, ranks: [2, 3], what: "z")
+                let (zShape, zValues) = try readFiniteArray(z, ranks: [2, 3], what: "z")
                 let dims = zShape.rank == 2 ? [1] + zShape.dims : zShape.dims
-                let (aShape, aValues) = try finiteArray(a, ranks: [2], what: "A")
+                let (aShape, aValues) = try readFiniteArray(a, ranks: [2], what: "A")
                 guard aShape.dims[0] == aShape.dims[1], aShape.dims[0] >= dims[2] else {
                     throw LDMError.invalidFile(path: a, problem: "A must be square with d_s ≥ d_l = \(dims[2]), found shape \(aShape)")
                 }
-                let parameters = try KalmanLDMParameters(A: aValues, b: try b.map { try finiteArray($0, ranks: [1], what: "b").1 },
-                                                         logProcessNoise: try logProcessNoise.map { try finiteArray($0, ranks: [1], what: "a").1 },
+                let parameters = try KalmanLDMParameters(A: aValues, b: try b.map { try readFiniteArray($0, ranks: [1], what: "b").1 },
+                                                         logProcessNoise: try logProcessNoise.map { try readFiniteArray($0, ranks: [1], what: "a").1 },
                                                          logScale: logScale)
                 let noiseValues = try logObservationNoise.map { path -> [Float] in
-                    let (shape, values) = try finiteArray(path, ranks: [2, 3], what: "the log observation noise")
+                    let (shape, values) = try readFiniteArray(path, ranks: [2, 3], what: "the log observation noise")
                     guard shape.count == zShape.count, shape.dims.suffix(2) == zShape.dims.suffix(2) else {
                         throw LDMError.invalidFile(path: path, problem: "the log observation noise must have z's shape \(zShape), found \(shape)")
                     }
@@ -94,17 +94,6 @@ extension KalmanCommand {
                                  dims[0], dims[1], seconds))
                 }
             }
-        }
-
-        private func finiteArray(_ path: String, ranks: [Int], what: String) throws -> (TensorShape, [Float]) {
-            let (shape, values) = try NumPyFile.read(path)
-            guard ranks.contains(shape.rank) else {
-                throw LDMError.invalidFile(path: path, problem: "\(what) must have rank \(ranks.map(String.init).joined(separator: " or ")), found shape \(shape)")
-            }
-            if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw LDMError.invalidFile(path: path, problem: "\(what) has a non-finite value at flat index \(bad)")
-            }
-            return (shape, values)
         }
     }
 }

@@ -122,4 +122,33 @@ struct TrainingTests {
         #expect(throws: LDMError.self) { _ = try SafeTensors.read(path) }
         #expect(throws: LDMError.self) { try SafeTensors.write([("a", [1], [2])], metadata: [:], to: path) }
     }
+
+    @Test func schedulesGiveTheirDocumentedRates() {
+        #expect(LearningRateSchedule.linear(from: 0.02, to: 0.005).rate(at: 0, of: 101) == 0.02)
+        #expect(abs(LearningRateSchedule.linear(from: 0.02, to: 0.005).rate(at: 100, of: 101) - 0.005) < 1e-9)
+        let step = LearningRateSchedule.step(base: 1, milestones: [1.0 / 3, 2.0 / 3], factor: 0.1)
+        #expect(step.rate(at: 32, of: 99) == 1 && step.rate(at: 33, of: 99) == 0.1)
+        #expect(abs(step.rate(at: 98, of: 99) - 0.01) < 1e-7)
+        let cosine = LearningRateSchedule.warmupCosine(base: 1, warmup: 10, floor: 0.1)
+        #expect(cosine.rate(at: 0, of: 110) == 0.1 && cosine.rate(at: 9, of: 110) == 1)
+        #expect(abs(cosine.rate(at: 60, of: 110) - 0.55) < 1e-6)   // half way through the decay
+        #expect(LearningRateSchedule.linear(from: 2, to: 1).scaled(by: 0.5) == .linear(from: 1, to: 0.5))
+    }
+
+    /// Global-norm clipping rescales every gradient by clip/‖g‖ when ‖g‖ exceeds it, before the update.
+    @Test(arguments: backends)
+    func clippingRescalesTheGlobalGradientNorm(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let parameters = try [[Float](repeating: 1, count: 5), [Float](repeating: 1, count: 3)].enumerated().map {
+            try Parameter(name: "p\($0.offset)", value: try backend.upload($0.element, shape: [$0.element.count]), on: backend)
+        }
+        try backend.write([3, 0, 0, 0, 0], to: parameters[0].gradient)
+        try backend.write([0, 4, 0], to: parameters[1].gradient)   // global norm 5
+        let optimizer = try AdamOptimizer(parameters, on: backend)
+        optimizer.clipNorm = 1
+        try optimizer.step(rate: 0.1)
+        expectClose(try backend.download(parameters[0].gradient), [0.6, 0, 0, 0, 0], tolerance: 1e-6, "clipped gradient on \(name)")
+        expectClose(try backend.download(parameters[1].gradient), [0, 0.8, 0], tolerance: 1e-6, "clipped gradient on \(name)")
+        #expect(optimizer.steps == 1)
+    }
 }
