@@ -44,4 +44,27 @@ public enum TrainingBenchmarks {
         }
         return StreamBenchmarks.row(context, "optimizer.adam", "\(count)", timing, bytes: 7.0 * 4 * Double(count), error: error)
     }
+
+    /// variance_features forward + weight gradient on `rows` frames of 100 pixels (the noise network's first stage;
+    /// a circular-inferred batch is 3 200 rows), validated against the Double reference first.
+    public static func varianceFeatures(_ context: BenchmarkContext, rows: Int = 1 << 15, features: Int = 100) throws -> BenchmarkRow {
+        let backend = context.backend
+        var generator = SeededGenerator(seed: 0x766172)
+        let x = generator.floats(rows * features), w = generator.floats(features).map { 1 + 0.1 * $0 }
+        let shape = RowsShape(rows: rows, columns: features)
+        let tx = try backend.upload(x, shape: [rows, features]), tw = try backend.upload(w, shape: [features])
+        let y = try backend.makeTensor([rows, features]), means = try backend.makeTensor([rows]), dw = try backend.makeTensor([features])
+        try backend.varianceFeatures(tx, tw, into: y, means: means, shape)
+        let sampleRows = 64
+        let expected = Reference.varianceFeatures(x[0..<(sampleRows * features)].map(Double.init), w.map(Double.init), rows: sampleRows).y
+        let error = StreamBenchmarks.relativeError(Array(try backend.download(y)[0..<(sampleRows * features)]), expected)
+        try StreamBenchmarks.check("variance_features", "\(rows)x\(features)", error)
+        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+            try backend.varianceFeatures(tx, tw, into: y, means: means, shape)
+            try backend.varianceFeaturesBackward(tx, tw, means: means, y, gradientW: dw, shape)
+        }
+        // Forward reads x and writes y; the backward reads x and dy twice (row terms, then weights).
+        return StreamBenchmarks.row(context, "variance_features fwd+bwd", "\(rows)x\(features)", timing,
+                                    bytes: 6.0 * 4 * Double(rows * features), error: error)
+    }
 }

@@ -11,6 +11,8 @@ extension CPUBackend {
             case .relu: for i in range { py[i] = max(px[i], 0) }
             case .tanh: for i in range { py[i] = Foundation.tanh(px[i]) }
             case .gelu: for i in range { py[i] = 0.5 * px[i] * (1 + Foundation.erf(px[i] * 0.70710678118654752)) }
+            case .absolute: for i in range { py[i] = abs(px[i]) }
+            case .logShifted: for i in range { py[i] = Foundation.log(px[i] + 1e-5) }
             }
         }
     }
@@ -30,6 +32,8 @@ extension CPUBackend {
                         + v * 0.39894228040143268 * Foundation.exp(-0.5 * v * v)
                     pdx[i] = derivative * pdy[i]
                 }
+            case .absolute: for i in range { pdx[i] = px[i] > 0 ? pdy[i] : (px[i] < 0 ? -pdy[i] : 0) }
+            case .logShifted: for i in range { pdx[i] = pdy[i] / (px[i] + 1e-5) }
             }
         }
     }

@@ -93,6 +93,12 @@ public protocol Backend: AnyObject, Sendable {
     /// optimizer.cl — one update of `parameter` from `gradient`, with the optimiser's state `first` (Adam's m,
     /// SGD's velocity) and `second` (Adam's v; unused by SGD).
     func optimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor, _ step: OptimizerStep) throws
+    /// variance_features.cl — for rows x [rows, f] and weights w [f]: `y_ij = (w_j·x_ij − m_i)²` with the row means
+    /// `m_i = mean_j w_j·x_ij` written to `means` [rows] (the first stage of the per-step noise network).
+    func varianceFeatures(_ x: Tensor, _ w: Tensor, into y: Tensor, means: Tensor, _ shape: RowsShape) throws
+    /// variance_features.cl — `gradientW = ∂L/∂w` [f] given `dy = ∂L/∂y` [rows, f] and the forward's `means`.
+    func varianceFeaturesBackward(_ x: Tensor, _ w: Tensor, means: Tensor, _ dy: Tensor, gradientW: Tensor,
+                                  _ shape: RowsShape) throws
 
     // MARK: kalman (Kernels/kalman.cl; see KalmanKernels.swift for the layouts)
 
@@ -137,7 +143,7 @@ public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
         pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
         kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
-        kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep
+        kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep, varianceFeatures, varianceFeaturesBackward
 }
 
 /// The two families of backend.

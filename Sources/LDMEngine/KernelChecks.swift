@@ -81,6 +81,18 @@ public enum KernelChecks {
         }
     }
 
+    /// Validates the operands of variance_features: x and y (or dy) are `rows × columns`, w `columns`, means `rows`.
+    public static func varianceFeatures(_ operation: String, _ shape: RowsShape, x: Tensor, w: Tensor, rowsByColumns: Tensor,
+                                        means: Tensor) throws {
+        guard shape.rows >= 1, shape.columns >= 1 else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "need at least one row and one column, got \(shape)")
+        }
+        try count(operation, "x", x, shape.count)
+        try count(operation, "w", w, shape.columns)
+        try count(operation, "y", rowsByColumns, shape.count)
+        try count(operation, "means", means, shape.rows)
+    }
+
     /// Validates a row reduction's operands.
     public static func rows(_ operation: String, _ shape: RowsShape, x: Tensor, out: Tensor) throws {
         guard shape.rows >= 0, shape.columns >= 0 else {

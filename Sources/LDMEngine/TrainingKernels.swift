@@ -7,6 +7,10 @@ public enum Activation: String, Sendable, CaseIterable, Codable {
     case tanh
     /// x·Φ(x) with the exact normal CDF (PyTorch's default `approximate='none'`).
     case gelu
+    /// |x|; the derivative is sign(x), 0 at 0 (the noise network's positive weights are |W|).
+    case absolute
+    /// log(x + 1e-5): the floor the noise network adds to a predicted variance before the filter takes its log.
+    case logShifted
 
     /// The OpenCL `-D` define and the CPU's switch value.
     public var code: Int32 {
@@ -14,6 +18,8 @@ public enum Activation: String, Sendable, CaseIterable, Codable {
         case .relu: return 0
         case .tanh: return 1
         case .gelu: return 2
+        case .absolute: return 3
+        case .logShifted: return 4
         }
     }
 }

@@ -2,13 +2,15 @@ import Foundation
 import LDMEngine
 
 extension Reference {
-    /// act(x) in Double (relu, tanh, exact gelu).
+    /// act(x) in Double (relu, tanh, exact gelu, absolute value, log(x + 1e-5)).
     public static func activation(_ x: [Double], _ kind: Activation) -> [Double] {
         x.map { v in
             switch kind {
             case .relu: return max(v, 0)
             case .tanh: return Foundation.tanh(v)
             case .gelu: return 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))
+            case .absolute: return abs(v)
+            case .logShifted: return Foundation.log(v + 1e-5)
             }
         }
     }
@@ -37,5 +39,19 @@ extension Reference {
             }
             return (np, nm, v)
         }
+    }
+}
+
+extension Reference {
+    /// variance_features in Double: y_ij = (w_j·x_ij − m_i)², m_i = mean_j w_j·x_ij; returns (y, m).
+    public static func varianceFeatures(_ x: [Double], _ w: [Double], rows: Int) -> (y: [Double], means: [Double]) {
+        let f = w.count
+        var y = [Double](repeating: 0, count: rows * f), means = [Double](repeating: 0, count: rows)
+        for i in 0..<rows {
+            let m = (0..<f).reduce(0.0) { $0 + w[$1] * x[i * f + $1] } / Double(f)
+            means[i] = m
+            for j in 0..<f { y[i * f + j] = (w[j] * x[i * f + j] - m) * (w[j] * x[i * f + j] - m) }
+        }
+        return (y, means)
     }
 }

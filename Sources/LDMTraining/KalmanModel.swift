@@ -10,6 +10,8 @@ public final class KalmanLDMModel {
     public let encoder: MLP
     public let stateDimension: Int, latentDimension: Int, inputDimension: Int
     public let filter: Parameter
+    /// Predicts Σ_D per step from each frame when present (the inferred-noise experiment); otherwise Σ_D = e^s·I.
+    public let noiseNetwork: ObservationNoiseNetwork?
     public private(set) var parameters: KalmanLDMParameters
     public let variant: KalmanLDMVariant
     /// ρ(A) is rescaled to this bound whenever an update exceeds it (SPEC §5).
@@ -19,8 +21,8 @@ public final class KalmanLDMModel {
     private var workspace: KalmanLDMWorkspace?
 
     public init(inputDimension: Int, hiddenWidth: Int, latentDimension dl: Int, stateDimension n: Int,
-                variant: KalmanLDMVariant = .stopGradient, filterRateMultiplier: Float = 100, on backend: any Backend,
-                seed: UInt64) throws {
+                variant: KalmanLDMVariant = .stopGradient, filterRateMultiplier: Float = 100,
+                noiseNetworkRateMultiplier: Float? = nil, on backend: any Backend, seed: UInt64) throws {
         guard dl <= n else { throw LDMError.invalidArgument("KalmanLDMModel: d_l = \(dl) must not exceed d_s = \(n)") }
         var generator = SeededGenerator(seed: seed)
         encoder = try MLP(widths: [inputDimension, hiddenWidth, dl], activation: .relu, on: backend, generator: &generator)
@@ -28,9 +30,14 @@ public final class KalmanLDMModel {
         var a = (0..<(n * n)).map { Float(($0 / n == $0 % n ? 1 : 0) + 0.1 * generator.normal()) }
         let radius = try Self.spectralRadius(a)
         a = a.map { $0 * Float(1 / (1.1 * radius)) }
-        parameters = try KalmanLDMParameters(A: a, logScale: 0)
+        // s starts at 1 (Σ_A = Σ_D = e·I), as in the reference code; at 0 the stop-gradient form collapses on the
+        // circular data (measured).
+        parameters = try KalmanLDMParameters(A: a, logScale: 1)
         filter = try Parameter(name: "kalman.filter", value: try backend.upload(Self.pack(parameters), shape: [n * n + 2 * n + 1]),
                                on: backend, rateMultiplier: filterRateMultiplier)
+        noiseNetwork = try noiseNetworkRateMultiplier.map {
+            try ObservationNoiseNetwork(features: inputDimension, latentDimension: dl, rateMultiplier: $0, on: backend)
+        }
         stateDimension = n
         latentDimension = dl
         self.inputDimension = inputDimension
@@ -38,7 +45,7 @@ public final class KalmanLDMModel {
         self.backend = backend
     }
 
-    public var trainableParameters: [Parameter] { encoder.parameters + [filter] }
+    public var trainableParameters: [Parameter] { encoder.parameters + [filter] + (noiseNetwork?.parameters ?? []) }
 
     static func pack(_ p: KalmanLDMParameters) -> [Float] { p.A + p.b + p.logProcessNoise + [p.logScale] }
 
@@ -70,9 +77,13 @@ public final class KalmanLDMModel {
         if workspace?.rows != b * t {
             workspace = try KalmanLDMWorkspace(n: stateDimension, dl: latentDimension, rows: b * t, on: backend)
         }
+        let logNoise = try noiseNetwork.map { try $0.forward(flat).reshaped([b, t, latentDimension]) }
         let result = try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters, variant: variant,
-                                               workspace: workspace)
+                                               logObservationNoise: logNoise, workspace: workspace)
         _ = try encoder.backward(try result.gradZ.reshaped([b * t, latentDimension]))
+        if let noiseNetwork, let gradient = result.gradLogObservationNoise {
+            try noiseNetwork.backward(try gradient.reshaped([b * t, latentDimension]))
+        }
         try backend.write(result.gradA + result.gradB + result.gradLogProcessNoise + [result.gradLogScale], to: filter.gradient)
         return result.loss
     }
@@ -80,7 +91,14 @@ public final class KalmanLDMModel {
     /// The filtered states [B, T, d_s] of frames [B, T, inputDimension] (forward only).
     public func filteredStates(_ frames: Tensor) throws -> [Float] {
         let (b, t) = (frames.shape.dims[0], frames.shape.dims[1])
-        let z = try encoder.forward(try frames.reshaped([b * t, inputDimension]))
+        let flat = try frames.reshaped([b * t, inputDimension])
+        let z = try encoder.forward(flat)
+        if let noiseNetwork {
+            // Per-step noise: the loss's forward pass is the filter (its gradients are not used).
+            let logNoise = try noiseNetwork.forward(flat).reshaped([b, t, latentDimension])
+            return try backend.download(try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters,
+                                                                  logObservationNoise: logNoise).filter.means.filteredMeans)
+        }
         let model = try LinearGaussianModel(kalmanLDM: parameters, observationDimension: latentDimension)
         return try backend.download(try backend.kalmanFilter(try z.reshaped([b, t, latentDimension]), model).means.filteredMeans)
     }

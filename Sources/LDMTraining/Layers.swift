@@ -21,22 +21,39 @@ public final class Parameter {
 
 /// `y = x·Wᵀ + b` for x [N, in], W [out, in], b [out] (PyTorch's layout and default initialisation:
 /// W and b uniform in ±1/√in). Forward and backward run on the backend as matmuls (the bias through a
-/// rank-1 product with a ones vector, its gradient as a ones-vector product).
+/// rank-1 product with a ones vector, its gradient as a ones-vector product). With `positiveWeights` the layer
+/// uses |W| in place of W (the noise network's positive layers), its gradient taken through |·|.
 public final class Linear {
     public let inputs: Int, outputs: Int
     public let weight: Parameter, bias: Parameter
+    public let positiveWeights: Bool
     private let backend: any Backend
     private var ones: Tensor?
+    /// |W| of the last forward pass (positive layers only).
+    private var effectiveWeight: Tensor?
 
-    public init(inputs: Int, outputs: Int, name: String, on backend: any Backend, generator: inout SeededGenerator) throws {
-        self.inputs = inputs
-        self.outputs = outputs
-        self.backend = backend
+    public convenience init(inputs: Int, outputs: Int, name: String, on backend: any Backend, generator: inout SeededGenerator,
+                rateMultiplier: Float = 1) throws {
         let bound = 1 / Double(inputs).squareRoot()
         let draw = { (count: Int, g: inout SeededGenerator) in (0..<count).map { _ in Float((2 * g.uniform() - 1) * bound) } }
-        weight = try Parameter(name: name + ".weight", value: try backend.upload(draw(outputs * inputs, &generator), shape: [outputs, inputs]),
-                               on: backend)
-        bias = try Parameter(name: name + ".bias", value: try backend.upload(draw(outputs, &generator), shape: [outputs]), on: backend)
+        let w = draw(outputs * inputs, &generator), b = draw(outputs, &generator)
+        try self.init(inputs: inputs, outputs: outputs, name: name, weight: w, bias: b, on: backend, rateMultiplier: rateMultiplier)
+    }
+
+    /// A layer with the given initial W [out, in] and b [out].
+    public init(inputs: Int, outputs: Int, name: String, weight w: [Float], bias b: [Float], positiveWeights: Bool = false,
+                on backend: any Backend, rateMultiplier: Float = 1) throws {
+        guard inputs >= 1, outputs >= 1, w.count == inputs * outputs, b.count == outputs else {
+            throw LDMError.shapeMismatch(operation: "Linear \(name)", detail: "W needs \(outputs)×\(inputs) values and b \(outputs), got \(w.count) and \(b.count)")
+        }
+        self.inputs = inputs
+        self.outputs = outputs
+        self.positiveWeights = positiveWeights
+        self.backend = backend
+        weight = try Parameter(name: name + ".weight", value: try backend.upload(w, shape: [outputs, inputs]), on: backend,
+                               rateMultiplier: rateMultiplier)
+        bias = try Parameter(name: name + ".bias", value: try backend.upload(b, shape: [outputs]), on: backend,
+                             rateMultiplier: rateMultiplier)
     }
 
     private func onesVector(_ n: Int) throws -> Tensor {
@@ -54,8 +71,15 @@ public final class Linear {
             throw LDMError.shapeMismatch(operation: "Linear.forward", detail: "input has \(x.count) values, not a multiple of \(inputs)")
         }
         let y = try backend.makeTensor([n, outputs])
+        var w = weight.value
+        if positiveWeights {
+            let absolute = try effectiveWeight ?? backend.makeTensor(weight.value.shape)
+            try backend.activation(weight.value, into: absolute, .absolute)
+            effectiveWeight = absolute
+            w = absolute
+        }
         try backend.matmul(try onesVector(n), bias.value, into: y, MatmulShape(m: n, n: outputs, k: 1))
-        try backend.matmul(x, weight.value, into: y, MatmulShape(m: n, n: outputs, k: inputs, transposeB: true, beta: 1))
+        try backend.matmul(x, w, into: y, MatmulShape(m: n, n: outputs, k: inputs, transposeB: true, beta: 1))
         return y
     }
 
@@ -64,8 +88,14 @@ public final class Linear {
         let n = x.count / inputs
         try backend.matmul(dy, x, into: weight.gradient, MatmulShape(m: outputs, n: inputs, k: n, transposeA: true))
         try backend.matmul(try onesVector(n), dy, into: bias.gradient, MatmulShape(m: 1, n: outputs, k: n))
+        var w = weight.value
+        if positiveWeights {
+            guard let effectiveWeight else { throw LDMError.invalidArgument("Linear.backward before forward") }
+            try backend.activationBackward(weight.value, weight.gradient, into: weight.gradient, .absolute)
+            w = effectiveWeight
+        }
         let dx = try backend.makeTensor([n, inputs])
-        try backend.matmul(dy, weight.value, into: dx, MatmulShape(m: n, n: inputs, k: outputs))
+        try backend.matmul(dy, w, into: dx, MatmulShape(m: n, n: inputs, k: outputs))
         return dx
     }
 

@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
 
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
         case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman, activation, optimizer
+        case varianceFeatures = "variance-features"
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -78,6 +79,7 @@ struct Bench: ParsableCommand {
         case .elementwise: return [try StreamBenchmarks.axpy(context)]
         case .activation: return [try TrainingBenchmarks.activation(context)]
         case .optimizer: return [try TrainingBenchmarks.adam(context)]
+        case .varianceFeatures: return [try TrainingBenchmarks.varianceFeatures(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:

@@ -219,7 +219,8 @@ struct CLITests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-cli-train-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let cases: [([String], String)] = [
-            (["--experiment", "circular"], "--experiment circular is not implemented yet"),
+            (["--experiment", "ou-ica"], "--experiment ou-ica is not implemented yet"),
+            (["--experiment", "square", "--jump-rate", "0.1"], "--jump-rate applies to the circular experiments only"),
             (["--objective", "vicreg"], "--objective must be stopgrad or knn"),
             (["--epochs", "0"], "--epochs must be at least 1"),
             (["--resume", "--out", directory], "--resume needs a checkpoint"),

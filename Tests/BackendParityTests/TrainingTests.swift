@@ -12,7 +12,7 @@ struct TrainingTests {
     /// The MLP's backward (Linear as matmuls, activation.cl) against a central difference of a linear functional
     /// of its output along a random direction of every parameter, for the smooth activations and for ReLU away
     /// from its kink.
-    @Test(arguments: backends, Activation.allCases)
+    @Test(arguments: backends, Activation.allCases.filter { $0 != .logShifted })   // log needs positive inputs
     func mlpGradientMatchesDirectionalDifferences(_ name: String, _ activation: Activation) throws {
         let backend = try TestBackends.named(name)
         var generator = SeededGenerator(seed: 9)
@@ -30,7 +30,7 @@ struct TrainingTests {
             let raw = generator.floats(tensor.count), length = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let value = try backend.download(tensor), direction = raw.map { $0 / length }   // a unit direction
             let slope = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let epsilon: Float = activation == .relu ? 1e-3 : 1e-2
+            let epsilon: Float = activation == .relu || activation == .absolute ? 1e-3 : 1e-2
             try backend.write(zip(value, direction).map { $0 + epsilon * $1 }, to: tensor)
             let plus = try functional()
             try backend.write(zip(value, direction).map { $0 - epsilon * $1 }, to: tensor)
