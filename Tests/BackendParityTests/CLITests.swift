@@ -252,4 +252,30 @@ struct CLITests {
         #expect(epochs >= 1 && epochs < 1000)
         #expect(tensors["encoder.0.weight"] != nil)
     }
+
+    @Test func metricsCompareArrays() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-cli-metrics-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = { (name: String) in directory + "/" + name }
+        var generator = SeededGenerator(seed: 41)
+        let truth = generator.floats(300 * 2)
+        try NumPyFile.write(truth, shape: [300, 2], to: path("truth.npy"))
+        var estimate = [Float](repeating: 0, count: 600)
+        for r in 0..<300 { (estimate[r * 2], estimate[r * 2 + 1]) = (3 * truth[r * 2 + 1], -truth[r * 2]) }
+        try NumPyFile.write(estimate, shape: [300, 2], to: path("estimate.npy"))
+        try NumPyFile.write([0, 0, 1, 1, 1], shape: [5], to: path("clusters.npy"))
+        try NumPyFile.write([1, 1, 0, 0, 2], shape: [5], to: path("labels.npy"))
+        try NumPyFile.write([0.5, 1], shape: [2], to: path("fractional.npy"))
+        let mcc = try Self.run(["metrics", "mcc", "--estimate", path("estimate.npy"), "--truth", path("truth.npy")])
+        let mccJSON = try #require(try JSONSerialization.jsonObject(with: Data(mcc.output.utf8)) as? [String: Any])
+        #expect((mccJSON["mcc"] as? Double ?? 0) > 0.9999 && mccJSON["matching"] as? [Int] == [1, 0], "\(mcc.output)")
+        let accuracy = try Self.run(["metrics", "clustering-accuracy", "--clusters", path("clusters.npy"), "--labels", path("labels.npy")])
+        let accuracyJSON = try #require(try JSONSerialization.jsonObject(with: Data(accuracy.output.utf8)) as? [String: Any])
+        #expect(abs((accuracyJSON["clustering_accuracy"] as? Double ?? 0) - 0.8) < 1e-12, "\(accuracy.output)")
+        let mismatch = try Self.run(["metrics", "cka", "--x", path("clusters.npy"), "--y", path("truth.npy")])
+        #expect(mismatch.status != 0 && mismatch.error.contains("x has 5 rows but y has 300"), "\(mismatch.error)")
+        let fractional = try Self.run(["metrics", "clustering-accuracy", "--clusters", path("fractional.npy"), "--labels", path("fractional.npy")])
+        #expect(fractional.status != 0 && fractional.error.contains("must be non-negative integers"), "\(fractional.error)")
+    }
 }
