@@ -30,6 +30,8 @@ public struct TrainingConfiguration: Sendable {
     public var filterRateMultiplier: Float
     /// When set, Σ_D is predicted per step by ``ObservationNoiseNetwork``, trained at this multiplier of the rate.
     public var noiseNetworkRateMultiplier: Float?
+    /// Global gradient-norm clipping before each Adam step (none by default, as in the reference).
+    public var clipNorm: Float?
     /// A metrics.jsonl line every this many optimiser steps (and one per epoch with the R²).
     public var logEvery = 20
 
@@ -168,6 +170,7 @@ public final class Trainer {
                                        filterRateMultiplier: c.filterRateMultiplier,
                                        noiseNetworkRateMultiplier: c.noiseNetworkRateMultiplier, on: backend, seed: c.seed)
         let optimizer = try AdamOptimizer(model.trainableParameters, weightDecay: c.weightDecay, on: backend)
+        optimizer.clipNorm = c.clipNorm
         var log = MetricsLog(path: metricsPath)
         var startEpoch = 0, elapsed = 0.0
         if resume {

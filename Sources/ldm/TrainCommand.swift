@@ -40,6 +40,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad as in the reference, 1 with knn).")
     var filterRateMultiplier: Float?
     @Option(help: "circular experiments: the probability of a 135° jump per step (default 0).") var jumpRate: Double?
+    @Option(help: "Clip the global gradient norm to this value before each step (default: no clipping).") var clipNorm: Float?
+    @Option(help: "Adam's (L2) weight decay (default: the experiment's, 1e-6 or 1e-4).") var weightDecay: Float?
     @Option(help: "Multiplies the experiment's learning-rate schedule (default 1).") var learningRateScale: Float = 1
     @Option(help: "Output directory (default runs/<experiment>).") var out: String?
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
@@ -56,6 +58,8 @@ struct TrainCommand: ParsableCommand {
             guard (0...1).contains(jumpRate) else { throw ValidationError("--jump-rate must be in [0, 1], got \(jumpRate)") }
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let clipNorm, !(clipNorm.isFinite && clipNorm > 0) { throw ValidationError("--clip-norm must be positive, got \(clipNorm)") }
+        if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
         guard learningRateScale.isFinite, learningRateScale > 0 else { throw ValidationError("--learning-rate-scale must be positive") }
         guard let kind = Experiment(rawValue: experiment.rawValue) else {
             throw ValidationError("--experiment \(experiment.rawValue) is not implemented yet; available: \(Experiment.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -72,6 +76,8 @@ struct TrainCommand: ParsableCommand {
                                                       objective: objective.flatMap(KalmanLDMVariant.init(rawValue:)))
             configuration.seed = seed
             if let jumpRate { configuration.motion.jumpRate = jumpRate }
+            configuration.clipNorm = clipNorm
+            if let weightDecay { configuration.weightDecay = weightDecay }
             if let epochs { configuration.epochs = epochs }
             if let trainSequences { configuration.trainSequences = trainSequences }
             if let filterRateMultiplier { configuration.filterRateMultiplier = filterRateMultiplier }

@@ -225,6 +225,8 @@ struct CLITests {
             (["--epochs", "0"], "--epochs must be at least 1"),
             (["--resume", "--out", directory], "--resume needs a checkpoint"),
             (["--learning-rate-scale", "0"], "--learning-rate-scale must be positive"),
+            (["--clip-norm", "0"], "--clip-norm must be positive"),
+            (["--weight-decay", "nan"], "--weight-decay must be ≥ 0"),
             (["--out", "/dev/null/run"], "cannot create the output directory"),
         ]
         for (arguments, message) in cases {
