@@ -13,10 +13,10 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train an experiment end to end (Kalman-LDM on dot-motion videos).",
         discussion: """
             square: a dot moving around a square (0.314 rad per step), d_s = d_l = 2, Adam 0.02 → 0.005 linearly; \
-            figure8: a figure-8 path, d_s = 10, d_l = 5, Adam 0.005 with step decay (both the kNN form by default). \
+            figure8: a figure-8 path, d_s = 10, d_l = 5, Adam 0.005 with step decay; \
             circular: a noisy rotation (process noise 0.05) seen through half_flip frames with random pixel noise \
             (mean 0.3), Σ_D learned as one scale; circular-inferred: the same motion without the flip, 3200 \
-            sequences in batches of 32, Σ_D predicted per frame by a noise network (both the stop-gradient form). \
+            sequences in batches of 32, Σ_D predicted per frame by a noise network. The kNN form of the loss by default. \
             All: 100 frames of 10 × 10 pixels per sequence, 8 test sequences, encoder MLP 100 → 100 → d_l (ReLU) \
             (SPEC §5, §6). The held-out R² is a ridge probe from the filtered states to the true positions, fitted \
             on 64 training sequences and scored on the test set. Writes metrics.jsonl, checkpoint.safetensors \
