@@ -120,38 +120,12 @@ extension Backend {
     public func kalmanLDMLoss(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
                               logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
         -> KalmanLDMResult {
-        let op = "kalmanLDMLoss"
+        let forward = try kalmanLDMForward(z, p, variant: variant, logObservationNoise: logObservationNoise,
+                                           workspace: workspace, operation: "kalmanLDMLoss")
+        let (inputs, a, constants) = (forward.inputs, forward.A, forward.constants)
+        let (tape, means) = (forward.filter.covariances, forward.filter.means)
         let n = p.stateDimension
-        guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
-            throw LDMError.shapeMismatch(operation: op, detail: "z must be [B, T, d_l] with d_l ≤ d_s = \(n), got \(z.shape)")
-        }
-        let (b, t, dl) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2])
-        if let noise = logObservationNoise, noise.shape != z.shape {
-            throw LDMError.shapeMismatch(operation: op, detail: "the log observation noise must be [\(b), \(t), \(dl)] like z, got \(noise.shape)")
-        }
-        if variant == .knn && b * t <= 3 {
-            throw LDMError.shapeMismatch(operation: op, detail: "the kNN variant needs more than 3 latents (B·T = \(b * t))")
-        }
-        let g = logObservationNoise == nil ? 1 : b
-        let constants = try workspace.flatMap { $0.fits(n: n, dl: dl, rows: b * t) ? $0 : nil }
-            ?? KalmanLDMWorkspace(n: n, dl: dl, rows: b * t, on: self)
-        let a = try upload(p.A, shape: [n, n]), d = constants.observationMap
-        let q = (0..<(n * n)).map { $0 / n == $0 % n ? Foundation.exp(p.logScale + p.logProcessNoise[$0 / n]) : 0 }
-        let noise = logObservationNoise ?? constants.zeroNoise
-        let inputs = KalmanCovarianceInputs(
-            F: a, H: d, Q: try upload(q, shape: [1, n, n]), qGroups: 1,
-            R: .logDiagonal(noise, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: p.logScale,
-                          extra: variant == .knn ? 1e-6 : 0),
-            P0: constants.identity, groups: g, steps: t, n: n, m: dl)
-        var offset = p.b
-        for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
-
-        // Forward: covariances per group, means per sequence.
-        let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
-        let jitter = try kalmanCovarianceForward(inputs, into: tape)
-        let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
-        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: try upload(offset, shape: [n]), H: d, m0: constants.zeroMean), tape,
-                              into: means)
+        let (b, t, dl, g) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2], inputs.groups)
         let logLikelihood = try download(means.logLikelihood).reduce(0.0) { $0 + Double($1) } / Double(b)
         var loss = -logLikelihood - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
 
@@ -208,6 +182,52 @@ extension Backend {
         }
         return KalmanLDMResult(loss: loss, gradZ: adjoints.gradZ, gradA: gradA, gradB: gradB, gradLogProcessNoise: gradNoise,
                                gradLogScale: gradS, gradLogObservationNoise: gradNoiseTensor, entropy: entropy,
-                               filter: KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter))
+                               filter: forward.filter)
+    }
+
+    /// The Kalman-LDM model's filter alone (the loss's forward pass, no reverse pass): filtered and predicted means
+    /// and covariances of `z` [B, T, d_l], with the per-step observation noise when given. For evaluation.
+    public func kalmanLDMFilter(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
+                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
+        -> KalmanFilterResult {
+        try kalmanLDMForward(z, p, variant: variant, logObservationNoise: logObservationNoise, workspace: workspace,
+                             operation: "kalmanLDMFilter").filter
+    }
+
+    /// Checks the arguments, builds the filter inputs from (A, b, a, s, ℓ) and runs the forward pass: covariances
+    /// per group, means per sequence.
+    private func kalmanLDMForward(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant,
+                                  logObservationNoise: Tensor?, workspace: KalmanLDMWorkspace?, operation op: String) throws
+        -> (inputs: KalmanCovarianceInputs, A: Tensor, constants: KalmanLDMWorkspace, filter: KalmanFilterResult) {
+        let n = p.stateDimension
+        guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
+            throw LDMError.shapeMismatch(operation: op, detail: "z must be [B, T, d_l] with d_l ≤ d_s = \(n), got \(z.shape)")
+        }
+        let (b, t, dl) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2])
+        if let noise = logObservationNoise, noise.shape != z.shape {
+            throw LDMError.shapeMismatch(operation: op, detail: "the log observation noise must be [\(b), \(t), \(dl)] like z, got \(noise.shape)")
+        }
+        if variant == .knn && b * t <= 3 {
+            throw LDMError.shapeMismatch(operation: op, detail: "the kNN variant needs more than 3 latents (B·T = \(b * t))")
+        }
+        let g = logObservationNoise == nil ? 1 : b
+        let constants = try workspace.flatMap { $0.fits(n: n, dl: dl, rows: b * t) ? $0 : nil }
+            ?? KalmanLDMWorkspace(n: n, dl: dl, rows: b * t, on: self)
+        let a = try upload(p.A, shape: [n, n]), d = constants.observationMap
+        let q = (0..<(n * n)).map { $0 / n == $0 % n ? Foundation.exp(p.logScale + p.logProcessNoise[$0 / n]) : 0 }
+        let noise = logObservationNoise ?? constants.zeroNoise
+        let inputs = KalmanCovarianceInputs(
+            F: a, H: d, Q: try upload(q, shape: [1, n, n]), qGroups: 1,
+            R: .logDiagonal(noise, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: p.logScale,
+                          extra: variant == .knn ? 1e-6 : 0),
+            P0: constants.identity, groups: g, steps: t, n: n, m: dl)
+        var offset = p.b
+        for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
+        let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
+        let jitter = try kalmanCovarianceForward(inputs, into: tape)
+        let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
+        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: try upload(offset, shape: [n]), H: d, m0: constants.zeroMean), tape,
+                              into: means)
+        return (inputs, a, constants, KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter))
     }
 }

@@ -102,7 +102,7 @@ public struct DotMotion: Sendable, Equatable {
                 out.positions[row * 2] = Float(p.x)
                 out.positions[row * 2 + 1] = Float(p.y)
                 out.noiseVariances[row] = Float(variance)
-                let clean = path == .circular || halfFlip ? blob(p) : fixedFrames[t]
+                let clean = path == .circular ? blob(p) : fixedFrames[t]
                 let deviation = variance.squareRoot()
                 for k in 0..<Self.pixels { out.frames[base + k] = Float(clean[k] + deviation * generator.normal()) }
             }

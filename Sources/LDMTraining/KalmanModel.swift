@@ -94,10 +94,9 @@ public final class KalmanLDMModel {
         let flat = try frames.reshaped([b * t, inputDimension])
         let z = try encoder.forward(flat)
         if let noiseNetwork {
-            // Per-step noise: the loss's forward pass is the filter (its gradients are not used).
             let logNoise = try noiseNetwork.forward(flat).reshaped([b, t, latentDimension])
-            return try backend.download(try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters,
-                                                                  logObservationNoise: logNoise).filter.means.filteredMeans)
+            return try backend.download(try backend.kalmanLDMFilter(try z.reshaped([b, t, latentDimension]), parameters,
+                                                                    logObservationNoise: logNoise).means.filteredMeans)
         }
         let model = try LinearGaussianModel(kalmanLDM: parameters, observationDimension: latentDimension)
         return try backend.download(try backend.kalmanFilter(try z.reshaped([b, t, latentDimension]), model).means.filteredMeans)

@@ -88,6 +88,10 @@ struct KalmanLDMTests {
         }
         let expected = loss()
         #expect(abs(result.loss - expected) <= 1e-5 * max(1, abs(expected)), "loss \(result.loss) vs \(expected) \(label)")
+        // The forward-only driver is the loss's forward pass.
+        let filtered = try backend.kalmanLDMFilter(try backend.upload(p.z, shape: [p.batch, p.t, p.dl]), try p.parameters,
+                                                   variant: variant, logObservationNoise: noiseTensor)
+        #expect(try backend.download(filtered.means.filteredMeans) == backend.download(result.filter.means.filteredMeans), "\(label)")
         let tolerance = GradientTests.tolerance
         expectClose(try backend.download(result.gradZ), finiteDifferenceGradient(z64) { loss(z: $0) }, tolerance: tolerance, "∂/∂z \(label)")
         expectClose(result.gradA, finiteDifferenceGradient(a64) { loss(A: $0) }, tolerance: tolerance, "∂/∂A \(label)")
