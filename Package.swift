@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "LDMObjectives", dependencies: ["LDMEngine"], path: "Sources/LDMObjectives"),
 
         // Training: layers, optimisers, data generators, models, metrics, checkpoints (`ldm train`).
-        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "CBLAS"], path: "Sources/LDMTraining"),
+        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "LDMObjectives", "CBLAS"], path: "Sources/LDMTraining"),
 
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
         .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL",

@@ -99,6 +99,15 @@ public protocol Backend: AnyObject, Sendable {
     /// variance_features.cl — `gradientW = ∂L/∂w` [f] given `dy = ∂L/∂y` [rows, f] and the forward's `means`.
     func varianceFeaturesBackward(_ x: Tensor, _ w: Tensor, means: Tensor, _ dy: Tensor, gradientW: Tensor,
                                   _ shape: RowsShape) throws
+    /// batch_norm.cl — `y = γ·(x − μ)/√(σ² + ε) + β` per column of x [N, C]. In training mode μ and the biased σ²
+    /// of x's columns are computed and written to `mean` and `variance` [C]; in evaluation mode they are read
+    /// from there (the running statistics).
+    func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, into y: Tensor, mean: Tensor, variance: Tensor,
+                   _ shape: BatchNormShape) throws
+    /// batch_norm.cl — the training-mode backward: `dx`, `dGamma`, `dBeta` given `dy` and the forward's batch
+    /// statistics (the gradient flows through μ and σ² too).
+    func batchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
+                           dGamma: Tensor, dBeta: Tensor, _ shape: BatchNormShape) throws
 
     // MARK: kalman (Kernels/kalman.cl; see KalmanKernels.swift for the layouts)
 
@@ -143,7 +152,8 @@ public enum KernelOp: String, CaseIterable, Hashable, Sendable {
     case matmul, add, scale, axpy, reduceRows, reduceRowsBackward, normalizeRows, normalizeRowsBackward, transpose,
         pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
         kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
-        kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep, varianceFeatures, varianceFeaturesBackward
+        kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep, varianceFeatures, varianceFeaturesBackward,
+        batchNorm, batchNormBackward
 }
 
 /// The two families of backend.

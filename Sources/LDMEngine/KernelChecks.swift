@@ -93,6 +93,20 @@ public enum KernelChecks {
         try count(operation, "means", means, shape.rows)
     }
 
+    /// Validates batch normalisation's operands: x and y (or dy, dx) are `rows × columns`, γ, β, μ, σ² are
+    /// `columns`; training needs two rows, ε must be positive.
+    public static func batchNorm(_ operation: String, _ shape: BatchNormShape, matrices: [(String, Tensor)],
+                                 vectors: [(String, Tensor)]) throws {
+        guard shape.columns >= 1, shape.rows >= (shape.training ? 2 : 1) else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "need at least \(shape.training ? 2 : 1) rows and one column, got \(shape)")
+        }
+        guard shape.epsilon.isFinite, shape.epsilon > 0 else {
+            throw LDMError.invalidArgument("\(operation): ε must be positive, got \(shape.epsilon)")
+        }
+        for (name, tensor) in matrices { try count(operation, name, tensor, shape.count) }
+        for (name, tensor) in vectors { try count(operation, name, tensor, shape.columns) }
+    }
+
     /// Validates a row reduction's operands.
     public static func rows(_ operation: String, _ shape: RowsShape, x: Tensor, out: Tensor) throws {
         guard shape.rows >= 0, shape.columns >= 0 else {

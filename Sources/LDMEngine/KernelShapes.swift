@@ -113,6 +113,25 @@ public enum RowReduction: String, CaseIterable, Hashable, Sendable {
     case norm
 }
 
+/// Batch normalisation of an N × C matrix over its rows: ε and whether the batch statistics are computed
+/// (training) or the given running statistics are used (evaluation).
+public struct BatchNormShape: Hashable, Sendable, CustomStringConvertible {
+    public var rows: Int
+    public var columns: Int
+    public var epsilon: Float
+    public var training: Bool
+
+    public init(rows: Int, columns: Int, epsilon: Float = 1e-5, training: Bool = true) {
+        self.rows = rows
+        self.columns = columns
+        self.epsilon = epsilon
+        self.training = training
+    }
+
+    public var count: Int { rows * columns }
+    public var description: String { "\(rows)x\(columns)\(training ? "" : " eval")" }
+}
+
 /// `out[b] = in[b]ᵀ` for a batch of row-major `rows × columns` matrices; `out[b]` is `columns × rows`.
 public struct TransposeShape: Hashable, Sendable, CustomStringConvertible {
     public var batch: Int

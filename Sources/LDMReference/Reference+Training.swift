@@ -55,3 +55,19 @@ extension Reference {
         return (y, means)
     }
 }
+
+extension Reference {
+    /// Batch normalisation in Double over the rows of x [rows, C] with the batch's biased variance; returns
+    /// (y, μ, σ²).
+    public static func batchNorm(_ x: [Double], gamma: [Double], beta: [Double], rows: Int, epsilon: Double = 1e-5)
+        -> (y: [Double], mean: [Double], variance: [Double]) {
+        let c = gamma.count
+        let mean = (0..<c).map { j in (0..<rows).reduce(0.0) { $0 + x[$1 * c + j] } / Double(rows) }
+        let variance = (0..<c).map { j in (0..<rows).reduce(0.0) { $0 + pow(x[$1 * c + j] - mean[j], 2) } / Double(rows) }
+        let y = (0..<(rows * c)).map { e in
+            let j = e % c
+            return gamma[j] * (x[e] - mean[j]) / (variance[j] + epsilon).squareRoot() + beta[j]
+        }
+        return (y, mean, variance)
+    }
+}

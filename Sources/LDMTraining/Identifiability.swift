@@ -74,6 +74,20 @@ extension Metrics {
         return (value, matching)
     }
 
+    /// Top-1 retrieval accuracy: the share of rows i whose y_i is the nearest (Euclidean) of all rows of y to
+    /// x_i, for paired x, y [N, d] (ties count as misses).
+    public static func retrievalAccuracy(_ x: [Float], _ y: [Float], rows: Int) -> Double {
+        guard rows >= 1, x.count == y.count, x.count % rows == 0 else { return 0 }
+        let d = x.count / rows
+        var hits = 0
+        for i in 0..<rows {
+            func distance(_ j: Int) -> Float { (0..<d).reduce(0) { $0 + (x[i * d + $1] - y[j * d + $1]) * (x[i * d + $1] - y[j * d + $1]) } }
+            let own = distance(i)
+            if !(0..<rows).contains(where: { $0 != i && distance($0) <= own }) { hits += 1 }
+        }
+        return Double(hits) / Double(rows)
+    }
+
     /// Linear CKA (Kornblith et al. 2019) between x [N, p] and y [N, q], columns centred:
     /// ‖yᵀx‖²_F / (‖xᵀx‖_F·‖yᵀy‖_F), in [0, 1], invariant to orthogonal maps and isotropic scaling of either.
     public static func linearCKA(_ x: [Float], _ y: [Float], rows: Int) throws -> Double {

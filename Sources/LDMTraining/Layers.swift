@@ -102,37 +102,107 @@ public final class Linear {
     public var parameters: [Parameter] { [weight, bias] }
 }
 
-/// A multilayer perceptron: Linear → activation → … → Linear (no activation after the last layer).
+/// BatchNorm1d over the rows of [N, C] (batch_norm.cl): in training the batch statistics normalise and the
+/// running statistics follow them (momentum 0.1, the unbiased variance, as PyTorch); in evaluation the running
+/// statistics normalise. γ starts at 1 and β at 0. γ and β are 1-D, so LARS leaves them unscaled.
+public final class BatchNorm {
+    public let name: String
+    public let features: Int
+    public let gamma: Parameter, beta: Parameter
+    /// The running mean and variance (checkpointed with the parameters, not trained).
+    public let runningMean: Tensor, runningVariance: Tensor
+    public var momentum: Float = 0.1, epsilon: Float = 1e-5
+    private let backend: any Backend
+    private let batchMean: Tensor, batchVariance: Tensor
+    private var input: Tensor?
+
+    public init(features: Int, name: String, on backend: any Backend) throws {
+        guard features >= 1 else { throw LDMError.invalidArgument("BatchNorm \(name): need at least one feature") }
+        self.features = features
+        self.backend = backend
+        gamma = try Parameter(name: name + ".weight", value: try backend.upload([Float](repeating: 1, count: features), shape: [features]), on: backend)
+        beta = try Parameter(name: name + ".bias", value: try backend.upload([Float](repeating: 0, count: features), shape: [features]), on: backend)
+        runningMean = try backend.upload([Float](repeating: 0, count: features), shape: [features])
+        runningVariance = try backend.upload([Float](repeating: 1, count: features), shape: [features])
+        batchMean = try backend.makeTensor([features])
+        batchVariance = try backend.makeTensor([features])
+        self.name = name
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let rows = x.count / features
+        guard rows * features == x.count, rows >= 1 else {
+            throw LDMError.shapeMismatch(operation: "BatchNorm \(name)", detail: "input has \(x.count) values, not rows of \(features)")
+        }
+        let y = try backend.makeTensor([rows, features])
+        let shape = BatchNormShape(rows: rows, columns: features, epsilon: epsilon, training: training)
+        if training {
+            try backend.batchNorm(x, gamma: gamma.value, beta: beta.value, into: y, mean: batchMean, variance: batchVariance, shape)
+            // running ← (1 − m)·running + m·batch (the variance unbiased by N/(N − 1)).
+            try backend.scale(runningMean, by: 1 - momentum, into: runningMean)
+            try backend.axpy(momentum, batchMean, runningMean)
+            try backend.scale(runningVariance, by: 1 - momentum, into: runningVariance)
+            try backend.axpy(momentum * Float(rows) / Float(max(rows - 1, 1)), batchVariance, runningVariance)
+            input = x
+        } else {
+            try backend.batchNorm(x, gamma: gamma.value, beta: beta.value, into: y, mean: runningMean, variance: runningVariance, shape)
+        }
+        return y
+    }
+
+    /// Fills ∂/∂γ, ∂/∂β and returns ∂/∂x through the last training-mode forward pass.
+    public func backward(_ dy: Tensor) throws -> Tensor {
+        guard let input, input.count == dy.count else {
+            throw LDMError.invalidArgument("BatchNorm \(name).backward needs a training-mode forward pass of the same shape first")
+        }
+        let rows = dy.count / features
+        let dx = try backend.makeTensor([rows, features])
+        try backend.batchNormBackward(input, dy, gamma: gamma.value, mean: batchMean, variance: batchVariance, dx: dx,
+                                      dGamma: gamma.gradient, dBeta: beta.gradient,
+                                      BatchNormShape(rows: rows, columns: features, epsilon: epsilon, training: true))
+        return dx
+    }
+
+    public var parameters: [Parameter] { [gamma, beta] }
+}
+
+/// A multilayer perceptron: Linear → [BatchNorm] → activation → … → Linear (nothing after the last layer).
 public final class MLP {
     public let layers: [Linear]
+    /// One per hidden layer when built with `batchNorm`, else empty.
+    public let norms: [BatchNorm]
     public let activation: Activation
     private let backend: any Backend
     /// What the forward pass kept for the backward: each layer's input and each hidden pre-activation.
     private var inputs: [Tensor] = [], preActivations: [Tensor] = []
 
     /// Layer widths, e.g. [100, 100, 2] for 100 → 100 → 2.
-    public init(widths: [Int], activation: Activation = .relu, name: String = "encoder", on backend: any Backend,
-                generator: inout SeededGenerator) throws {
+    public init(widths: [Int], activation: Activation = .relu, batchNorm: Bool = false, name: String = "encoder",
+                on backend: any Backend, generator: inout SeededGenerator) throws {
         guard widths.count >= 2, widths.allSatisfy({ $0 >= 1 }) else {
             throw LDMError.invalidArgument("MLP: need at least two positive widths, got \(widths)")
         }
-        var layers: [Linear] = []
+        var layers: [Linear] = [], norms: [BatchNorm] = []
         for (index, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
             layers.append(try Linear(inputs: a, outputs: b, name: "\(name).\(index)", on: backend, generator: &generator))
+            if batchNorm && index < widths.count - 2 { norms.append(try BatchNorm(features: b, name: "\(name).\(index).norm", on: backend)) }
         }
         self.layers = layers
+        self.norms = norms
         self.activation = activation
         self.backend = backend
     }
 
-    public func forward(_ x: Tensor) throws -> Tensor {
+    /// The forward pass; `training` selects BatchNorm's batch statistics (and records what the backward needs).
+    public func forward(_ x: Tensor, training: Bool = true) throws -> Tensor {
         inputs = []
         preActivations = []
         var h = x
         for (index, layer) in layers.enumerated() {
             inputs.append(h)
-            let y = try layer.forward(h)
+            var y = try layer.forward(h)
             if index < layers.count - 1 {
+                if !norms.isEmpty { y = try norms[index].forward(y, training: training) }
                 preActivations.append(y)
                 let activated = try backend.makeTensor(y.shape)
                 try backend.activation(y, into: activated, activation)
@@ -154,11 +224,55 @@ public final class MLP {
                 let through = try backend.makeTensor(pre.shape)
                 try backend.activationBackward(pre, g, into: through, activation)
                 g = through
+                if !norms.isEmpty { g = try norms[index].backward(g) }
             }
             g = try layers[index].backward(inputs[index], g)
         }
         return g
     }
 
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
+
+    /// The trained parameters plus BatchNorm's running statistics (as untrained parameters), for checkpoints.
+    public var checkpointTensors: [Parameter] {
+        get throws {
+            try parameters + norms.flatMap { norm in
+                [try Parameter(name: norm.name + ".running_mean", value: norm.runningMean, on: backend),
+                 try Parameter(name: norm.name + ".running_var", value: norm.runningVariance, on: backend)]
+            }
+        }
+    }
+}
+
+/// Row-wise L2 normalisation `y_i = x_i / max(‖x_i‖, 1e-12)` (PyTorch's `F.normalize`), the projection onto the
+/// sphere of sphere-model representations; forward and backward are reduce.cl's normalize kernels.
+public final class L2Normalize {
+    private let backend: any Backend
+    private var output: Tensor?, norms: Tensor?
+
+    public init(on backend: any Backend) {
+        self.backend = backend
+    }
+
+    /// y [N, d] for x [N, d].
+    public func forward(_ x: Tensor) throws -> Tensor {
+        guard x.shape.rank == 2 else {
+            throw LDMError.shapeMismatch(operation: "L2Normalize.forward", detail: "expected N × d rows, got \(x.shape)")
+        }
+        let shape = RowsShape(rows: x.shape.dims[0], columns: x.shape.dims[1])
+        let y = try backend.makeTensor(x.shape), n = try backend.makeTensor([shape.rows])
+        try backend.normalizeRows(x, into: y, norms: n, shape)
+        (output, norms) = (y, n)
+        return y
+    }
+
+    /// ∂/∂x = (dy − y·⟨y, dy⟩)/‖x‖ per row, through the last forward pass.
+    public func backward(_ dy: Tensor) throws -> Tensor {
+        guard let output, let norms, dy.shape == output.shape else {
+            throw LDMError.invalidArgument("L2Normalize.backward needs a forward pass of the same shape first")
+        }
+        let dx = try backend.makeTensor(dy.shape)
+        try backend.normalizeRowsBackward(output, norms, dy, into: dx, RowsShape(rows: dy.shape.dims[0], columns: dy.shape.dims[1]))
+        return dx
+    }
 }

@@ -11,6 +11,37 @@ public enum LearningRateSchedule: Sendable, Equatable {
     /// Linear warm-up over `warmup` steps, then cosine decay to `floor`.
     case warmupCosine(base: Float, warmup: Int, floor: Float)
 
+    /// The shapes `ldm train --schedule` names, each built from a base rate.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// The base rate throughout.
+        case constant
+        /// Linear from the base to 1 % of it.
+        case linear
+        /// The base, halved at 1/3 and 2/3 of training (the reference's MultiStepLR).
+        case step
+        /// Linear warm-up, then cosine decay to 0.
+        case cosine
+    }
+
+    /// A schedule of the given shape from `base` (`warmup` steps of warm-up for `.cosine`).
+    public static func named(_ kind: Kind, base: Float, warmup: Int = 0) -> LearningRateSchedule {
+        switch kind {
+        case .constant: return .constant(base)
+        case .linear: return .linear(from: base, to: base / 100)
+        case .step: return .step(base: base, milestones: [1.0 / 3, 2.0 / 3], factor: 0.5)
+        case .cosine: return .warmupCosine(base: base, warmup: warmup, floor: 0)
+        }
+    }
+
+    /// The base rate (the first step's, or the peak after a warm-up).
+    public var baseRate: Float {
+        switch self {
+        case .constant(let rate): return rate
+        case let .linear(from, _): return from
+        case let .step(base, _, _), let .warmupCosine(base, _, _): return base
+        }
+    }
+
     /// The same schedule with every rate multiplied by `factor`.
     public func scaled(by factor: Float) -> LearningRateSchedule {
         switch self {
@@ -37,9 +68,76 @@ public enum LearningRateSchedule: Sendable, Equatable {
     }
 }
 
+/// A first-order optimiser over a list of parameters. Every update runs on the device (optimizer.cl and the
+/// elementwise kernels); only scalars (gradient norms for clipping and LARS) come back to the host.
+public protocol Optimizer: AnyObject {
+    var parameters: [Parameter] { get }
+    /// Steps taken so far.
+    var steps: Int { get }
+    /// Global gradient-norm clipping before each step (nil: none).
+    var clipNorm: Float? { get set }
+    /// One update at learning rate `rate` (each parameter's group multiplier is applied on top).
+    func step(rate: Float) throws
+    /// The state tensors by name, for checkpoints.
+    var state: [(String, Tensor)] { get }
+    /// Restores the step count after the state tensors were loaded.
+    func restore(steps: Int)
+}
+
+/// The optimisers `ldm train --optimizer` offers.
+public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
+    /// Adam with L2 weight decay added to the gradient (PyTorch's `Adam`).
+    case adam
+    /// Adam with decoupled weight decay (PyTorch's `AdamW`).
+    case adamw
+    /// SGD with momentum (0.9 unless the experiment says otherwise; PyTorch's form).
+    case sgd
+    /// LARS (You, Gitman & Ginsburg 2017): SGD with momentum whose step per weight matrix is scaled by the trust
+    /// ratio η·‖w‖/(‖g‖ + wd·‖w‖); biases and other 1-D parameters are left unscaled and undecayed.
+    case lars
+
+    /// The optimiser over `parameters` with weight decay `weightDecay` (and `momentum` for SGD and LARS).
+    public func make(_ parameters: [Parameter], weightDecay: Float, momentum: Float = 0.9, on backend: any Backend) throws -> any Optimizer {
+        switch self {
+        case .adam: return try AdamOptimizer(parameters, weightDecay: weightDecay, on: backend)
+        case .adamw: return try AdamOptimizer(parameters, weightDecay: weightDecay, decoupled: true, on: backend)
+        case .sgd: return try SGDOptimizer(parameters, momentum: momentum, weightDecay: weightDecay, on: backend)
+        case .lars: return try LARSOptimizer(parameters, momentum: momentum, weightDecay: weightDecay, on: backend)
+        }
+    }
+}
+
+extension Optimizer {
+    /// Scales every gradient by clipNorm/‖g‖ when the global norm ‖g‖ over all parameters exceeds `clipNorm`.
+    func clipGradients(on backend: any Backend) throws {
+        guard let clipNorm else { return }
+        var total = 0.0
+        for p in parameters {
+            let norm = try Self.norm(p.gradient, on: backend)
+            total += norm * norm
+        }
+        let norm = total.squareRoot()
+        if norm > Double(clipNorm) {
+            for p in parameters { try backend.scale(p.gradient, by: Float(Double(clipNorm) / norm), into: p.gradient) }
+        }
+    }
+
+    /// ‖x‖ of a whole tensor (reduce.cl), one scalar back to the host.
+    static func norm(_ x: Tensor, on backend: any Backend) throws -> Double {
+        let out = try backend.makeTensor([1])
+        try backend.reduceRows(x, into: out, .norm, RowsShape(rows: 1, columns: x.count))
+        return Double(try backend.download(out)[0])
+    }
+}
+
+/// Zero-filled tensors shaped like each parameter (optimiser state).
+private func zeroState(_ parameters: [Parameter], on backend: any Backend) throws -> [Tensor] {
+    try parameters.map { p in let t = try backend.makeTensor(p.value.shape); try backend.fill(t, with: 0); return t }
+}
+
 /// Adam (or AdamW) over a list of parameters, the update on the device (optimizer.cl); each parameter's rate is
 /// the schedule's times its group multiplier. Optional clipping of the global gradient norm.
-public final class AdamOptimizer {
+public final class AdamOptimizer: Optimizer {
     public let parameters: [Parameter]
     public var beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
     public let weightDecay: Float
@@ -55,25 +153,13 @@ public final class AdamOptimizer {
         self.weightDecay = weightDecay
         self.decoupled = decoupled
         self.backend = backend
-        first = try parameters.map { p in let t = try backend.makeTensor(p.value.shape); try backend.fill(t, with: 0); return t }
-        second = try parameters.map { p in let t = try backend.makeTensor(p.value.shape); try backend.fill(t, with: 0); return t }
+        first = try zeroState(parameters, on: backend)
+        second = try zeroState(parameters, on: backend)
     }
 
     /// One update at learning rate `rate` (before group multipliers).
     public func step(rate: Float) throws {
-        if let clipNorm {
-            var total = 0.0
-            for p in parameters {
-                let norm = try backend.makeTensor([1])
-                try backend.reduceRows(p.gradient, into: norm, .norm, RowsShape(rows: 1, columns: p.gradient.count))
-                let value = Double(try backend.download(norm)[0])
-                total += value * value
-            }
-            let norm = total.squareRoot()
-            if norm > Double(clipNorm) {
-                for p in parameters { try backend.scale(p.gradient, by: Float(Double(clipNorm) / norm), into: p.gradient) }
-            }
-        }
+        try clipGradients(on: backend)
         steps += 1
         for (index, p) in parameters.enumerated() {
             try backend.optimizerStep(p.value, p.gradient, first: first[index], second: second[index],
@@ -82,11 +168,88 @@ public final class AdamOptimizer {
         }
     }
 
-    /// The optimiser's state tensors by name, for checkpoints.
     public var state: [(String, Tensor)] {
         parameters.indices.flatMap { [("adam.m." + parameters[$0].name, first[$0]), ("adam.v." + parameters[$0].name, second[$0])] }
     }
 
-    /// Restores the step count after loading the state tensors.
+    public func restore(steps: Int) { self.steps = steps }
+}
+
+/// SGD with momentum (PyTorch's form: v ← μ·v + g + wd·p, p ← p − lr·v), the update on the device (optimizer.cl).
+public final class SGDOptimizer: Optimizer {
+    public let parameters: [Parameter]
+    public let momentum: Float, weightDecay: Float
+    public var clipNorm: Float?
+    public private(set) var steps = 0
+    let velocity: [Tensor]
+    private let backend: any Backend
+
+    public init(_ parameters: [Parameter], momentum: Float = 0.9, weightDecay: Float = 0, on backend: any Backend) throws {
+        self.parameters = parameters
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.backend = backend
+        velocity = try zeroState(parameters, on: backend)
+    }
+
+    public func step(rate: Float) throws {
+        try clipGradients(on: backend)
+        steps += 1
+        for (index, p) in parameters.enumerated() {
+            try backend.optimizerStep(p.value, p.gradient, first: velocity[index], second: velocity[index],
+                                      .sgd(lr: rate * p.rateMultiplier, momentum: momentum, weightDecay: weightDecay))
+        }
+    }
+
+    public var state: [(String, Tensor)] { parameters.indices.map { ("sgd.v." + parameters[$0].name, velocity[$0]) } }
+
+    public func restore(steps: Int) { self.steps = steps }
+}
+
+/// LARS: for each parameter of rank ≥ 2, g ← η·‖w‖/(‖g + 0‖ + wd·‖w‖)·(g + wd·w) (the trust ratio, 1 when either
+/// norm is 0), then SGD with momentum; 1-D parameters (biases, normalisation scales) take plain momentum SGD
+/// without decay, the usual exclusion in SimCLR/BYOL training. Two norms per matrix come back to the host.
+public final class LARSOptimizer: Optimizer {
+    public let parameters: [Parameter]
+    public let momentum: Float, weightDecay: Float
+    /// η, the trust coefficient (1e-3 in the LARS paper and in lightly/solo-learn).
+    public var trustCoefficient: Float = 1e-3
+    public var clipNorm: Float?
+    public private(set) var steps = 0
+    let velocity: [Tensor]
+    private let backend: any Backend
+
+    public init(_ parameters: [Parameter], momentum: Float = 0.9, weightDecay: Float = 0, on backend: any Backend) throws {
+        self.parameters = parameters
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.backend = backend
+        velocity = try zeroState(parameters, on: backend)
+    }
+
+    /// The trust ratio η·‖w‖/(‖g‖ + wd·‖w‖), or 1 when a norm is zero.
+    public static func trustRatio(weightNorm: Double, gradientNorm: Double, weightDecay: Float, coefficient: Float) -> Float {
+        guard weightNorm > 0, gradientNorm > 0 else { return 1 }
+        return Float(Double(coefficient) * weightNorm / (gradientNorm + Double(weightDecay) * weightNorm))
+    }
+
+    public func step(rate: Float) throws {
+        try clipGradients(on: backend)
+        steps += 1
+        for (index, p) in parameters.enumerated() {
+            if p.value.shape.rank >= 2 {
+                let ratio = Self.trustRatio(weightNorm: try Self.norm(p.value, on: backend),
+                                            gradientNorm: try Self.norm(p.gradient, on: backend),
+                                            weightDecay: weightDecay, coefficient: trustCoefficient)
+                if weightDecay > 0 { try backend.axpy(weightDecay, p.value, p.gradient) }
+                try backend.scale(p.gradient, by: ratio, into: p.gradient)
+            }
+            try backend.optimizerStep(p.value, p.gradient, first: velocity[index], second: velocity[index],
+                                      .sgd(lr: rate * p.rateMultiplier, momentum: momentum, weightDecay: 0))
+        }
+    }
+
+    public var state: [(String, Tensor)] { parameters.indices.map { ("lars.v." + parameters[$0].name, velocity[$0]) } }
+
     public func restore(steps: Int) { self.steps = steps }
 }

@@ -4,27 +4,44 @@ import LDMEngine
 /// report.html: the run's summary and inline SVG plots (loss and R² curves, true vs decoded trajectory of a test
 /// sequence). Self-contained: no scripts, no external files.
 enum Report {
+    /// The Kalman experiments' report: loss and R² curves, a test sequence's true and decoded trajectory.
     static func write(summary: TrainingSummary, metrics: [[String: Any]], truth: [Float], decoded: [Float], to path: String) throws {
-        let losses = metrics.compactMap { e -> (Double, Double)? in
-            guard let step = e["step"] as? Int, let loss = e["loss"] as? Double else { return nil }
-            return (Double(step), loss)
-        }
-        let r2 = metrics.compactMap { e -> (Double, Double)? in
-            guard let epoch = e["epoch"] as? Int, let value = e["r2"] as? Double else { return nil }
-            return (Double(epoch), value)
-        }
         let points = { (v: [Float]) in stride(from: 0, to: v.count - 1, by: 2).map { (Double(v[$0]), Double(v[$0 + 1])) } }
-        let eigen = summary.aEigenvalues.map { String(format: "%.4f %@ %.4fi", $0[0], $0[1] < 0 ? "−" : "+", abs($0[1])) }
+        var facts = ""
+        if let eigenvalues = summary.aEigenvalues, let rotation = summary.rotationPerStep {
+            let eigen = eigenvalues.map { String(format: "%.4f %@ %.4fi", $0[0], $0[1] < 0 ? "−" : "+", abs($0[1])) }
+            facts = "Eigenvalues of A: \(eigen.joined(separator: ", ")); rotation per step \(String(format: "%.4f", rotation)) rad."
+        }
+        try page(summary: summary, facts: facts, plots: [
+            plot(title: "training loss by step", [("loss", series(metrics, x: "step", y: "loss"))], lines: true),
+            plot(title: "held-out R² by epoch", [("R²", series(metrics, x: "epoch", y: "r2"))], lines: true),
+            plot(title: "test sequence 0: true (black) and decoded (red) position",
+                 [("true", points(truth)), ("decoded", points(decoded))], lines: true),
+        ], to: path)
+    }
+
+    /// (x, y) pairs of the metrics entries that have both keys.
+    static func series(_ metrics: [[String: Any]], x: String, y: String) -> [(Double, Double)] {
+        metrics.compactMap { e -> (Double, Double)? in
+            guard let a = (e[x] as? NSNumber)?.doubleValue, let b = (e[y] as? NSNumber)?.doubleValue else { return nil }
+            return (a, b)
+        }
+    }
+
+    /// A self-contained page: the summary's headline numbers, experiment-specific facts, then the plots.
+    static func page(summary: TrainingSummary, facts: String, plots: [String], to path: String) throws {
+        let optimizer = summary.optimizer.map { ", optimiser \($0)" } ?? ""
+        let objective = summary.objective.map { ", objective \($0)" } ?? ""
+        let perDimension = summary.r2PerDimension.map { String(format: "%.4f", $0) }.joined(separator: ", ")
+        let r2 = summary.r2.map { String(format: "R² %.4f (per dimension %@),", $0, perDimension) } ?? "No R² (no true latents given),"
         let html = """
             <!doctype html><html><head><meta charset="utf-8"><title>ldm train \(summary.experiment)</title>
             <style>body{font-family:sans-serif;margin:2em;max-width:60em}svg{border:1px solid #ccc;margin:0.5em}</style></head><body>
             <h1>ldm train — \(summary.experiment)</h1>
-            <p>Held-out R² \(String(format: "%.4f", summary.r2)) (per dimension \(summary.r2PerDimension.map { String(format: "%.4f", $0) }.joined(separator: ", "))),
-            \(summary.epochs) epochs in \(String(format: "%.1f", summary.seconds)) s on the \(summary.backend) backend, seed \(summary.seed).
-            Eigenvalues of A: \(eigen.joined(separator: ", ")); rotation per step \(String(format: "%.4f", summary.rotationPerStep)) rad.</p>
-            \(plot(title: "training loss by step", [("loss", losses)], lines: true))
-            \(plot(title: "held-out R² by epoch", [("R²", r2)], lines: true))
-            \(plot(title: "test sequence 0: true (black) and decoded (red) position", [("true", points(truth)), ("decoded", points(decoded))], lines: true))
+            <p>\(r2)
+            \(summary.epochs) epochs in \(String(format: "%.1f", summary.seconds)) s on the \(summary.backend) backend, seed \(summary.seed)\(optimizer)\(objective).
+            \(facts)</p>
+            \(plots.joined(separator: "\n"))
             </body></html>
             """
         do {

@@ -24,13 +24,15 @@ public struct TrainingConfiguration: Sendable {
     public var stateDimension = 2
     public var latentDimension = 2
     public var schedule: LearningRateSchedule
+    /// Adam by default, as in the reference.
+    public var optimizer: OptimizerKind = .adam
     public var weightDecay: Float
     public var variant: KalmanLDMVariant
     /// The learning-rate multiplier of the filter parameters A, b, a, s.
     public var filterRateMultiplier: Float
     /// When set, Σ_D is predicted per step by ``ObservationNoiseNetwork``, trained at this multiplier of the rate.
     public var noiseNetworkRateMultiplier: Float?
-    /// Global gradient-norm clipping before each Adam step (none by default, as in the reference).
+    /// Global gradient-norm clipping before each optimiser step (none by default, as in the reference).
     public var clipNorm: Float?
     /// A metrics.jsonl line every this many optimiser steps (and one per epoch with the R²).
     public var logEvery = 20
@@ -96,25 +98,66 @@ public struct TrainingProgress: Sendable {
     public var stepsPerSecond: Double
 }
 
-/// What a finished run reports (summary.json).
+/// What a finished run reports (summary.json). The Kalman experiments fill the A fields, ou-ica the MCC and the
+/// unmixing angle, two-view the objective and the MCC.
 public struct TrainingSummary: Codable, Sendable {
     public var experiment: String
-    public var r2: Double
+    /// The experiment's headline R²: of the ridge probe to the true positions (Kalman), to the true latents
+    /// (two-view), or the mean squared correlation of matched sources (ou-ica).
+    public var r2: Double?
     public var r2PerDimension: [Double]
     public var epochs: Int
     public var seconds: Double
     public var backend: String
     public var seed: UInt64
     public var finalLoss: Double
-    public var aEigenvalues: [[Double]]
-    public var rotationPerStep: Double
+    public var optimizer: String?
+    public var aEigenvalues: [[Double]]?
+    public var rotationPerStep: Double?
+    public var mcc: Double?
+    public var unmixingAngle: Double?
+    public var objective: String?
+    /// two-view: the share of test rows whose view 2 is the nearest of all test rows' view 2 to their view 1.
+    public var retrievalTop1: Double?
+    /// two-view on synthetic data: the probe R² of the oracle representation s + ε₁ (the ceiling).
+    public var oracleR2: Double?
+
+    public init(experiment: String, r2: Double?, r2PerDimension: [Double], epochs: Int, seconds: Double, backend: String,
+                seed: UInt64, finalLoss: Double, optimizer: String? = nil) {
+        self.experiment = experiment
+        self.r2 = r2
+        self.r2PerDimension = r2PerDimension
+        self.epochs = epochs
+        self.seconds = seconds
+        self.backend = backend
+        self.seed = seed
+        self.finalLoss = finalLoss
+        self.optimizer = optimizer
+    }
 
     enum CodingKeys: String, CodingKey {
-        case experiment, r2, epochs, seconds, backend, seed
+        case experiment, r2, epochs, seconds, backend, seed, optimizer, mcc, objective
         case r2PerDimension = "r2_per_dimension"
         case finalLoss = "final_loss"
         case aEigenvalues = "A_eigenvalues"
         case rotationPerStep = "rotation_per_step"
+        case unmixingAngle = "unmixing_angle"
+        case retrievalTop1 = "retrieval_top1"
+        case oracleR2 = "oracle_r2"
+    }
+}
+
+extension TrainingSummary {
+    /// Writes summary.json (pretty, sorted keys) into `directory`, atomically.
+    func write(to directory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let path = (directory as NSString).appendingPathComponent("summary.json")
+        do {
+            try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw LDMError.invalidFile(path: path, problem: "cannot write: \((error as NSError).localizedDescription)")
+        }
     }
 }
 
@@ -124,9 +167,19 @@ public struct TrainingInterrupted: Error, CustomStringConvertible {
     public var description: String { "interrupted; the checkpoint holds \(completedEpochs) completed epoch(s) (resume with --resume)" }
 }
 
+/// A training run of any experiment: progress reports, an interrupt poll, and the run itself, which writes
+/// metrics.jsonl, checkpoint.safetensors (atomic, every epoch), summary.json and report.html to its directory.
+public protocol TrainingRun: AnyObject {
+    var progress: (TrainingProgress) -> Void { get set }
+    /// Polled after every step; returning true stops the run with ``TrainingInterrupted``.
+    var shouldStop: () -> Bool { get set }
+    /// Runs (or, with `resume`, continues from the checkpoint) and returns the summary.
+    func run(resume: Bool) throws -> TrainingSummary
+}
+
 /// Trains the Kalman-LDM predictor on dot-motion videos: metrics.jsonl, checkpoint.safetensors (atomic, every
 /// epoch), summary.json and report.html in `directory`.
-public final class Trainer {
+public final class Trainer: TrainingRun {
     public let configuration: TrainingConfiguration
     public let backend: any Backend
     public let directory: String
@@ -150,11 +203,7 @@ public final class Trainer {
     /// Runs (or, with `resume`, continues) the training and returns the summary.
     public func run(resume: Bool = false) throws -> TrainingSummary {
         let c = configuration
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw LDMError.invalidFile(path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))")
-        }
+        try createDirectory(directory)
         let data = c.motion
         let train = data.generate(count: c.trainSequences, seed: c.seed &* 2 &+ 1)
         let test = data.generate(count: c.testSequences, seed: c.seed &* 2 &+ 2)
@@ -169,7 +218,7 @@ public final class Trainer {
                                        stateDimension: c.stateDimension, variant: c.variant,
                                        filterRateMultiplier: c.filterRateMultiplier,
                                        noiseNetworkRateMultiplier: c.noiseNetworkRateMultiplier, on: backend, seed: c.seed)
-        let optimizer = try AdamOptimizer(model.trainableParameters, weightDecay: c.weightDecay, on: backend)
+        let optimizer = try c.optimizer.make(model.trainableParameters, weightDecay: c.weightDecay, on: backend)
         optimizer.clipNorm = c.clipNorm
         var log = MetricsLog(path: metricsPath)
         var startEpoch = 0, elapsed = 0.0
@@ -232,15 +281,13 @@ public final class Trainer {
         let eigenvalues = try Metrics.eigenvalues(model.parameters.A)
         let complex = eigenvalues.filter { abs($0.im) > 1e-9 }
         let leading = complex.max { ($0.re * $0.re + $0.im * $0.im) < ($1.re * $1.re + $1.im * $1.im) }
-        let summary = TrainingSummary(
+        var summary = TrainingSummary(
             experiment: c.experiment.rawValue, r2: evaluation.r2.reduce(0, +) / Double(evaluation.r2.count),
             r2PerDimension: evaluation.r2, epochs: c.epochs, seconds: clock() - started, backend: backend.info.kind.rawValue,
-            seed: c.seed, finalLoss: lastLoss, aEigenvalues: eigenvalues.map { [$0.re, $0.im] },
-            rotationPerStep: leading.map { abs(atan2($0.im, $0.re)) } ?? 0)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(summary).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("summary.json")),
-                                          options: .atomic)
+            seed: c.seed, finalLoss: lastLoss, optimizer: c.optimizer.rawValue)
+        summary.aEigenvalues = eigenvalues.map { [$0.re, $0.im] }
+        summary.rotationPerStep = leading.map { abs(atan2($0.im, $0.re)) } ?? 0
+        try summary.write(to: directory)
         try Report.write(summary: summary, metrics: try log.entries(), truth: Array(test.positions[0..<(c.steps * 2)]),
                          decoded: Array(evaluation.decoded[0..<(c.steps * 2)]),
                          to: (directory as NSString).appendingPathComponent("report.html"))
@@ -258,70 +305,22 @@ public final class Trainer {
                 Metrics.predict(weights: weights, features: testStates, rows: rows, outputs: 2))
     }
 
-    func saveCheckpoint(_ model: KalmanLDMModel, _ optimizer: AdamOptimizer, epochs: Int, seconds: Double) throws {
-        var tensors: [(String, [Float], [Int])] = []
-        for p in model.trainableParameters { tensors.append((p.name, try backend.download(p.value), p.value.shape.dims)) }
-        for (name, t) in optimizer.state { tensors.append((name, try backend.download(t), t.shape.dims)) }
-        try SafeTensors.write(tensors, metadata: ["experiment": configuration.experiment.rawValue, "epochs": String(epochs),
-                                                  "optimizer_steps": String(optimizer.steps), "seed": String(configuration.seed),
-                                                  "seconds": String(seconds)], to: checkpointPath)
+    func saveCheckpoint(_ model: KalmanLDMModel, _ optimizer: any Optimizer, epochs: Int, seconds: Double) throws {
+        try Checkpoint.save(model.trainableParameters, optimizer, identity: identity, epochs: epochs, seconds: seconds,
+                            on: backend, to: checkpointPath)
+    }
+
+    /// What a checkpoint must match to be resumed by this run.
+    var identity: [String: String] {
+        ["experiment": configuration.experiment.rawValue, "seed": String(configuration.seed),
+         "optimizer": configuration.optimizer.rawValue]
     }
 
     /// Loads the checkpoint into the model and optimiser; returns (completed epochs, elapsed seconds).
-    func restore(_ model: KalmanLDMModel, _ optimizer: AdamOptimizer) throws -> (Int, Double) {
-        guard FileManager.default.fileExists(atPath: checkpointPath) else {
-            throw LDMError.invalidFile(path: checkpointPath, problem: "--resume needs a checkpoint from an earlier run")
-        }
-        let (tensors, metadata) = try SafeTensors.read(checkpointPath)
-        guard metadata["experiment"] == configuration.experiment.rawValue, metadata["seed"] == String(configuration.seed),
-              let epochs = metadata["epochs"].flatMap(Int.init), let steps = metadata["optimizer_steps"].flatMap(Int.init) else {
-            throw LDMError.invalidFile(path: checkpointPath, problem: "it is for experiment \(metadata["experiment"] ?? "?") seed \(metadata["seed"] ?? "?"), not \(configuration.experiment.rawValue) seed \(configuration.seed)")
-        }
-        let targets = model.trainableParameters.map { ($0.name, $0.value) } + optimizer.state
-        for (name, tensor) in targets {
-            guard let (values, _) = tensors[name], values.count == tensor.count else {
-                throw LDMError.invalidFile(path: checkpointPath, problem: "tensor \(name) is missing or has the wrong size")
-            }
-            try backend.write(values, to: tensor)
-        }
-        optimizer.restore(steps: steps)
+    func restore(_ model: KalmanLDMModel, _ optimizer: any Optimizer) throws -> (Int, Double) {
+        let restored = try Checkpoint.restore(model.trainableParameters, optimizer, identity: identity, on: backend,
+                                              from: checkpointPath)
         try model.synchronizeFilter()
-        return (epochs, metadata["seconds"].flatMap(Double.init) ?? 0)
-    }
-}
-
-/// metrics.jsonl: one JSON object per line.
-struct MetricsLog {
-    let path: String
-
-    mutating func reset() throws {
-        FileManager.default.createFile(atPath: path, contents: Data())
-    }
-
-    func append(_ entry: [String: Any]) throws {
-        var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
-        line.append(0x0A)
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw LDMError.invalidFile(path: path, problem: "cannot append metrics")
-        }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(line)
-    }
-
-    func entries() throws -> [[String: Any]] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
-    /// Drops lines logged after optimiser step `step` (an interrupted epoch that the resumed run redoes).
-    mutating func truncate(afterStep step: Int) throws {
-        let kept = try entries().filter { ($0["step"] as? Int ?? 0) <= step }
-        var data = Data()
-        for entry in kept {
-            data.append(try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]))
-            data.append(0x0A)
-        }
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        return restored
     }
 }

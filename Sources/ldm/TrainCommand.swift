@@ -10,7 +10,7 @@ nonisolated(unsafe) private var interruptRequested: sig_atomic_t = 0
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an experiment end to end (Kalman-LDM on dot-motion videos).",
+        abstract: "Train an experiment end to end (Kalman-LDM on dot-motion videos, ICA, two-view LDM).",
         discussion: """
             square: a dot moving around a square (0.314 rad per step), d_s = d_l = 2, Adam 0.02 → 0.005 linearly; \
             figure8: a figure-8 path, d_s = 10, d_l = 5, Adam 0.005 with step decay; \
@@ -21,21 +21,30 @@ struct TrainCommand: ParsableCommand {
             (SPEC §5, §6). The held-out R² is a ridge probe from the filtered states to the true positions, fitted \
             on 64 training sequences and scored on the test set. Writes metrics.jsonl, checkpoint.safetensors \
             (atomically, every epoch), summary.json and report.html to --out. Ctrl-C stops after the current step; \
-            the last epoch's checkpoint stays valid for --resume.
+            the last epoch's checkpoint stays valid for --resume. \
+            ou-ica: two Ornstein–Uhlenbeck sources (θ = 2.0, 0.2) mixed by a 45° rotation, unmixed by W = exp(skew) \
+            under a Gaussian latent with per-source weights 1/std, plain SGD at 0.01 for 1000 full-batch steps (one \
+            step per epoch); reports the MCC and the unmixing angle. \
+            two-view: an MLP encoder 10 → 128 → 128 → 10 trained on pairs of views x = g(s + 0.1·ε) of latents s on the \
+            sphere (or --latent gaussian) through a fixed random invertible MLP g, with a two-view --objective \
+            (default ldm-contrastive), Adam 0.01 with a one-epoch warm-up and cosine decay, batch 256, 10 240 pairs, 50 epochs; \
+            or your own paired views with --view1/--view2 (N × d .npy, optional --latents N × k for the probe; the last \
+            --test-rows rows are held out). Reports the held-out probe R² to the latents, the MCC and the top-1 \
+            retrieval accuracy, and the oracle R² of g⁻¹(x₁) = s + ε₁ (the ceiling).
             """)
 
     enum ExperimentChoice: String, ExpressibleByArgument, CaseIterable {
         case square, figure8, circular, circularInferred = "circular-inferred", ouICA = "ou-ica", twoView = "two-view"
     }
 
-    @Option(help: "square, figure8, circular, circular-inferred (ou-ica and two-view are not implemented yet).")
+    @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
     var experiment: ExperimentChoice = .square
-    @Option(help: "knn or stopgrad: the Kalman-LDM loss form (default knn; stopgrad uses the reference's learning rates).")
+    @Option(help: "Kalman experiments: knn or stopgrad (default knn; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg or barlow.")
     var objective: String?
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
     @Option(help: "Seed of the data, the initialisation and the batch order.") var seed: UInt64 = 0
-    @Option(help: "Epochs (default 20, the reference).") var epochs: Int?
+    @Option(help: "Epochs (default 20 for the Kalman experiments as the reference, 1000 full-batch steps for ou-ica, 50 for two-view).") var epochs: Int?
     @Option(help: "Training sequences (default 800; fewer for a quick run).") var trainSequences: Int?
     @Option(help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad as in the reference, 1 with knn).")
     var filterRateMultiplier: Float?
@@ -43,13 +52,67 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Clip the global gradient norm to this value before each step (default: no clipping).") var clipNorm: Float?
     @Option(help: "Adam's (L2) weight decay (default: the experiment's, 1e-6 or 1e-4).") var weightDecay: Float?
     @Option(help: "Multiplies the experiment's learning-rate schedule (default 1).") var learningRateScale: Float = 1
+    @Option(help: "adam, adamw, sgd (momentum 0.9; 0 for ou-ica) or lars (default: the experiment's: adam, or sgd for ou-ica).")
+    var optimizer: OptimizerKind?
+    @Option(help: "The base learning rate (default: the experiment's); the schedule keeps its shape.") var learningRate: Float?
+    @Option(help: "constant, linear (to 1 % of the base), step (halved at 1/3 and 2/3) or cosine (after --warmup-steps) (default: the experiment's).")
+    var schedule: LearningRateSchedule.Kind?
+    @Option(help: "Linear warm-up steps before the cosine schedule (default 0).") var warmupSteps: Int?
+    @Option(help: "two-view: the synthetic latent, sphere (default) or gaussian.") var latent: TwoViewData.Latent?
+    @Option(help: "two-view: your first views, N × d .npy (with --view2).") var view1: String?
+    @Option(help: "two-view: your second views, N × d .npy, row i paired with --view1's row i.") var view2: String?
+    @Option(help: "two-view: the true latents of your views, N × k .npy, for the probe R² and MCC (optional).") var latents: String?
+    @Option(help: "two-view: held-out rows (default 2048; the last rows of your arrays).") var testRows: Int?
+    @Option(help: "two-view: training pairs generated (default 10240).") var trainRows: Int?
+    @Option(help: "two-view: pairs per batch (default 256).") var batchSize: Int?
+    @Flag(help: "two-view: BatchNorm after each hidden layer of the encoder.") var batchNorm = false
     @Option(help: "Output directory (default runs/<experiment>).") var out: String?
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
     @Flag(help: "Print summary.json to standard output when done.") var json = false
     @Flag(help: "No progress bar.") var quiet = false
 
+    var isKalman: Bool { Experiment(rawValue: experiment.rawValue) != nil }
+
     func validate() throws {
         guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
+        let twoViewOnly: [(Bool, String)] = [(latent != nil, "--latent"), (view1 != nil, "--view1"), (view2 != nil, "--view2"),
+                                             (latents != nil, "--latents"), (testRows != nil, "--test-rows"),
+                                             (trainRows != nil, "--train-rows"), (batchSize != nil, "--batch-size"),
+                                             (batchNorm, "--batch-norm")]
+        if experiment != .twoView, let (_, name) = twoViewOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(name) applies to --experiment two-view only")
+        }
+        if let warmupSteps {
+            guard schedule == .cosine else { throw ValidationError("--warmup-steps applies to --schedule cosine only") }
+            guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0, got \(warmupSteps)") }
+        }
+        if let learningRate, !(learningRate.isFinite && learningRate > 0) {
+            throw ValidationError("--learning-rate must be positive, got \(learningRate)")
+        }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let clipNorm, !(clipNorm.isFinite && clipNorm > 0) { throw ValidationError("--clip-norm must be positive, got \(clipNorm)") }
+        if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
+        guard learningRateScale.isFinite, learningRateScale > 0 else { throw ValidationError("--learning-rate-scale must be positive") }
+        if experiment == .twoView {
+            if let objective, TwoViewObjective(rawValue: objective) == nil {
+                throw ValidationError("--objective for two-view must be one of \(TwoViewObjective.allCases.map(\.rawValue).joined(separator: ", ")), got '\(objective)'")
+            }
+            guard (view1 == nil) == (view2 == nil) else { throw ValidationError("--view1 and --view2 go together") }
+            if latents != nil && view1 == nil { throw ValidationError("--latents needs --view1 and --view2") }
+            if view1 != nil && (latent != nil || trainRows != nil) {
+                throw ValidationError("--latent and --train-rows describe the synthetic data; your arrays come with --view1/--view2")
+            }
+            for (value, name) in [(testRows, "--test-rows"), (trainRows, "--train-rows"), (batchSize, "--batch-size")] {
+                if let value, value < 2 { throw ValidationError("\(name) must be at least 2, got \(value)") }
+            }
+        }
+        if !isKalman {
+            for (given, name) in [(experiment == .ouICA && objective != nil, "--objective"), (trainSequences != nil, "--train-sequences"),
+                                  (filterRateMultiplier != nil, "--filter-rate-multiplier"), (jumpRate != nil, "--jump-rate")] where given {
+                throw ValidationError("\(name) does not apply to --experiment \(experiment.rawValue)")
+            }
+            return
+        }
         if let objective, KalmanLDMVariant(rawValue: objective) == nil {
             throw ValidationError("--objective must be stopgrad or knn for the Kalman experiments, got '\(objective)'")
         }
@@ -57,10 +120,6 @@ struct TrainCommand: ParsableCommand {
             guard [.circular, .circularInferred].contains(experiment) else { throw ValidationError("--jump-rate applies to the circular experiments only") }
             guard (0...1).contains(jumpRate) else { throw ValidationError("--jump-rate must be in [0, 1], got \(jumpRate)") }
         }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let clipNorm, !(clipNorm.isFinite && clipNorm > 0) { throw ValidationError("--clip-norm must be positive, got \(clipNorm)") }
-        if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
-        guard learningRateScale.isFinite, learningRateScale > 0 else { throw ValidationError("--learning-rate-scale must be positive") }
         guard let kind = Experiment(rawValue: experiment.rawValue) else {
             throw ValidationError("--experiment \(experiment.rawValue) is not implemented yet; available: \(Experiment.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -70,21 +129,97 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// The experiment's schedule with --learning-rate, --schedule, --warmup-steps and --learning-rate-scale applied.
+    func schedule(from standard: LearningRateSchedule) -> LearningRateSchedule {
+        let base = learningRate ?? standard.baseRate
+        var chosen = standard.scaled(by: base / standard.baseRate)
+        if let schedule { chosen = .named(schedule, base: base, warmup: warmupSteps ?? 0) }
+        return chosen.scaled(by: learningRateScale)
+    }
+
+    /// The configured run of the chosen experiment.
+    func makeRun(on engine: any Backend, directory: String) throws -> any TrainingRun {
+        if experiment == .twoView {
+            var configuration = TwoViewConfiguration()
+            configuration.seed = seed
+            if let objective { configuration.objective = TwoViewObjective(rawValue: objective) ?? .ldmContrastive }
+            if let latent { configuration.data.latent = latent }
+            if let trainRows { configuration.trainCount = trainRows }
+            if let testRows { configuration.testCount = testRows }
+            if let batchSize { configuration.batch = batchSize }
+            configuration.batchNorm = batchNorm
+            if let view1, let view2 { configuration.arrays = try loadViews(view1, view2, latents) }
+            if let epochs { configuration.epochs = epochs }
+            if let optimizer { configuration.optimizer = optimizer }
+            if let weightDecay { configuration.weightDecay = weightDecay }
+            configuration.clipNorm = clipNorm
+            // The warm-up is one epoch of the configured data.
+            configuration.schedule = schedule(from: .warmupCosine(base: configuration.schedule.baseRate,
+                                                                  warmup: configuration.stepsPerEpoch, floor: 0))
+            return try TwoViewTrainer(configuration, on: engine, directory: directory)
+        }
+        if experiment == .ouICA {
+            var configuration = ICAConfiguration()
+            configuration.seed = seed
+            if let epochs { configuration.epochs = epochs }
+            if let optimizer {
+                configuration.optimizer = optimizer
+                if optimizer != .sgd { configuration.momentum = 0.9 }
+            }
+            if let weightDecay { configuration.weightDecay = weightDecay }
+            configuration.clipNorm = clipNorm
+            configuration.schedule = schedule(from: configuration.schedule)
+            return try ICATrainer(configuration, on: engine, directory: directory)
+        }
+        var configuration = TrainingConfiguration(experiment: Experiment(rawValue: experiment.rawValue) ?? .square,
+                                                  objective: objective.flatMap(KalmanLDMVariant.init(rawValue:)))
+        configuration.seed = seed
+        if let jumpRate { configuration.motion.jumpRate = jumpRate }
+        configuration.clipNorm = clipNorm
+        if let weightDecay { configuration.weightDecay = weightDecay }
+        if let epochs { configuration.epochs = epochs }
+        if let trainSequences { configuration.trainSequences = trainSequences }
+        if let filterRateMultiplier { configuration.filterRateMultiplier = filterRateMultiplier }
+        if let optimizer { configuration.optimizer = optimizer }
+        configuration.schedule = schedule(from: configuration.schedule)
+        return try Trainer(configuration, on: engine, directory: directory)
+    }
+
+    /// The user's paired views (and latents) from .npy files, checked for shape and finiteness.
+    func loadViews(_ path1: String, _ path2: String, _ latentsPath: String?) throws -> TwoViewArrays {
+        func matrix(_ path: String) throws -> (rows: Int, columns: Int, values: [Float]) {
+            let (shape, values) = try NumPyFile.read(path)
+            guard shape.rank == 2, shape.dims[0] >= 1, shape.dims[1] >= 1 else {
+                throw LDMError.invalidFile(path: path, problem: "expected an N × d matrix, found shape \(shape)")
+            }
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw LDMError.invalidFile(path: path, problem: "entry \(bad) (row \(bad / shape.dims[1])) is \(values[bad]), not finite")
+            }
+            return (shape.dims[0], shape.dims[1], values)
+        }
+        let a = try matrix(path1), b = try matrix(path2)
+        guard a.rows == b.rows, a.columns == b.columns else {
+            throw LDMError.shapeMismatch(operation: "ldm train --experiment two-view",
+                                         detail: "--view1 is \(a.rows) × \(a.columns) and --view2 \(b.rows) × \(b.columns); they must match")
+        }
+        var k = 0, truth: [Float]?
+        if let latentsPath {
+            let s = try matrix(latentsPath)
+            guard s.rows == a.rows else {
+                throw LDMError.shapeMismatch(operation: "ldm train --experiment two-view",
+                                             detail: "--latents has \(s.rows) rows, the views \(a.rows)")
+            }
+            (k, truth) = (s.columns, s.values)
+        }
+        return TwoViewArrays(view1: a.values, view2: b.values, latents: truth, count: a.rows, dimension: a.columns,
+                             latentDimension: k == 0 ? a.columns : k)
+    }
+
     func run() throws {
         try reportingErrors {
-            var configuration = TrainingConfiguration(experiment: Experiment(rawValue: experiment.rawValue) ?? .square,
-                                                      objective: objective.flatMap(KalmanLDMVariant.init(rawValue:)))
-            configuration.seed = seed
-            if let jumpRate { configuration.motion.jumpRate = jumpRate }
-            configuration.clipNorm = clipNorm
-            if let weightDecay { configuration.weightDecay = weightDecay }
-            if let epochs { configuration.epochs = epochs }
-            if let trainSequences { configuration.trainSequences = trainSequences }
-            if let filterRateMultiplier { configuration.filterRateMultiplier = filterRateMultiplier }
-            configuration.schedule = configuration.schedule.scaled(by: learningRateScale)
             let engine = try openBackends(backend, device: device)[0]
             let directory = out ?? "runs/\(experiment.rawValue)"
-            let trainer = try Trainer(configuration, on: engine, directory: directory)
+            let trainer = try makeRun(on: engine, directory: directory)
             if !quiet {
                 note("training \(experiment.rawValue) on \(engine.info) → \(directory)")
                 let terminal = isatty(STDERR_FILENO) != 0
@@ -93,7 +228,8 @@ struct TrainCommand: ParsableCommand {
                     guard terminal || p.step == p.stepsPerEpoch else { return }
                     let filled = Int(20 * Double(p.step) / Double(p.stepsPerEpoch))
                     let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 20 - filled)
-                    let r2 = p.r2.map { String(format: " R² %.4f", $0) } ?? ""
+                    let label = experiment == .ouICA ? "MCC" : experiment == .twoView && latents == nil && view1 != nil ? "top-1" : "R²"
+                    let r2 = p.r2.map { String(format: " %@ %.4f", label, $0) } ?? ""
                     FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s ", terminal ? "\r" : "",
                                                                p.epoch, p.epochs, bar, p.loss, r2, p.stepsPerSecond).utf8))
                     if p.step == p.stepsPerEpoch { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -112,10 +248,19 @@ struct TrainCommand: ParsableCommand {
                 let summary = try trainer.run(resume: resume)
                 if json {
                     try printJSON(summary)
+                } else if experiment == .twoView {
+                    let oracle = summary.oracleR2.map { String(format: " (oracle %.4f)", $0) } ?? ""
+                    let r2 = summary.r2.map { String(format: "held-out R² %.4f%@, MCC %.4f, ", $0, oracle, summary.mcc ?? .nan) } ?? ""
+                    print(String(format: "two-view (%@): %@retrieval top-1 %.4f after %d epochs in %.1f s on %@", summary.objective ?? "?",
+                                 r2, summary.retrievalTop1 ?? .nan, summary.epochs, summary.seconds, summary.backend))
+                } else if let mcc = summary.mcc, experiment == .ouICA {
+                    print(String(format: "%@: MCC %.4f (mean squared correlation %.4f) after %d epochs in %.1f s on %@; unmixing angle %.4f rad",
+                                 summary.experiment, mcc, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend,
+                                 summary.unmixingAngle ?? 0))
                 } else {
                     print(String(format: "%@: held-out R² %.4f after %d epochs in %.1f s on %@; rotation per step %.4f rad",
-                                 summary.experiment, summary.r2, summary.epochs, summary.seconds, summary.backend,
-                                 summary.rotationPerStep))
+                                 summary.experiment, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend,
+                                 summary.rotationPerStep ?? 0))
                 }
             } catch let stop as TrainingInterrupted {
                 note("\nldm: \(stop)")
@@ -124,3 +269,7 @@ struct TrainCommand: ParsableCommand {
         }
     }
 }
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+extension TwoViewData.Latent: ExpressibleByArgument {}

@@ -128,7 +128,7 @@ struct NoiseNetworkTests {
         let summary = try Trainer(c, on: backend, directory: directory).run()
         let perEpoch = try String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.compactMap { $0["r2"] as? Double }
-        #expect(summary.r2 > 0.3 && perEpoch.count == 4 && perEpoch[3] > perEpoch[0] + 0.05, "R² by epoch \(perEpoch)")
+        #expect((summary.r2 ?? 0) > 0.3 && perEpoch.count == 4 && perEpoch[3] > perEpoch[0] + 0.05, "R² by epoch \(perEpoch)")
         let (tensors, _) = try SafeTensors.read(directory + "/checkpoint.safetensors")
         #expect(tensors["noise.scale"]?.0.count == 100 && tensors["noise.0.weight"]?.0.count == 100 * 100)
     }

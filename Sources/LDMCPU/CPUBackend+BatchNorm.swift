@@ -1,0 +1,56 @@
+import LDMEngine
+
+/// batch_norm (CPU twin of Kernels/batch_norm.cl): batch normalisation over the rows, forward and backward.
+extension CPUBackend {
+    public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, into y: Tensor, mean: Tensor, variance: Tensor,
+                          _ s: BatchNormShape) throws {
+        let op = "batchNorm \(s)"
+        try KernelChecks.batchNorm(op, s, matrices: [("x", x), ("y", y)],
+                                   vectors: [("gamma", gamma), ("beta", beta), ("mean", mean), ("variance", variance)])
+        let px = try floats(x, op), py = try floats(y, op), pg = try floats(gamma, op), pb = try floats(beta, op)
+        let pm = try floats(mean, op), pv = try floats(variance, op)
+        let (n, c) = (s.rows, s.columns)
+        if s.training {
+            // Column sums row by row (contiguous reads), then the two-pass variance the kernel uses.
+            var sums = [Float](repeating: 0, count: c), squares = [Float](repeating: 0, count: c)
+            for i in 0..<n { for j in 0..<c { sums[j] += px[i * c + j] } }
+            for j in 0..<c { pm[j] = sums[j] / Float(n) }
+            for i in 0..<n { for j in 0..<c { let d = px[i * c + j] - pm[j]; squares[j] += d * d } }
+            for j in 0..<c { pv[j] = squares[j] / Float(n) }
+        }
+        let inverse = (0..<c).map { 1 / (pv[$0] + s.epsilon).squareRoot() }
+        Parallel.forChunks(n, threads: threads, costPerItem: c) { range in
+            for i in range { for j in 0..<c { py[i * c + j] = pg[j] * (px[i * c + j] - pm[j]) * inverse[j] + pb[j] } }
+        }
+    }
+
+    public func batchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
+                                  dGamma: Tensor, dBeta: Tensor, _ s: BatchNormShape) throws {
+        let op = "batchNormBackward \(s)"
+        guard s.training else { throw LDMError.invalidArgument("\(op): the backward is defined for training mode only") }
+        try KernelChecks.batchNorm(op, s, matrices: [("x", x), ("dy", dy), ("dx", dx)],
+                                   vectors: [("gamma", gamma), ("mean", mean), ("variance", variance), ("dGamma", dGamma), ("dBeta", dBeta)])
+        let px = try floats(x, op), pg = try floats(dy, op), pgamma = try floats(gamma, op), pm = try floats(mean, op)
+        let pv = try floats(variance, op), pdx = try floats(dx, op), pdg = try floats(dGamma, op), pdb = try floats(dBeta, op)
+        let (n, c) = (s.rows, s.columns)
+        let inverse = (0..<c).map { 1 / (pv[$0] + s.epsilon).squareRoot() }
+        var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+        for i in 0..<n {
+            for j in 0..<c {
+                let g = pg[i * c + j]
+                sumG[j] += g
+                sumGX[j] += g * (px[i * c + j] - pm[j]) * inverse[j]
+            }
+        }
+        for j in 0..<c { (pdg[j], pdb[j]) = (sumGX[j], sumG[j]) }
+        let count = Float(n)
+        Parallel.forChunks(n, threads: threads, costPerItem: c) { range in
+            for i in range {
+                for j in 0..<c {
+                    let e = i * c + j, normalised = (px[e] - pm[j]) * inverse[j]
+                    pdx[e] = pgamma[j] * inverse[j] * (pg[e] - sumG[j] / count - normalised * sumGX[j] / count)
+                }
+            }
+        }
+    }
+}

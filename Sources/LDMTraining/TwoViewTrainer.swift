@@ -1,0 +1,296 @@
+import Foundation
+import LDMEngine
+import LDMObjectives
+import LDMReference
+
+/// The objectives of the objectives issue that train a two-view encoder (symmetric in the views), with the
+/// defaults of `ldm objective --preset`.
+public enum TwoViewObjective: String, Sendable, CaseIterable {
+    case simclr
+    case ldmContrastive = "ldm-contrastive"
+    case miContrastive = "mi-contrastive"
+    case ldmLogdet = "ldm-logdet"
+    case ldmKnn = "ldm-knn"
+    case vicreg, barlow
+
+    public func make() -> any Objective {
+        switch self {
+        case .simclr: return NTXent(temperature: 0.5)
+        case .ldmContrastive: return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .ldm)
+        case .miContrastive: return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .mi())
+        case .ldmLogdet: return LDMObjective(latent: .plane(precision: 5), entropy: .logdet(), variant: .ldm)
+        case .ldmKnn: return LDMObjective(latent: .plane(precision: 5), entropy: .knn(k: 3, scale: .one), variant: .ldm)
+        case .vicreg: return VICReg()
+        case .barlow: return BarlowTwins(lambda: 5e-3)
+        }
+    }
+
+    /// Whether the objective's latent model lives on the sphere, so the representation is L2-normalised.
+    public var onSphere: Bool { [.simclr, .ldmContrastive, .miContrastive].contains(self) }
+}
+
+/// Two views the user supplies (rows paired), with optional true latents for the probe.
+public struct TwoViewArrays: Sendable {
+    public var view1: [Float], view2: [Float]
+    public var latents: [Float]?
+    public var count: Int, dimension: Int, latentDimension: Int
+
+    public init(view1: [Float], view2: [Float], latents: [Float]?, count: Int, dimension: Int, latentDimension: Int) {
+        (self.view1, self.view2, self.latents) = (view1, view2, latents)
+        (self.count, self.dimension, self.latentDimension) = (count, dimension, latentDimension)
+    }
+}
+
+/// The two-view experiment's settings.
+public struct TwoViewConfiguration: Sendable {
+    /// The synthetic data (ignored when `arrays` is set).
+    public var data = TwoViewData()
+    /// The user's own views (from .npy files); the last `testCount` rows are held out.
+    public var arrays: TwoViewArrays?
+    public var seed: UInt64 = 0
+    public var epochs = 50
+    public var trainCount = 10_240
+    public var testCount = 2_048
+    /// Training rows whose representations fit the ridge probe (it is scored on the test rows).
+    public var probeCount = 4_096
+    public var batch = 256
+    public var hiddenWidths = [128, 128]
+    /// The representation's dimension (default: the latent's).
+    public var outputDimension: Int?
+    public var activation = Activation.relu
+    /// BatchNorm after every hidden Linear (before the activation), as projector heads use.
+    public var batchNorm = false
+    public var objective = TwoViewObjective.ldmContrastive
+    public var optimizer = OptimizerKind.adam
+    /// Adam at 0.01 after one epoch (40 steps) of warm-up, then cosine decay to 0.
+    public var schedule: LearningRateSchedule
+    public var weightDecay: Float = 1e-6
+    public var clipNorm: Float?
+    public var logEvery = 20
+
+    public init() {
+        schedule = .warmupCosine(base: 0.01, warmup: 40, floor: 0)
+    }
+
+    var rows: Int { arrays.map { $0.count - testCount } ?? trainCount }
+    public var stepsPerEpoch: Int { rows / batch }
+}
+
+/// Trains an encoder f on pairs of views with a two-view objective: both views go through the same MLP (as one
+/// batch of 2B rows), the objective gives ∂loss/∂z of each view, and the optimiser steps on the device.
+/// Evaluation: the held-out R² of a ridge probe from f(view 1) to the true latents, the MCC of f(view 1) against
+/// them (high only when the latents come out axis-aligned), and the top-1 retrieval accuracy of view 2 from
+/// view 1 among the test rows.
+public final class TwoViewTrainer: TrainingRun {
+    public let configuration: TwoViewConfiguration
+    public let backend: any Backend
+    public let directory: String
+    public var progress: (TrainingProgress) -> Void = { _ in }
+    public var shouldStop: () -> Bool = { false }
+
+    public init(_ configuration: TwoViewConfiguration, on backend: any Backend, directory: String) throws {
+        let c = configuration
+        guard c.epochs >= 1, c.batch >= 2, c.testCount >= 2, c.probeCount >= 2, c.logEvery >= 1 else {
+            throw LDMError.invalidArgument("two-view: need epochs ≥ 1, batch ≥ 2 and at least two test and probe rows")
+        }
+        guard c.rows >= c.batch else {
+            throw LDMError.invalidArgument("two-view: \(c.rows) training rows are fewer than one batch of \(c.batch) (after holding out \(c.testCount) test rows)")
+        }
+        self.configuration = configuration
+        self.backend = backend
+        self.directory = directory
+    }
+
+    var checkpointPath: String { (directory as NSString).appendingPathComponent("checkpoint.safetensors") }
+    var identity: [String: String] {
+        ["experiment": "two-view", "seed": String(configuration.seed), "optimizer": configuration.optimizer.rawValue,
+         "objective": configuration.objective.rawValue]
+    }
+
+    /// Training and test rows: views and latents, host-side.
+    struct Split {
+        var train1: [Float], train2: [Float], trainLatents: [Float]?
+        var test1: [Float], test2: [Float], testLatents: [Float]?
+        /// Synthetic data only: the oracle representations of view 1 (``TwoViewData/Sample/oracle1``).
+        var trainOracle: [Float]? = nil, testOracle: [Float]? = nil
+        var dimension: Int, latentDimension: Int, trainCount: Int, testCount: Int
+    }
+
+    func split() -> Split {
+        let c = configuration
+        if let a = c.arrays {
+            let n = a.count - c.testCount, d = a.dimension, k = a.latentDimension
+            return Split(train1: Array(a.view1[0..<(n * d)]), train2: Array(a.view2[0..<(n * d)]),
+                         trainLatents: a.latents.map { Array($0[0..<(n * k)]) },
+                         test1: Array(a.view1[(n * d)...]), test2: Array(a.view2[(n * d)...]),
+                         testLatents: a.latents.map { Array($0[(n * k)...]) },
+                         dimension: d, latentDimension: k, trainCount: n, testCount: c.testCount)
+        }
+        let train = c.data.generate(count: c.trainCount, seed: c.seed &* 2 &+ 1)
+        let test = c.data.generate(count: c.testCount, seed: c.seed &* 2 &+ 2)
+        return Split(train1: train.view1, train2: train.view2, trainLatents: train.latents, test1: test.view1,
+                     test2: test.view2, testLatents: test.latents, trainOracle: train.oracle1, testOracle: test.oracle1,
+                     dimension: c.data.dimension, latentDimension: c.data.dimension, trainCount: c.trainCount,
+                     testCount: c.testCount)
+    }
+
+    public func run(resume: Bool = false) throws -> TrainingSummary {
+        let c = configuration
+        try createDirectory(directory)
+        let data = split()
+        let d = data.dimension, out = c.outputDimension ?? data.latentDimension, b = c.batch
+        var generator = SeededGenerator(seed: c.seed)
+        let encoder = try MLP(widths: [d] + c.hiddenWidths + [out], activation: c.activation, batchNorm: c.batchNorm,
+                              on: backend, generator: &generator)
+        let normalize = c.objective.onSphere ? L2Normalize(on: backend) : nil
+        let objective = c.objective.make()
+        let optimizer = try c.optimizer.make(encoder.parameters, weightDecay: c.weightDecay, on: backend)
+        optimizer.clipNorm = c.clipNorm
+        var metricsLog = MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl"))
+        var startEpoch = 0, elapsed = 0.0
+        if resume {
+            (startEpoch, elapsed) = try Checkpoint.restore(encoder.checkpointTensors, optimizer, identity: identity,
+                                                           on: backend, from: checkpointPath)
+            try metricsLog.truncate(afterStep: optimizer.steps)
+        } else {
+            try metricsLog.reset()
+        }
+        let n = data.trainCount, totalSteps = c.epochs * c.stepsPerEpoch
+        let epochViews = try backend.makeTensor([2, n, d])
+        let batchViews = try backend.makeTensor([2 * b, d])
+        let z1 = try backend.makeTensor([b, out]), z2 = try backend.makeTensor([b, out])
+        let dz = try backend.makeTensor([2 * b, out])
+        let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        let started = clock() - elapsed
+        var lastLoss = Double.nan, lastR2: Double?
+        for epoch in startEpoch..<c.epochs {
+            // The epoch's order depends only on (seed, epoch), so a resumed run sees the same batches; the
+            // permuted views go to the device once per epoch and every batch is a contiguous slice.
+            var shuffle = SeededGenerator(seed: c.seed &* 1_000_003 &+ UInt64(epoch))
+            let order = Array(0..<n).shuffled(using: &shuffle)
+            var permuted = [Float](repeating: 0, count: 2 * n * d)
+            for (slot, row) in order.enumerated() {
+                for j in 0..<d {
+                    permuted[slot * d + j] = data.train1[row * d + j]
+                    permuted[(n + slot) * d + j] = data.train2[row * d + j]
+                }
+            }
+            try backend.write(permuted, to: epochViews)
+            let epochStart = clock()
+            var epochLoss = 0.0
+            for batchIndex in 0..<c.stepsPerEpoch {
+                try backend.copy(epochViews, offset: batchIndex * b * d, to: batchViews, offset: 0, count: b * d)
+                try backend.copy(epochViews, offset: (n + batchIndex * b) * d, to: batchViews, offset: b * d, count: b * d)
+                var z = try encoder.forward(batchViews, training: true)
+                if let normalize { z = try normalize.forward(z) }
+                try backend.copy(z, offset: 0, to: z1, offset: 0, count: b * out)
+                try backend.copy(z, offset: b * out, to: z2, offset: 0, count: b * out)
+                let result = try objective.evaluate(z1, z2, on: backend)
+                let step = optimizer.steps, loss = result.value.loss
+                guard loss.isFinite else {
+                    throw LDMError.invalidArgument("training diverged: the loss is \(loss) at step \(step) (epoch \(epoch + 1))")
+                }
+                try backend.copy(result.dz1, offset: 0, to: dz, offset: 0, count: b * out)
+                try backend.copy(result.dz2, offset: 0, to: dz, offset: b * out, count: b * out)
+                _ = try encoder.backward(try normalize?.backward(dz) ?? dz)
+                let rate = c.schedule.rate(at: step, of: totalSteps)
+                try optimizer.step(rate: rate)
+                epochLoss += loss
+                lastLoss = loss
+                if (step + 1) % c.logEvery == 0 {
+                    try metricsLog.append(["epoch": epoch + 1, "step": step + 1, "loss": loss, "lr": Double(rate),
+                                           "alignment": result.value.alignment, "entropy": result.value.entropy,
+                                           "seconds": clock() - started])
+                    if batchIndex + 1 < c.stepsPerEpoch {
+                        progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: batchIndex + 1,
+                                                  stepsPerEpoch: c.stepsPerEpoch, loss: loss, r2: lastR2,
+                                                  stepsPerSecond: Double(batchIndex + 1) / (clock() - epochStart)))
+                    }
+                }
+                if shouldStop() { throw TrainingInterrupted(completedEpochs: epoch) }
+            }
+            let evaluation = try evaluate(encoder, normalize, data)
+            lastR2 = evaluation.r2.map { $0.reduce(0, +) / Double($0.count) }
+            var entry: [String: Any] = ["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": epochLoss / Double(c.stepsPerEpoch),
+                                        "retrieval_top1": evaluation.retrieval, "seconds": clock() - started]
+            if let lastR2 { entry["r2"] = lastR2 }
+            try metricsLog.append(entry)
+            try Checkpoint.save(encoder.checkpointTensors, optimizer, identity: identity, epochs: epoch + 1,
+                                seconds: clock() - started, on: backend, to: checkpointPath)
+            progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: c.stepsPerEpoch, stepsPerEpoch: c.stepsPerEpoch,
+                                      loss: epochLoss / Double(c.stepsPerEpoch), r2: lastR2 ?? evaluation.retrieval,
+                                      stepsPerSecond: Double(c.stepsPerEpoch) / (clock() - epochStart)))
+        }
+        let evaluation = try evaluate(encoder, normalize, data)
+        var summary = TrainingSummary(experiment: "two-view", r2: evaluation.r2.map { $0.reduce(0, +) / Double($0.count) },
+                                      r2PerDimension: evaluation.r2 ?? [], epochs: c.epochs, seconds: clock() - started,
+                                      backend: backend.info.kind.rawValue, seed: c.seed, finalLoss: lastLoss,
+                                      optimizer: c.optimizer.rawValue)
+        summary.objective = c.objective.rawValue
+        summary.mcc = evaluation.mcc
+        summary.retrievalTop1 = evaluation.retrieval
+        if let trainOracle = data.trainOracle, let testOracle = data.testOracle, let trainLatents = data.trainLatents,
+           let testLatents = data.testLatents {
+            // The same probe on g⁻¹(x₁) = s + ε₁: the ceiling any encoder's R² can reach on this data.
+            let rows = min(c.probeCount, data.trainCount), k = data.latentDimension
+            let weights = try Metrics.fitRidge(features: Array(trainOracle[0..<(rows * k)]), targets: Array(trainLatents[0..<(rows * k)]), rows: rows)
+            let oracle = Metrics.rSquared(weights: weights, features: testOracle, targets: testLatents, rows: data.testCount)
+            summary.oracleR2 = oracle.reduce(0, +) / Double(oracle.count)
+        }
+        try summary.write(to: directory)
+        try writeReport(summary, evaluation, data)
+        return summary
+    }
+
+    struct Evaluation {
+        var r2: [Double]? = nil
+        var mcc: Double? = nil
+        var retrieval: Double
+        var decoded: [Float]? = nil
+    }
+
+    /// f(x) of rows x [N, d] in evaluation mode (BatchNorm on its running statistics), normalised on the sphere.
+    func represent(_ encoder: MLP, _ normalize: L2Normalize?, _ rows: [Float], dimension d: Int) throws -> [Float] {
+        let x = try backend.upload(rows, shape: [rows.count / d, d])
+        var z = try encoder.forward(x, training: false)
+        if let normalize { z = try normalize.forward(z) }
+        return try backend.download(z)
+    }
+
+    func evaluate(_ encoder: MLP, _ normalize: L2Normalize?, _ data: Split) throws -> Evaluation {
+        let d = data.dimension
+        let test1 = try represent(encoder, normalize, data.test1, dimension: d)
+        let test2 = try represent(encoder, normalize, data.test2, dimension: d)
+        let out = test1.count / data.testCount
+        var evaluation = Evaluation(retrieval: Metrics.retrievalAccuracy(test1, test2, rows: data.testCount))
+        if let trainLatents = data.trainLatents, let testLatents = data.testLatents {
+            let probeRows = min(configuration.probeCount, data.trainCount), k = data.latentDimension
+            let probe = try represent(encoder, normalize, Array(data.train1[0..<(probeRows * d)]), dimension: d)
+            let weights = try Metrics.fitRidge(features: probe, targets: Array(trainLatents[0..<(probeRows * k)]), rows: probeRows)
+            evaluation.r2 = Metrics.rSquared(weights: weights, features: test1, targets: testLatents, rows: data.testCount)
+            evaluation.decoded = Metrics.predict(weights: weights, features: test1, rows: data.testCount, outputs: k)
+            if out >= k {
+                evaluation.mcc = try Metrics.meanCorrelationCoefficient(estimate: test1, truth: testLatents, rows: data.testCount).value
+            }
+        }
+        return evaluation
+    }
+
+    func writeReport(_ summary: TrainingSummary, _ evaluation: Evaluation, _ data: Split) throws {
+        let metrics = try MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl")).entries()
+        var plots = [Report.plot(title: "training loss by step", [("loss", Report.series(metrics, x: "step", y: "loss"))], lines: true),
+                     Report.plot(title: "held-out probe R² (black) and retrieval top-1 (red) by epoch",
+                                 [("R²", Report.series(metrics, x: "epoch", y: "r2")),
+                                  ("top-1", Report.series(metrics, x: "epoch", y: "retrieval_top1"))], lines: true)]
+        if let decoded = evaluation.decoded, let truth = data.testLatents {
+            let k = data.latentDimension, shown = min(200, data.testCount)
+            let pairs = (0..<shown).map { (Double(truth[$0 * k]), Double(decoded[$0 * k])) }.sorted { $0.0 < $1.0 }
+            plots.append(Report.plot(title: "latent 0 of \(shown) test rows: true (black) and decoded (red) against the true value",
+                                     [("true", pairs.map { ($0.0, $0.0) }), ("decoded", pairs)], lines: true))
+        }
+        let facts = String(format: "Retrieval top-1 (view 2 from view 1 among %d test rows) %.4f%@%@.", data.testCount,
+                           evaluation.retrieval, evaluation.mcc.map { String(format: "; MCC %.4f", $0) } ?? "",
+                           summary.oracleR2.map { String(format: "; the oracle g⁻¹(x₁) = s + ε₁ reaches R² %.4f", $0) } ?? "")
+        try Report.page(summary: summary, facts: facts, plots: plots, to: (directory as NSString).appendingPathComponent("report.html"))
+    }
+}
