@@ -67,4 +67,32 @@ public enum TrainingBenchmarks {
         return StreamBenchmarks.row(context, "variance_features fwd+bwd", "\(rows)x\(features)", timing,
                                     bytes: 6.0 * 4 * Double(rows * features), error: error)
     }
+
+    /// batch_norm forward (training statistics) + backward on a `rows × columns` activation (a projector layer of
+    /// 4096 rows × 1024 features by default), validated against the Double reference first.
+    public static func batchNorm(_ context: BenchmarkContext, rows: Int = 4096, columns: Int = 1024) throws -> BenchmarkRow {
+        let backend = context.backend
+        var generator = SeededGenerator(seed: 0x626e)
+        let x = generator.floats(rows * columns), gamma = generator.floats(columns).map { 1 + 0.1 * $0 }
+        let beta = generator.floats(columns)
+        let shape = BatchNormShape(rows: rows, columns: columns)
+        let tx = try backend.upload(x, shape: [rows, columns]), tg = try backend.upload(gamma, shape: [columns])
+        let tb = try backend.upload(beta, shape: [columns])
+        let y = try backend.makeTensor([rows, columns]), dx = try backend.makeTensor([rows, columns])
+        let (mean, variance) = (try backend.makeTensor([columns]), try backend.makeTensor([columns]))
+        let (dGamma, dBeta) = (try backend.makeTensor([columns]), try backend.makeTensor([columns]))
+        try backend.batchNorm(tx, gamma: tg, beta: tb, into: y, mean: mean, variance: variance, shape)
+        let expected = Reference.batchNorm(x.map(Double.init), gamma: gamma.map(Double.init), beta: beta.map(Double.init), rows: rows).y
+        let error = StreamBenchmarks.relativeError(try backend.download(y), expected)
+        try StreamBenchmarks.check("batch_norm", "\(rows)x\(columns)", error)
+        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+            try backend.batchNorm(tx, gamma: tg, beta: tb, into: y, mean: mean, variance: variance, shape)
+            try backend.batchNormBackward(tx, y, gamma: tg, mean: mean, variance: variance, dx: dx, dGamma: dGamma,
+                                          dBeta: dBeta, shape)
+        }
+        // Forward: x read twice for the statistics and once to apply, y written; backward: x and dy read for the
+        // sums and again for dx, dx written.
+        return StreamBenchmarks.row(context, "batch_norm fwd+bwd", "\(rows)x\(columns)", timing,
+                                    bytes: 9.0 * 4 * Double(rows * columns), error: error)
+    }
 }

@@ -11,12 +11,15 @@ extension CPUBackend {
         let pm = try floats(mean, op), pv = try floats(variance, op)
         let (n, c) = (s.rows, s.columns)
         if s.training {
-            // Column sums row by row (contiguous reads), then the two-pass variance the kernel uses.
-            var sums = [Float](repeating: 0, count: c), squares = [Float](repeating: 0, count: c)
-            for i in 0..<n { for j in 0..<c { sums[j] += px[i * c + j] } }
-            for j in 0..<c { pm[j] = sums[j] / Float(n) }
-            for i in 0..<n { for j in 0..<c { let d = px[i * c + j] - pm[j]; squares[j] += d * d } }
-            for j in 0..<c { pv[j] = squares[j] / Float(n) }
+            // Each thread owns a block of columns and walks the rows over it (contiguous reads), accumulating
+            // straight into μ and σ²: the kernel's two-pass variance.
+            Parallel.forChunks(c, threads: threads, costPerItem: 2 * n) { columns in
+                for j in columns { pm[j] = 0; pv[j] = 0 }
+                for i in 0..<n { for j in columns { pm[j] += px[i * c + j] } }
+                for j in columns { pm[j] /= Float(n) }
+                for i in 0..<n { for j in columns { let d = px[i * c + j] - pm[j]; pv[j] += d * d } }
+                for j in columns { pv[j] /= Float(n) }
+            }
         }
         let inverse = (0..<c).map { 1 / (pv[$0] + s.epsilon).squareRoot() }
         Parallel.forChunks(n, threads: threads, costPerItem: c) { range in
@@ -34,16 +37,17 @@ extension CPUBackend {
         let pv = try floats(variance, op), pdx = try floats(dx, op), pdg = try floats(dGamma, op), pdb = try floats(dBeta, op)
         let (n, c) = (s.rows, s.columns)
         let inverse = (0..<c).map { 1 / (pv[$0] + s.epsilon).squareRoot() }
-        var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
-        for i in 0..<n {
-            for j in 0..<c {
-                let g = pg[i * c + j]
-                sumG[j] += g
-                sumGX[j] += g * (px[i * c + j] - pm[j]) * inverse[j]
+        Parallel.forChunks(c, threads: threads, costPerItem: 2 * n) { columns in
+            for j in columns { pdg[j] = 0; pdb[j] = 0 }
+            for i in 0..<n {
+                for j in columns {
+                    let g = pg[i * c + j]
+                    pdb[j] += g
+                    pdg[j] += g * (px[i * c + j] - pm[j]) * inverse[j]
+                }
             }
         }
-        for j in 0..<c { (pdg[j], pdb[j]) = (sumGX[j], sumG[j]) }
-        let count = Float(n)
+        let sumG = (0..<c).map { pdb[$0] }, sumGX = (0..<c).map { pdg[$0] }, count = Float(n)
         Parallel.forChunks(n, threads: threads, costPerItem: c) { range in
             for i in range {
                 for j in 0..<c {

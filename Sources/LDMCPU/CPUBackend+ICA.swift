@@ -19,10 +19,23 @@ extension CPUBackend {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(d), Int32(d), 1, px, Int32(d), pw, Int32(d),
                     0, ps, Int32(d))
         var prior = 0.0
-        for t in 0..<(n * d) {
-            let value = Double(ps[t]), magnitude = abs(value)
-            prior += pow(magnitude, Double(beta))
-            ps[t] = Float(Double(alpha) * Double(beta) * pow(magnitude, Double(beta) - 1) * (value < 0 ? -1 : 1) / Double(n))
+        let slope = Double(alpha) * Double(beta) / Double(n)
+        if beta == beta.rounded(), (1...8).contains(beta) {
+            // Integer β (2 and 4 in the reference demos): |s|^(β−1) by products, several times faster than pow.
+            let power = Int(beta) - 1
+            for t in 0..<(n * d) {
+                let value = Double(ps[t]), magnitude = abs(value)
+                var lower = 1.0
+                for _ in 0..<power { lower *= magnitude }
+                prior += lower * magnitude
+                ps[t] = Float(slope * lower * (value < 0 ? -1 : 1))
+            }
+        } else {
+            for t in 0..<(n * d) {
+                let value = Double(ps[t]), magnitude = abs(value)
+                prior += pow(magnitude, Double(beta))
+                ps[t] = Float(slope * pow(magnitude, Double(beta) - 1) * (value < 0 ? -1 : 1))
+            }
         }
         prior /= Double(n)
         // ∂(−F)/∂x = D·W;  ∂(−F)/∂W from the prior = Dᵀ·x.

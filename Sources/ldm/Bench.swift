@@ -18,6 +18,7 @@ struct Bench: ParsableCommand {
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
         case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman, activation, optimizer
         case varianceFeatures = "variance-features"
+        case batchNorm = "batch-norm"
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -80,6 +81,7 @@ struct Bench: ParsableCommand {
         case .activation: return [try TrainingBenchmarks.activation(context)]
         case .optimizer: return [try TrainingBenchmarks.adam(context)]
         case .varianceFeatures: return [try TrainingBenchmarks.varianceFeatures(context)]
+        case .batchNorm: return [try TrainingBenchmarks.batchNorm(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:

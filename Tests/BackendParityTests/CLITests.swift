@@ -219,7 +219,14 @@ struct CLITests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-cli-train-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let cases: [([String], String)] = [
-            (["--experiment", "ou-ica"], "--experiment ou-ica is not implemented yet"),
+            (["--experiment", "ou-ica", "--objective", "knn"], "--objective does not apply to --experiment ou-ica"),
+            (["--experiment", "ou-ica", "--latent", "gaussian"], "--latent applies to --experiment two-view only"),
+            (["--experiment", "two-view", "--objective", "stopgrad"], "--objective for two-view must be one of"),
+            (["--experiment", "two-view", "--view1", "a.npy"], "--view1 and --view2 go together"),
+            (["--experiment", "two-view", "--batch-size", "1"], "--batch-size must be at least 2"),
+            (["--warmup-steps", "10"], "--warmup-steps applies to --schedule cosine only"),
+            (["--learning-rate", "0"], "--learning-rate must be positive"),
+            (["--optimizer", "rmsprop"], "rmsprop"),
             (["--experiment", "square", "--jump-rate", "0.1"], "--jump-rate applies to the circular experiments only"),
             (["--objective", "vicreg"], "--objective must be stopgrad or knn"),
             (["--epochs", "0"], "--epochs must be at least 1"),

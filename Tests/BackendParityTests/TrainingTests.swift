@@ -133,6 +133,12 @@ struct TrainingTests {
         #expect(cosine.rate(at: 0, of: 110) == 0.1 && cosine.rate(at: 9, of: 110) == 1)
         #expect(abs(cosine.rate(at: 60, of: 110) - 0.55) < 1e-6)   // half way through the decay
         #expect(LearningRateSchedule.linear(from: 2, to: 1).scaled(by: 0.5) == .linear(from: 1, to: 0.5))
+        // The shapes `--schedule` names, from a base rate.
+        #expect(LearningRateSchedule.named(.step, base: 1).rate(at: 70, of: 100) == 0.25)
+        #expect(abs(LearningRateSchedule.named(.linear, base: 1).rate(at: 99, of: 100) - 0.01) < 1e-7)
+        #expect(LearningRateSchedule.named(.cosine, base: 2, warmup: 4).rate(at: 1, of: 100) == 1)
+        #expect(LearningRateSchedule.named(.constant, base: 3).rate(at: 50, of: 100) == 3)
+        #expect(LearningRateSchedule.warmupCosine(base: 0.5, warmup: 10, floor: 0).baseRate == 0.5)
     }
 
     /// Global-norm clipping rescales every gradient by clip/‖g‖ when ‖g‖ exceeds it, before the update.
