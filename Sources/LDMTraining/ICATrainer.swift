@@ -69,7 +69,7 @@ public final class ICATrainer: TrainingRun {
         var metricsLog = MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl"))
         var startEpoch = 0, elapsed = 0.0
         if resume {
-            (startEpoch, elapsed) = try Checkpoint.restore([rotation], optimizer, identity: identity, on: backend, from: checkpointPath)
+            (startEpoch, elapsed) = try Checkpoint.restore(Checkpoint.named([rotation]), optimizer, identity: identity, on: backend, from: checkpointPath)
             try metricsLog.truncate(afterStep: optimizer.steps)
         } else {
             try metricsLog.reset()
@@ -103,7 +103,7 @@ public final class ICATrainer: TrainingRun {
                                           stepsPerSecond: Double(c.logEvery) / max(now - windowStart, 1e-9)))
                 windowStart = now
             }
-            try Checkpoint.save([rotation], optimizer, identity: identity, epochs: epoch + 1, seconds: clock() - started,
+            try Checkpoint.save(Checkpoint.named([rotation]), optimizer, identity: identity, epochs: epoch + 1, seconds: clock() - started,
                                 on: backend, to: checkpointPath)
             if shouldStop() { throw TrainingInterrupted(completedEpochs: epoch + 1) }
         }

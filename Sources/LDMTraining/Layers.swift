@@ -233,14 +233,10 @@ public final class MLP {
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
 
-    /// The trained parameters plus BatchNorm's running statistics (as untrained parameters), for checkpoints.
-    public var checkpointTensors: [Parameter] {
-        get throws {
-            try parameters + norms.flatMap { norm in
-                [try Parameter(name: norm.name + ".running_mean", value: norm.runningMean, on: backend),
-                 try Parameter(name: norm.name + ".running_var", value: norm.runningVariance, on: backend)]
-            }
-        }
+    /// The trained parameters and BatchNorm's running statistics by name, for checkpoints.
+    public var checkpointTensors: [(String, Tensor)] {
+        parameters.map { ($0.name, $0.value) }
+            + norms.flatMap { [($0.name + ".running_mean", $0.runningMean), ($0.name + ".running_var", $0.runningVariance)] }
     }
 }
 

@@ -5,10 +5,15 @@ import LDMEngine
 /// (experiment, seed, optimiser), the completed epochs, the optimiser's step count and the elapsed seconds.
 /// Written atomically (SafeTensors.write renames a finished temporary file into place).
 enum Checkpoint {
-    static func save(_ parameters: [Parameter], _ optimizer: any Optimizer, identity: [String: String], epochs: Int,
+    /// The tensors of a model by name: its parameters' values and any other state (BatchNorm's running statistics).
+    static func named(_ parameters: [Parameter], extra: [(String, Tensor)] = []) -> [(String, Tensor)] {
+        parameters.map { ($0.name, $0.value) } + extra
+    }
+
+    static func save(_ model: [(String, Tensor)], _ optimizer: any Optimizer, identity: [String: String], epochs: Int,
                      seconds: Double, on backend: any Backend, to path: String) throws {
         var tensors: [(String, [Float], [Int])] = []
-        for p in parameters { tensors.append((p.name, try backend.download(p.value), p.value.shape.dims)) }
+        for (name, t) in model { tensors.append((name, try backend.download(t), t.shape.dims)) }
         for (name, t) in optimizer.state { tensors.append((name, try backend.download(t), t.shape.dims)) }
         var metadata = identity
         metadata["epochs"] = String(epochs)
@@ -17,9 +22,9 @@ enum Checkpoint {
         try SafeTensors.write(tensors, metadata: metadata, to: path)
     }
 
-    /// Loads a checkpoint whose metadata matches `identity` into the parameters and optimiser; returns
+    /// Loads a checkpoint whose metadata matches `identity` into the model's tensors and the optimiser; returns
     /// (completed epochs, elapsed seconds).
-    static func restore(_ parameters: [Parameter], _ optimizer: any Optimizer, identity: [String: String],
+    static func restore(_ model: [(String, Tensor)], _ optimizer: any Optimizer, identity: [String: String],
                         on backend: any Backend, from path: String) throws -> (Int, Double) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw LDMError.invalidFile(path: path, problem: "--resume needs a checkpoint from an earlier run")
@@ -35,7 +40,7 @@ enum Checkpoint {
         guard let epochs = metadata["epochs"].flatMap(Int.init), let steps = metadata["optimizer_steps"].flatMap(Int.init) else {
             throw LDMError.invalidFile(path: path, problem: "its metadata lacks the epoch or step count")
         }
-        for (name, tensor) in parameters.map({ ($0.name, $0.value) }) + optimizer.state {
+        for (name, tensor) in model + optimizer.state {
             guard let (values, _) = tensors[name], values.count == tensor.count else {
                 throw LDMError.invalidFile(path: path, problem: "tensor \(name) is missing or has the wrong size")
             }

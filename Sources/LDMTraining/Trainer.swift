@@ -306,7 +306,7 @@ public final class Trainer: TrainingRun {
     }
 
     func saveCheckpoint(_ model: KalmanLDMModel, _ optimizer: any Optimizer, epochs: Int, seconds: Double) throws {
-        try Checkpoint.save(model.trainableParameters, optimizer, identity: identity, epochs: epochs, seconds: seconds,
+        try Checkpoint.save(Checkpoint.named(model.trainableParameters), optimizer, identity: identity, epochs: epochs, seconds: seconds,
                             on: backend, to: checkpointPath)
     }
 
@@ -318,7 +318,7 @@ public final class Trainer: TrainingRun {
 
     /// Loads the checkpoint into the model and optimiser; returns (completed epochs, elapsed seconds).
     func restore(_ model: KalmanLDMModel, _ optimizer: any Optimizer) throws -> (Int, Double) {
-        let restored = try Checkpoint.restore(model.trainableParameters, optimizer, identity: identity, on: backend,
+        let restored = try Checkpoint.restore(Checkpoint.named(model.trainableParameters), optimizer, identity: identity, on: backend,
                                               from: checkpointPath)
         try model.synchronizeFilter()
         return restored
