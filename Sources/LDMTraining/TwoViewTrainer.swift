@@ -3,30 +3,72 @@ import LDMEngine
 import LDMObjectives
 import LDMReference
 
-/// The objectives of the objectives issue that train a two-view encoder (symmetric in the views), with the
-/// defaults of `ldm objective --preset`.
-public enum TwoViewObjective: String, Sendable, CaseIterable {
-    case simclr
-    case ldmContrastive = "ldm-contrastive"
-    case miContrastive = "mi-contrastive"
-    case ldmLogdet = "ldm-logdet"
-    case ldmKnn = "ldm-knn"
-    case vicreg, barlow
+/// A two-view training objective: a named preset with the defaults of `ldm objective --preset`, or any grid point
+/// `LATENT+ENTROPY[+mi]` of SPEC §2–§3 with a symmetric latent model (`sphere` or `plane`, κ_p = 5) and an entropy
+/// estimator (`kde` κ_k = 5, `logdet`, `knn` k = 3, `taylor`, `vicreg`, `none`), LDM variant unless `+mi`.
+public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
+    public let rawValue: String
+
+    /// The preset names.
+    public static let presets = ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "barlow"]
+    static let latents = ["sphere", "plane"]
+    static let entropies = ["kde", "logdet", "knn", "taylor", "vicreg", "none"]
+
+    public static let simclr = TwoViewObjective(checked: "simclr")
+    public static let ldmContrastive = TwoViewObjective(checked: "ldm-contrastive")
+    public static let miContrastive = TwoViewObjective(checked: "mi-contrastive")
+    public static let ldmLogdet = TwoViewObjective(checked: "ldm-logdet")
+    public static let ldmKnn = TwoViewObjective(checked: "ldm-knn")
+    public static let vicreg = TwoViewObjective(checked: "vicreg")
+    public static let barlow = TwoViewObjective(checked: "barlow")
+
+    /// A preset name or a grid point such as `plane+knn` or `sphere+kde+mi`; nil for anything else.
+    public init?(rawValue: String) {
+        guard Self.presets.contains(rawValue) || Self.gridPoint(rawValue) != nil else { return nil }
+        self.rawValue = rawValue
+    }
+
+    private init(checked name: String) { rawValue = name }
+
+    /// What `--objective` accepts, for help and errors.
+    public static var accepted: String { presets.joined(separator: ", ") + ", or LATENT+ENTROPY[+mi] with LATENT in "
+        + latents.joined(separator: "|") + " and ENTROPY in " + entropies.joined(separator: "|") }
+
+    static func gridPoint(_ name: String) -> (latent: String, entropy: String, mi: Bool)? {
+        let parts = name.split(separator: "+").map(String.init)
+        guard (2...3).contains(parts.count), latents.contains(parts[0]), entropies.contains(parts[1]),
+              parts.count == 2 || parts[2] == "mi" else { return nil }
+        return (parts[0], parts[1], parts.count == 3)
+    }
 
     public func make() -> any Objective {
-        switch self {
-        case .simclr: return NTXent(temperature: 0.5)
-        case .ldmContrastive: return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .ldm)
-        case .miContrastive: return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .mi())
-        case .ldmLogdet: return LDMObjective(latent: .plane(precision: 5), entropy: .logdet(), variant: .ldm)
-        case .ldmKnn: return LDMObjective(latent: .plane(precision: 5), entropy: .knn(k: 3, scale: .one), variant: .ldm)
-        case .vicreg: return VICReg()
-        case .barlow: return BarlowTwins(lambda: 5e-3)
+        switch rawValue {
+        case "simclr": return NTXent(temperature: 0.5)
+        case "ldm-contrastive": return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .ldm)
+        case "mi-contrastive": return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .mi())
+        case "ldm-logdet": return LDMObjective(latent: .plane(precision: 5), entropy: .logdet(), variant: .ldm)
+        case "ldm-knn": return LDMObjective(latent: .plane(precision: 5), entropy: .knn(k: 3, scale: .one), variant: .ldm)
+        case "vicreg": return VICReg()
+        case "barlow": return BarlowTwins(lambda: 5e-3)
+        default:
+            let point = Self.gridPoint(rawValue)!   // init guarantees a preset or a grid point
+            let entropy: EntropyTerm = switch point.entropy {
+            case "kde": .kde(precision: 5)
+            case "logdet": .logdet()
+            case "knn": .knn(k: 3, scale: .one)
+            case "taylor": .taylor()
+            case "vicreg": .vicreg()
+            default: EntropyTerm.none
+            }
+            return LDMObjective(latent: point.latent == "sphere" ? .sphere(precision: 5) : .plane(precision: 5),
+                                entropy: entropy, variant: point.mi ? .mi() : .ldm)
         }
     }
 
     /// Whether the objective's latent model lives on the sphere, so the representation is L2-normalised.
-    public var onSphere: Bool { [.simclr, .ldmContrastive, .miContrastive].contains(self) }
+    public var onSphere: Bool {
+        ["simclr", "ldm-contrastive", "mi-contrastive"].contains(rawValue) || Self.gridPoint(rawValue)?.latent == "sphere"
+    }
 }
 
 /// Two views the user supplies (rows paired), with optional true latents for the probe.
@@ -238,6 +280,9 @@ public final class TwoViewTrainer: TrainingRun {
             summary.oracleR2 = oracle.reduce(0, +) / Double(oracle.count)
         }
         try summary.write(to: directory)
+        // The test rows' representations, for `ldm metrics cka` between runs (or any other analysis).
+        try NumPyFile.write(evaluation.representation, shape: [data.testCount, evaluation.representation.count / data.testCount],
+                            to: (directory as NSString).appendingPathComponent("test_representations.npy"))
         try writeReport(summary, evaluation, data)
         return summary
     }
@@ -247,6 +292,8 @@ public final class TwoViewTrainer: TrainingRun {
         var mcc: Double? = nil
         var retrieval: Double
         var decoded: [Float]? = nil
+        /// f(view 1) of the test rows [testCount, out].
+        var representation: [Float] = []
     }
 
     /// f(x) of rows x [N, d] in evaluation mode (BatchNorm on its running statistics), normalised on the sphere.
@@ -262,7 +309,7 @@ public final class TwoViewTrainer: TrainingRun {
         let test1 = try represent(encoder, normalize, data.test1, dimension: d)
         let test2 = try represent(encoder, normalize, data.test2, dimension: d)
         let out = test1.count / data.testCount
-        var evaluation = Evaluation(retrieval: Metrics.retrievalAccuracy(test1, test2, rows: data.testCount))
+        var evaluation = Evaluation(retrieval: Metrics.retrievalAccuracy(test1, test2, rows: data.testCount), representation: test1)
         if let trainLatents = data.trainLatents, let testLatents = data.testLatents {
             let probeRows = min(configuration.probeCount, data.trainCount), k = data.latentDimension
             let probe = try represent(encoder, normalize, Array(data.train1[0..<(probeRows * d)]), dimension: d)

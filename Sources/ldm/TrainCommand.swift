@@ -39,7 +39,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
     var experiment: ExperimentChoice = .square
-    @Option(help: "Kalman experiments: knn or stopgrad (default knn; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg or barlow.")
+    @Option(help: "Kalman experiments: knn or stopgrad (default knn; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
     var objective: String?
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
@@ -95,7 +95,7 @@ struct TrainCommand: ParsableCommand {
         guard learningRateScale.isFinite, learningRateScale > 0 else { throw ValidationError("--learning-rate-scale must be positive") }
         if experiment == .twoView {
             if let objective, TwoViewObjective(rawValue: objective) == nil {
-                throw ValidationError("--objective for two-view must be one of \(TwoViewObjective.allCases.map(\.rawValue).joined(separator: ", ")), got '\(objective)'")
+                throw ValidationError("--objective for two-view must be \(TwoViewObjective.accepted); got '\(objective)'")
             }
             guard (view1 == nil) == (view2 == nil) else { throw ValidationError("--view1 and --view2 go together") }
             if latents != nil && view1 == nil { throw ValidationError("--latents needs --view1 and --view2") }

@@ -221,7 +221,8 @@ struct CLITests {
         let cases: [([String], String)] = [
             (["--experiment", "ou-ica", "--objective", "knn"], "--objective does not apply to --experiment ou-ica"),
             (["--experiment", "ou-ica", "--latent", "gaussian"], "--latent applies to --experiment two-view only"),
-            (["--experiment", "two-view", "--objective", "stopgrad"], "--objective for two-view must be one of"),
+            (["--experiment", "two-view", "--objective", "stopgrad"], "--objective for two-view must be simclr"),
+            (["--experiment", "two-view", "--objective", "plane+knn+ldm"], "LATENT+ENTROPY[+mi]"),
             (["--experiment", "two-view", "--view1", "a.npy"], "--view1 and --view2 go together"),
             (["--experiment", "two-view", "--batch-size", "1"], "--batch-size must be at least 2"),
             (["--warmup-steps", "10"], "--warmup-steps applies to --schedule cosine only"),

@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMReference
 import LDMTraining
 import Testing
@@ -189,6 +190,14 @@ struct TwoViewAndICATests {
         #expect(data.generate(seed: 6).mixed != sample.mixed)
     }
 
+    @Test func twoViewObjectivesAcceptPresetsAndGridPoints() {
+        #expect(TwoViewObjective(rawValue: "ldm-knn") == .ldmKnn)
+        #expect(TwoViewObjective(rawValue: "sphere+logdet+mi")?.onSphere == true)
+        #expect(TwoViewObjective(rawValue: "plane+vicreg")?.onSphere == false)
+        for bad in ["plane", "plane+knn+ldm", "cube+kde", "sphere+stopgrad", "byol"] { #expect(TwoViewObjective(rawValue: bad) == nil, "\(bad)") }
+        #expect(TwoViewObjective(rawValue: "plane+taylor")?.make().name == LDMObjective(latent: .plane(precision: 5), entropy: .taylor(), variant: .ldm).name)
+    }
+
     @Test func twoViewDataIsSeededWithAFixedMixing() {
         var data = TwoViewData()
         data.dimension = 4
@@ -308,10 +317,17 @@ struct TwoViewAndICATests {
         let json = try #require(try JSONSerialization.jsonObject(with: Data(withLatents.output.utf8)) as? [String: Any])
         #expect((json["r2"] as? Double ?? 0) > 0.3, "\(json)")
         #expect(json["oracle_r2"] == nil)   // no oracle for the user's data
-        let without = try CLITests.run(common + ["--out", path("b")])
+        let without = try CLITests.run(common + ["--objective", "plane+knn+mi", "--out", path("b")])
         #expect(without.status == 0, "\(without.error)")
         let bare = try #require(try JSONSerialization.jsonObject(with: Data(without.output.utf8)) as? [String: Any])
-        #expect(bare["r2"] == nil && bare["retrieval_top1"] is Double)
+        #expect(bare["r2"] == nil && bare["retrieval_top1"] is Double && bare["objective"] as? String == "plane+knn+mi")
+        // Each run leaves its test representations; `ldm metrics cka` compares the two runs.
+        for run in ["a", "b"] { #expect(try NumPyFile.read(path(run) + "/test_representations.npy").shape == [256, 6]) }
+        let cka = try CLITests.run(["metrics", "cka", "--x", path("a") + "/test_representations.npy",
+                                    "--y", path("b") + "/test_representations.npy"])
+        #expect(cka.status == 0, "\(cka.error)")
+        let value = try #require((try JSONSerialization.jsonObject(with: Data(cka.output.utf8)) as? [String: Any])?["cka"] as? Double)
+        #expect(value > 0 && value <= 1)
         let mismatched = try CLITests.run(["train", "--experiment", "two-view", "--view1", path("x1.npy"), "--view2", path("short.npy"), "--out", path("c")])
         #expect(mismatched.status != 0)
         #expect(mismatched.error.contains("--view1 is 1024 × 6 and --view2 100 × 6"), "\(mismatched.error)")
