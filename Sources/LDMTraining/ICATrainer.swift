@@ -69,14 +69,15 @@ public final class ICATrainer: TrainingRun {
         var metricsLog = MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl"))
         var startEpoch = 0, elapsed = 0.0
         if resume {
-            (startEpoch, elapsed) = try Checkpoint.restore(Checkpoint.named([rotation]), optimizer, identity: identity, on: backend, from: checkpointPath)
+            (startEpoch, elapsed) = try Checkpoint.restore(Checkpoint.named([rotation]), optimizer, identity: identity,
+                                                           on: backend, from: checkpointPath)
             try metricsLog.truncate(afterStep: optimizer.steps)
         } else {
             try metricsLog.reset()
         }
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         let started = clock() - elapsed
-        var lastLoss = Double.nan, lastMCC: Double?, windowStart = clock()
+        var lastLoss = Double.nan, windowStart = clock()
         for epoch in startEpoch..<c.epochs {
             let p = try backend.download(rotation.value).map(Double.init)
             let w = SkewExponential.rotation(p, dimension: d)
@@ -95,16 +96,15 @@ public final class ICATrainer: TrainingRun {
             lastLoss = loss
             if (epoch + 1) % c.logEvery == 0 || epoch + 1 == c.epochs {
                 let mcc = try evaluate(rotation, sample).mcc
-                lastMCC = mcc
                 try metricsLog.append(["epoch": epoch + 1, "step": optimizer.steps, "loss": loss, "lr": Double(rate), "mcc": mcc,
-                                "seconds": clock() - started])
+                                       "seconds": clock() - started])
                 let now = clock()
                 progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: 1, stepsPerEpoch: 1, loss: loss, r2: mcc,
                                           stepsPerSecond: Double(c.logEvery) / max(now - windowStart, 1e-9)))
                 windowStart = now
             }
-            try Checkpoint.save(Checkpoint.named([rotation]), optimizer, identity: identity, epochs: epoch + 1, seconds: clock() - started,
-                                on: backend, to: checkpointPath)
+            try Checkpoint.save(Checkpoint.named([rotation]), optimizer, identity: identity, epochs: epoch + 1,
+                                seconds: clock() - started, on: backend, to: checkpointPath)
             if shouldStop() { throw TrainingInterrupted(completedEpochs: epoch + 1) }
         }
         let evaluation = try evaluate(rotation, sample)
@@ -112,7 +112,7 @@ public final class ICATrainer: TrainingRun {
                                       r2PerDimension: evaluation.squaredCorrelations, epochs: c.epochs,
                                       seconds: clock() - started, backend: backend.info.kind.rawValue, seed: c.seed,
                                       finalLoss: lastLoss, optimizer: c.optimizer.rawValue)
-        summary.mcc = lastMCC ?? evaluation.mcc
+        summary.mcc = evaluation.mcc
         summary.unmixingAngle = evaluation.angle
         summary.objective = "gaussian latent (1/std per source) + exact log det"
         try summary.write(to: directory)
