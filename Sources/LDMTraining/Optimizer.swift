@@ -176,13 +176,15 @@ public final class AdamOptimizer: Optimizer {
 }
 
 /// SGD with momentum (PyTorch's form: v ← μ·v + g + wd·p, p ← p − lr·v), the update on the device (optimizer.cl).
-public final class SGDOptimizer: Optimizer {
+public class SGDOptimizer: Optimizer {
     public let parameters: [Parameter]
     public let momentum: Float, weightDecay: Float
     public var clipNorm: Float?
     public private(set) var steps = 0
     let velocity: [Tensor]
-    private let backend: any Backend
+    let backend: any Backend
+    /// The state tensors' name prefix in checkpoints.
+    var statePrefix: String { "sgd.v." }
 
     public init(_ parameters: [Parameter], momentum: Float = 0.9, weightDecay: Float = 0, on backend: any Backend) throws {
         self.parameters = parameters
@@ -196,36 +198,28 @@ public final class SGDOptimizer: Optimizer {
         try clipGradients(on: backend)
         steps += 1
         for (index, p) in parameters.enumerated() {
+            let decay = try prepare(p)
             try backend.optimizerStep(p.value, p.gradient, first: velocity[index], second: velocity[index],
-                                      .sgd(lr: rate * p.rateMultiplier, momentum: momentum, weightDecay: weightDecay))
+                                      .sgd(lr: rate * p.rateMultiplier, momentum: momentum, weightDecay: decay))
         }
     }
 
-    public var state: [(String, Tensor)] { parameters.indices.map { ("sgd.v." + parameters[$0].name, velocity[$0]) } }
+    /// Adjusts a parameter's gradient before its momentum step and returns the weight decay the kernel applies
+    /// (plain SGD: the gradient as it is, with the optimiser's decay).
+    func prepare(_ p: Parameter) throws -> Float { weightDecay }
+
+    public var state: [(String, Tensor)] { parameters.indices.map { (statePrefix + parameters[$0].name, velocity[$0]) } }
 
     public func restore(steps: Int) { self.steps = steps }
 }
 
-/// LARS: for each parameter of rank ≥ 2, g ← η·‖w‖/(‖g + 0‖ + wd·‖w‖)·(g + wd·w) (the trust ratio, 1 when either
+/// LARS: for each parameter of rank ≥ 2, g ← η·‖w‖/(‖g‖ + wd·‖w‖)·(g + wd·w) (the trust ratio, 1 when either
 /// norm is 0), then SGD with momentum; 1-D parameters (biases, normalisation scales) take plain momentum SGD
 /// without decay, the usual exclusion in SimCLR/BYOL training. Two norms per matrix come back to the host.
-public final class LARSOptimizer: Optimizer {
-    public let parameters: [Parameter]
-    public let momentum: Float, weightDecay: Float
+public final class LARSOptimizer: SGDOptimizer {
     /// η, the trust coefficient (1e-3 in the LARS paper and in lightly/solo-learn).
     public var trustCoefficient: Float = 1e-3
-    public var clipNorm: Float?
-    public private(set) var steps = 0
-    let velocity: [Tensor]
-    private let backend: any Backend
-
-    public init(_ parameters: [Parameter], momentum: Float = 0.9, weightDecay: Float = 0, on backend: any Backend) throws {
-        self.parameters = parameters
-        self.momentum = momentum
-        self.weightDecay = weightDecay
-        self.backend = backend
-        velocity = try zeroState(parameters, on: backend)
-    }
+    override var statePrefix: String { "lars.v." }
 
     /// The trust ratio η·‖w‖/(‖g‖ + wd·‖w‖), or 1 when a norm is zero.
     public static func trustRatio(weightNorm: Double, gradientNorm: Double, weightDecay: Float, coefficient: Float) -> Float {
@@ -233,23 +227,13 @@ public final class LARSOptimizer: Optimizer {
         return Float(Double(coefficient) * weightNorm / (gradientNorm + Double(weightDecay) * weightNorm))
     }
 
-    public func step(rate: Float) throws {
-        try clipGradients(on: backend)
-        steps += 1
-        for (index, p) in parameters.enumerated() {
-            if p.value.shape.rank >= 2 {
-                let ratio = Self.trustRatio(weightNorm: try Self.norm(p.value, on: backend),
-                                            gradientNorm: try Self.norm(p.gradient, on: backend),
-                                            weightDecay: weightDecay, coefficient: trustCoefficient)
-                if weightDecay > 0 { try backend.axpy(weightDecay, p.value, p.gradient) }
-                try backend.scale(p.gradient, by: ratio, into: p.gradient)
-            }
-            try backend.optimizerStep(p.value, p.gradient, first: velocity[index], second: velocity[index],
-                                      .sgd(lr: rate * p.rateMultiplier, momentum: momentum, weightDecay: 0))
-        }
+    override func prepare(_ p: Parameter) throws -> Float {
+        guard p.value.shape.rank >= 2 else { return 0 }
+        let ratio = Self.trustRatio(weightNorm: try Self.norm(p.value, on: backend),
+                                    gradientNorm: try Self.norm(p.gradient, on: backend),
+                                    weightDecay: weightDecay, coefficient: trustCoefficient)
+        if weightDecay > 0 { try backend.axpy(weightDecay, p.value, p.gradient) }
+        try backend.scale(p.gradient, by: ratio, into: p.gradient)
+        return 0
     }
-
-    public var state: [(String, Tensor)] { parameters.indices.map { ("lars.v." + parameters[$0].name, velocity[$0]) } }
-
-    public func restore(steps: Int) { self.steps = steps }
 }

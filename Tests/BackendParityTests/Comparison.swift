@@ -1,4 +1,6 @@
 import Foundation
+import LDMEngine
+import LDMReference
 import Testing
 
 /// Compares a float32 result with its Double reference by relative L2 error, and on failure reports the
@@ -45,5 +47,27 @@ func finiteDifferenceGradient(_ x: [Double], step: Double = 1e-5, _ f: ([Double]
         let down = f(probe)
         probe[i] = x[i]
         return (up - down) / (2 * h)
+    }
+}
+
+/// Checks analytic gradients against central differences along one random unit direction per tensor: for each
+/// (label, tensor, gradient), moves the tensor by ±ε along the direction on the backend, re-evaluates
+/// `functional`, and expects the difference quotient to match ⟨gradient, direction⟩ within
+/// `tolerance`·max(1, |slope|). Restores every tensor afterwards.
+func expectDirectionalDifferences(_ checks: [(String, Tensor, [Float])], on backend: any Backend, epsilon: Float,
+                                  tolerance: Double, generator: inout SeededGenerator, _ functional: () throws -> Double,
+                                  sourceLocation: SourceLocation = #_sourceLocation) throws {
+    for (label, tensor, gradient) in checks {
+        let raw = generator.floats(tensor.count), length = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let value = try backend.download(tensor), direction = raw.map { $0 / length }
+        let slope = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        try backend.write(zip(value, direction).map { $0 + epsilon * $1 }, to: tensor)
+        let plus = try functional()
+        try backend.write(zip(value, direction).map { $0 - epsilon * $1 }, to: tensor)
+        let minus = try functional()
+        try backend.write(value, to: tensor)
+        let difference = (plus - minus) / Double(2 * epsilon)
+        #expect(abs(difference - slope) <= tolerance * max(1, abs(slope)), "\(label): \(difference) vs \(slope)",
+                sourceLocation: sourceLocation)
     }
 }

@@ -52,20 +52,8 @@ struct NoiseNetworkTests {
         }
         _ = try functional()
         try network.backward(try backend.upload(weights, shape: [20, 3]))
-        for p in network.parameters {
-            let gradient = try backend.download(p.gradient)
-            let raw = generator.floats(p.value.count), length = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            let value = try backend.download(p.value), direction = raw.map { $0 / length }
-            let slope = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let epsilon: Float = 1e-3
-            try backend.write(zip(value, direction).map { $0 + epsilon * $1 }, to: p.value)
-            let plus = try functional()
-            try backend.write(zip(value, direction).map { $0 - epsilon * $1 }, to: p.value)
-            let minus = try functional()
-            try backend.write(value, to: p.value)
-            let difference = (plus - minus) / Double(2 * epsilon)
-            #expect(abs(difference - slope) <= 5e-3 * max(1, abs(slope)), "\(p.name) on \(name): \(difference) vs \(slope)")
-        }
+        let checks = try network.parameters.map { ("\($0.name) on \(name)", $0.value, try backend.download($0.gradient)) }
+        try expectDirectionalDifferences(checks, on: backend, epsilon: 1e-3, tolerance: 5e-3, generator: &generator, functional)
     }
 
     @Test func circularDataFollowsSpec() {

@@ -96,22 +96,10 @@ struct TwoViewAndICATests {
         }
         _ = try functional()
         let dx = try mlp.backward(try normalize.backward(try backend.upload(weights, shape: [7, 4])))
-        var checks = try mlp.parameters.map { ($0.name, $0.value, try backend.download($0.gradient)) }
-        checks.append(("input", x, try backend.download(dx)))
+        var checks = try mlp.parameters.map { ("\($0.name) on \(name)", $0.value, try backend.download($0.gradient)) }
+        checks.append(("input on \(name)", x, try backend.download(dx)))
         #expect(mlp.parameters.count == 6)   // two Linear layers and one BatchNorm
-        for (label, tensor, gradient) in checks {
-            let raw = generator.floats(tensor.count), length = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            let value = try backend.download(tensor), direction = raw.map { $0 / length }
-            let slope = zip(gradient, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let epsilon: Float = 1e-2
-            try backend.write(zip(value, direction).map { $0 + epsilon * $1 }, to: tensor)
-            let plus = try functional()
-            try backend.write(zip(value, direction).map { $0 - epsilon * $1 }, to: tensor)
-            let minus = try functional()
-            try backend.write(value, to: tensor)
-            let difference = (plus - minus) / Double(2 * epsilon)
-            #expect(abs(difference - slope) <= 3e-3 * max(1, abs(slope)), "\(label) on \(name): \(difference) vs \(slope)")
-        }
+        try expectDirectionalDifferences(checks, on: backend, epsilon: 1e-2, tolerance: 3e-3, generator: &generator, functional)
     }
 
     @Test func skewExponentialIsARotationWithTheRightGradient() {
