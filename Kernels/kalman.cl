@@ -389,9 +389,13 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
         barrier(FENCE);
         for (int e = lid; e < n * n; e += KF_WG) sym[e] = pMinusBar[e] + pMinusBar[(e % n) * n + e / n];
         for (int i = lid; i < n; i += KF_WG) qBar[i] += pMinusBar[i * n + i] * qg[i * n + i];
-        wg_product(pMinusBar, A, pa, n, n, n, 0);
         barrier(FENCE);
-        // Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1};  P̄_{t−1} = Aᵀ·(P̄⁻·A).
+        // Only P̄⁻'s symmetric part carries gradient (P⁻ is symmetric), so P̄_{t−1} is built from ½(P̄⁻ + P̄⁻ᵀ).
+        // Propagating P̄⁻ itself would carry an antisymmetric part that grows by ~(1 + ‖K‖²) per step and, after
+        // ~70 steps, swamps the symmetric part in float32 rounding (the gradients of A, a, s and ℓ went wrong).
+        wg_product(sym, A, pa, n, n, n, 0);
+        barrier(FENCE);
+        // Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1};  P̄_{t−1} = Aᵀ·(½(P̄⁻ + P̄⁻ᵀ)·A).
         for (int e = lid; e < n * n; e += KF_WG) {
             const int i = e / n, j = e % n;
             float v = 0.0f, w = 0.0f;
@@ -400,7 +404,7 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
                 w += A[p * n + i] * pa[p * n + j];
             }
             aBar[e] += v;
-            pBar[e] = w;
+            pBar[e] = 0.5f * w;
         }
         barrier(FENCE);
     }

@@ -8,7 +8,7 @@ import LDMEngine
 /// Means, per sequence, with r = S⁻¹e: ē = Kᵀ·h̄ (∂/∂z, plus r without stop-gradient), h̄⁻ = h̄ − D ᵀ(ē + r),
 /// h̄_{t−1} = Aᵀ·h̄⁻. Covariances, per group, seeded with C̄₀ = Σ_q h̄·rᵀ and S̄₀ = −Σ_q (ē + ½r)·rᵀ + ½·B_g·S⁻¹:
 /// C̄ = C̄₀ − (P̄ + P̄ᵀ)·K, S̄ = S̄₀ + Kᵀ·P̄·K, P̄⁻ = P̄ + [C̄ 0] + [S̄ 0; 0 0], Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1},
-/// ∂/∂log Q_ii = P̄⁻_ii·Q_ii, ∂/∂log R_ii = S̄_ii·R_ii, P̄_{t−1} = Aᵀ·P̄⁻·A.
+/// ∂/∂log Q_ii = P̄⁻_ii·Q_ii, ∂/∂log R_ii = S̄_ii·R_ii, P̄_{t−1} = Aᵀ·½(P̄⁻ + P̄⁻ᵀ)·A.
 extension CPUBackend {
     public func kalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
                                       gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws {
@@ -105,13 +105,17 @@ extension CPUBackend {
                                 if i == j { gradR[(group * steps + t) * m + i] = v * Foundation.exp(logScale + rAt[i]) }
                             }
                         }
-                        // Predict: Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1}; ∂/∂log Q_ii; P̄_{t−1} = Aᵀ·P̄⁻·A.
+                        // Predict: Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1}; ∂/∂log Q_ii; P̄_{t−1} = Aᵀ·½(P̄⁻ + P̄⁻ᵀ)·A.
                         SmallMatrix.product(a, prev, n, n, n, into: tmp)
                         for i in 0..<n { for j in 0..<n { sym[i * n + j] = pMinusBar[i * n + j] + pMinusBar[j * n + i] } }
                         SmallMatrix.product(sym, tmp, n, n, n, into: pBar)
                         for e in 0..<(n * n) { aBar[e] += pBar[e] }
                         for i in 0..<n { qBar[i] += pMinusBar[i * n + i] * qg[i * n + i] }
-                        SmallMatrix.product(pMinusBar, a, n, n, n, into: tmp)
+                        // Only P̄⁻'s symmetric part carries gradient (P⁻ is symmetric): propagate ½(P̄⁻ + P̄⁻ᵀ).
+                        // P̄⁻ itself has an antisymmetric part that grows by ~(1 + ‖K‖²) per step and, after ~70
+                        // steps, swamps the symmetric part in float32 rounding.
+                        for e in 0..<(n * n) { sym[e] *= 0.5 }
+                        SmallMatrix.product(sym, a, n, n, n, into: tmp)
                         SmallMatrix.transposedProduct(a, tmp, n, n, n, into: pBar)
                     }
                 }

@@ -126,8 +126,6 @@ extension Backend {
         let (tape, means) = (forward.filter.covariances, forward.filter.means)
         let n = p.stateDimension
         let (b, t, dl, g) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2], inputs.groups)
-        let logLikelihood = try download(means.logLikelihood).reduce(0.0) { $0 + Double($1) } / Double(b)
-        var loss = -logLikelihood - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
 
         // Reverse: means per sequence, then the covariance recursion per group seeded by sums over its sequences.
         let adjoints = try KalmanLDMMeanAdjoints(batch: b, steps: t, n: n, m: dl, on: self)
@@ -146,23 +144,26 @@ extension Backend {
         try matmul(adjoints.hBarMinus, means.previousMeans, into: meanGradA, MatmulShape(m: n, n: n, k: t * b, transposeA: true))
         try matmul(constants.ones, adjoints.hBarMinus, into: hBarSum, MatmulShape(m: 1, n: n, k: t * b))
 
+        // Everything the host needs, reduced on the device into one pack and read with a single download:
+        // [Σh̄⁻ (n) | Σ h̄⁻·uᵀ (n²) | Σ_groups ∂/∂A (n²) | Σ_groups ∂/∂a (n) | Σ ∂/∂ℓ (1) | Σ_q log p (1)].
+        let pack = try packKalmanLDMSums(hBarSum: hBarSum, meanGradA: meanGradA, covarianceGrads, groups: g,
+                                         logLikelihood: means.logLikelihood, ones: constants.ones, n: n)
         let inverseB = 1 / Float(b)
-        let v = try download(hBarSum), fromMeans = try download(meanGradA)
-        let fromCovariances = try download(covarianceGrads.gradA), logQ = try download(covarianceGrads.gradLogQ)
-        let logR = try download(covarianceGrads.gradLogR)
+        let v = Array(pack[0..<n]), fromMeans = Array(pack[n..<(n + n * n)])
+        let fromCovariances = Array(pack[(n + n * n)..<(n + 2 * n * n)]), logQ = Array(pack[(n + 2 * n * n)..<(2 * n + 2 * n * n)])
+        let logRSum = pack[2 * n + 2 * n * n], logLikelihoodSum = Double(pack[2 * n + 2 * n * n + 1])
+        var loss = -logLikelihoodSum / Double(b) - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
         var gradA = [Float](repeating: 0, count: n * n), gradB = [Float](repeating: 0, count: n)
         var gradNoise = [Float](repeating: 0, count: n)
         for i in 0..<n {
             for j in 0..<n {
-                var total = fromMeans[i * n + j] - v[i] * p.b[j]
-                for group in 0..<g { total += fromCovariances[group * n * n + i * n + j] }
-                gradA[i * n + j] = total * inverseB
+                gradA[i * n + j] = (fromMeans[i * n + j] - v[i] * p.b[j] + fromCovariances[i * n + j]) * inverseB
                 gradB[i] -= p.A[j * n + i] * v[j] * inverseB
             }
             gradB[i] += v[i] * inverseB
-            for group in 0..<g { gradNoise[i] += logQ[group * n + i] * inverseB }
+            gradNoise[i] = logQ[i] * inverseB
         }
-        let gradS = gradNoise.reduce(0, +) + logR.reduce(0, +) * inverseB
+        let gradS = gradNoise.reduce(0, +) + logRSum * inverseB
         var gradNoiseTensor: Tensor?
         if logObservationNoise != nil {
             let scaled = try makeTensor([b, t, dl])
@@ -183,6 +184,27 @@ extension Backend {
         return KalmanLDMResult(loss: loss, gradZ: adjoints.gradZ, gradA: gradA, gradB: gradB, gradLogProcessNoise: gradNoise,
                                gradLogScale: gradS, gradLogObservationNoise: gradNoiseTensor, entropy: entropy,
                                filter: forward.filter)
+    }
+
+    /// Sums the reverse pass's per-group pieces on the device and reads them back in one download (a GPU pays a
+    /// synchronisation per read): [Σh̄⁻ | Σ h̄⁻·uᵀ | Σ_g ∂/∂A | Σ_g ∂/∂a | Σ ∂/∂ℓ | Σ_q log p], 2n² + 2n + 2 floats.
+    private func packKalmanLDMSums(hBarSum: Tensor, meanGradA: Tensor, _ grads: KalmanLDMCovarianceGradients, groups g: Int,
+                                   logLikelihood: Tensor, ones: Tensor, n: Int) throws -> [Float] {
+        let pack = try makeTensor([2 * n * n + 2 * n + 2])
+        try copy(hBarSum, offset: 0, to: pack, offset: 0, count: n)
+        try copy(meanGradA, offset: 0, to: pack, offset: n, count: n * n)
+        // Σ over the groups as 1 × g products with the workspace's ones vector (B·T ≥ g entries).
+        let groupA = try makeTensor([1, n * n]), groupQ = try makeTensor([1, n])
+        try matmul(ones, grads.gradA, into: groupA, MatmulShape(m: 1, n: n * n, k: g))
+        try matmul(ones, grads.gradLogQ, into: groupQ, MatmulShape(m: 1, n: n, k: g))
+        try copy(groupA, offset: 0, to: pack, offset: n + n * n, count: n * n)
+        try copy(groupQ, offset: 0, to: pack, offset: n + 2 * n * n, count: n)
+        let scalar = try makeTensor([1])
+        try reduceRows(grads.gradLogR, into: scalar, .sum, RowsShape(rows: 1, columns: grads.gradLogR.count))
+        try copy(scalar, offset: 0, to: pack, offset: 2 * n + 2 * n * n, count: 1)
+        try reduceRows(logLikelihood, into: scalar, .sum, RowsShape(rows: 1, columns: logLikelihood.count))
+        try copy(scalar, offset: 0, to: pack, offset: 2 * n + 2 * n * n + 1, count: 1)
+        return try download(pack)
     }
 
     /// The Kalman-LDM model's filter alone (the loss's forward pass, no reverse pass): filtered and predicted means
