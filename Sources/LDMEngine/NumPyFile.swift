@@ -134,3 +134,13 @@ public enum NumPyFile {
         return shape
     }
 }
+
+/// Creates `directory` and its parents for output files, or throws ``LDMError/invalidFile(path:problem:)`` naming
+/// it (a file in the way, no permission) instead of Foundation's error.
+public func createOutputDirectory(_ directory: String) throws {
+    do {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+        throw LDMError.invalidFile(path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))")
+    }
+}

@@ -53,7 +53,7 @@ public final class ICATrainer: TrainingRun {
 
     public func run(resume: Bool = false) throws -> TrainingSummary {
         let c = configuration
-        try createDirectory(directory)
+        try createOutputDirectory(directory)
         let sample = c.data.generate(seed: c.seed &* 2 &+ 1)
         let (n, d) = (sample.count, sample.dimension)
         let weights = sample.variances.map { pow($0, -0.25) }   // std_k^(−1/2)
@@ -163,14 +163,5 @@ public final class ICATrainer: TrainingRun {
         let facts = String(format: "MCC %.4f; W rotates by %.4f rad (−π/4 = −0.7854 undoes the 45° mixing).",
                            summary.mcc ?? .nan, evaluation.angle)
         try Report.page(summary: summary, facts: facts, plots: plots, to: (directory as NSString).appendingPathComponent("report.html"))
-    }
-}
-
-/// Creates `directory` (and its parents) or throws a typed error naming it.
-func createDirectory(_ directory: String) throws {
-    do {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-        throw LDMError.invalidFile(path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))")
     }
 }

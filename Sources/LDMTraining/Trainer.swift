@@ -203,7 +203,7 @@ public final class Trainer: TrainingRun {
     /// Runs (or, with `resume`, continues) the training and returns the summary.
     public func run(resume: Bool = false) throws -> TrainingSummary {
         let c = configuration
-        try createDirectory(directory)
+        try createOutputDirectory(directory)
         let data = c.motion
         let train = data.generate(count: c.trainSequences, seed: c.seed &* 2 &+ 1)
         let test = data.generate(count: c.testSequences, seed: c.seed &* 2 &+ 2)

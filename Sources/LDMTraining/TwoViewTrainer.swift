@@ -178,7 +178,7 @@ public final class TwoViewTrainer: TrainingRun {
 
     public func run(resume: Bool = false) throws -> TrainingSummary {
         let c = configuration
-        try createDirectory(directory)
+        try createOutputDirectory(directory)
         let data = split()
         let d = data.dimension, out = c.outputDimension ?? data.latentDimension, b = c.batch
         var generator = SeededGenerator(seed: c.seed)

@@ -128,7 +128,7 @@ func readFiniteArray(_ path: String, ranks: [Int], what: String) throws -> (Tens
 /// Writes each (file name, values, shape) as .npy into `directory` (created if missing); NumPyFile writes each
 /// atomically, so no half-written array is left behind.
 func writeArrays(_ files: [(String, [Float], TensorShape)], to directory: String) throws {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try createOutputDirectory(directory)
     for (name, values, shape) in files {
         try NumPyFile.write(values, shape: shape, to: (directory as NSString).appendingPathComponent(name))
     }

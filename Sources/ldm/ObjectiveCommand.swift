@@ -197,7 +197,7 @@ struct ObjectiveCommand: ParsableCommand {
             let dz1 = try engine.download(result.dz1), dz2 = try engine.download(result.dz2)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if let gradDir {
-                try FileManager.default.createDirectory(atPath: gradDir, withIntermediateDirectories: true)
+                try createOutputDirectory(gradDir)
                 try NumPyFile.write(dz1, shape: shape1, to: (gradDir as NSString).appendingPathComponent("dz1.npy"))
                 try NumPyFile.write(dz2, shape: shape2, to: (gradDir as NSString).appendingPathComponent("dz2.npy"))
                 for (name, gradient) in result.parameterGradients {

@@ -213,6 +213,10 @@ struct CLITests {
                                      "--log-observation-noise", path("F.npy")])
         #expect(badNoise.status != 0)
         #expect(badNoise.error.contains("F.npy: the log observation noise must have z's shape"), "\(badNoise.error)")
+        // An output directory that is a file is refused by name, not with Foundation's error.
+        let fileInTheWay = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--out", path("z.npy")])
+        #expect(fileInTheWay.status != 0)
+        #expect(fileInTheWay.error.contains("z.npy: cannot create the output directory"), "\(fileInTheWay.error)")
     }
 
     @Test func trainRefusesBadArgumentsAndStopsCleanlyOnSIGINT() throws {
