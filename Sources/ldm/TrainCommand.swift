@@ -16,7 +16,8 @@ struct TrainCommand: ParsableCommand {
             figure8: a figure-8 path, d_s = 10, d_l = 5, Adam 0.005 with step decay; \
             circular: a noisy rotation (process noise 0.05) seen through half_flip frames with random pixel noise \
             (mean 0.3), Σ_D learned as one scale; circular-inferred: the same motion without the flip, 3200 \
-            sequences in batches of 32, Σ_D predicted per frame by a noise network. The kNN form of the loss by default. \
+            sequences in batches of 32, Σ_D predicted per frame by a noise network. The kNN form of the loss by default \
+            (circular-inferred: the reference's stop-gradient form). \
             All: 100 frames of 10 × 10 pixels per sequence, 8 test sequences, encoder MLP 100 → 100 → d_l (ReLU) \
             (SPEC §5, §6). The held-out R² is a ridge probe from the filtered states to the true positions, fitted \
             on 64 training sequences and scored on the test set. Writes metrics.jsonl, checkpoint.safetensors \
@@ -39,7 +40,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
     var experiment: ExperimentChoice = .square
-    @Option(help: "Kalman experiments: knn or stopgrad (default knn; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
+    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
     var objective: String?
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?

@@ -105,8 +105,9 @@ struct NoiseNetworkTests {
         }
     }
 
-    /// A short circular-inferred run (the noise network in the loop; 80 steps, about 3 s) improves the held-out R²
-    /// epoch after epoch (measured 0.23 → 0.39; the full run reaches 0.954) and checkpoints the network.
+    /// A short circular-inferred run (the default stop-gradient form, the noise network in the loop; 80 steps,
+    /// about 2 s) improves the held-out R² epoch after epoch (measured 0.08 → 0.50 → 0.85 → 0.87; the full run
+    /// reaches 0.960) and checkpoints the network.
     @Test func shortInferredNoiseRunLearns() throws {
         let backend = try TestBackends.named("cpu")
         let directory = TrainingTests.temporaryDirectory("inferred")
@@ -116,7 +117,7 @@ struct NoiseNetworkTests {
         let summary = try Trainer(c, on: backend, directory: directory).run()
         let perEpoch = try String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.compactMap { $0["r2"] as? Double }
-        #expect((summary.r2 ?? 0) > 0.3 && perEpoch.count == 4 && perEpoch[3] > perEpoch[0] + 0.05, "R² by epoch \(perEpoch)")
+        #expect((summary.r2 ?? 0) > 0.6 && perEpoch.count == 4 && perEpoch[3] > perEpoch[0] + 0.3, "R² by epoch \(perEpoch)")
         let (tensors, _) = try SafeTensors.read(directory + "/checkpoint.safetensors")
         #expect(tensors["noise.scale"]?.0.count == 100 && tensors["noise.0.weight"]?.0.count == 100 * 100)
     }
