@@ -43,17 +43,15 @@ public enum KalmanLayout {
 /// (a training loop) so they are made once instead of uploaded on every step.
 public final class KalmanLDMWorkspace {
     public let n: Int, dl: Int, rows: Int
-    let observationMap: Tensor, identity: Tensor, zeroMean: Tensor, zeroNoise: Tensor, ones: Tensor
+    let observationMap: Tensor, identity: Tensor, zeroMean: Tensor, ones: Tensor
 
     public init(n: Int, dl: Int, rows: Int, on backend: any Backend) throws {
         (self.n, self.dl, self.rows) = (n, dl, rows)
         observationMap = try backend.upload((0..<(dl * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [dl, n])
         identity = try backend.upload((0..<(n * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [n, n])
         zeroMean = try backend.makeTensor([n])
-        zeroNoise = try backend.makeTensor([1, 1, dl])
         ones = try backend.makeTensor([1, rows])
         try backend.fill(zeroMean, with: 0)
-        try backend.fill(zeroNoise, with: 0)
         try backend.fill(ones, with: 1)
     }
 
@@ -120,11 +118,30 @@ extension Backend {
     public func kalmanLDMLoss(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
                               logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
         -> KalmanLDMResult {
-        let forward = try kalmanLDMForward(z, p, variant: variant, logObservationNoise: logObservationNoise,
+        let n = p.stateDimension
+        let theta = try upload(p.packed, shape: [n * n + 2 * n + 1]), gradient = try makeTensor(theta.shape)
+        let result = try kalmanLDMLoss(z, packed: theta, stateDimension: n, variant: variant,
+                                       logObservationNoise: logObservationNoise, workspace: workspace, gradient: gradient)
+        let g = try download(gradient)
+        return KalmanLDMResult(loss: result.loss, gradZ: result.gradZ, gradA: Array(g[0..<(n * n)]),
+                               gradB: Array(g[(n * n)..<(n * n + n)]), gradLogProcessNoise: Array(g[(n * n + n)..<(n * n + 2 * n)]),
+                               gradLogScale: g[n * n + 2 * n], gradLogObservationNoise: result.gradLogObservationNoise,
+                               entropy: result.entropy, filter: result.filter)
+    }
+
+    /// The Kalman-LDM loss from the packed parameters θ = [A | b | a | s] on the device, writing θ̄ into `gradient`
+    /// (same size as θ): the parameters and their gradient never pass through the host; the loss (a scalar) and,
+    /// for the kNN form, the entropy estimate come back. The training loop's form of
+    /// ``kalmanLDMLoss(_:_:variant:logObservationNoise:workspace:)``.
+    public func kalmanLDMLoss(_ z: Tensor, packed theta: Tensor, stateDimension n: Int, variant: KalmanLDMVariant = .stopGradient,
+                              logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil,
+                              gradient: Tensor) throws -> KalmanLDMDeviceResult {
+        try KalmanChecks.packedParameters("kalmanLDMLoss", theta, n: n)
+        try KernelChecks.count("kalmanLDMLoss", "gradient", gradient, theta.count)
+        let forward = try kalmanLDMForward(z, packed: theta, n: n, variant: variant, logObservationNoise: logObservationNoise,
                                            workspace: workspace, operation: "kalmanLDMLoss")
         let (inputs, a, constants) = (forward.inputs, forward.A, forward.constants)
         let (tape, means) = (forward.filter.covariances, forward.filter.means)
-        let n = p.stateDimension
         let (b, t, dl, g) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2], inputs.groups)
 
         // Reverse: means per sequence, then the covariance recursion per group seeded by sums over its sequences.
@@ -139,72 +156,37 @@ extension Backend {
         let covarianceGrads = try KalmanLDMCovarianceGradients(groups: g, steps: t, n: n, m: dl, on: self)
         try kalmanLDMCovarianceBackward(inputs, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: perGroup,
                                         into: covarianceGrads)
-        // The means' share of Ā and b̄: Σ_{t,q} h̄⁻·uᵀ with u = ĥ_{t−1} − b, and (I − Aᵀ)·Σ h̄⁻.
-        let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n])
+        // The means' share of Ā and b̄ (Σ_{t,q} h̄⁻·uᵀ with u = ĥ_{t−1} − b, and Σ h̄⁻), Σ ∂/∂ℓ, then θ̄, all on the device.
+        let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n]), logRSum = try makeTensor([1])
         try matmul(adjoints.hBarMinus, means.previousMeans, into: meanGradA, MatmulShape(m: n, n: n, k: t * b, transposeA: true))
         try matmul(constants.ones, adjoints.hBarMinus, into: hBarSum, MatmulShape(m: 1, n: n, k: t * b))
-
-        // Everything the host needs, reduced on the device into one pack and read with a single download:
-        // [Σh̄⁻ (n) | Σ h̄⁻·uᵀ (n²) | Σ_groups ∂/∂A (n²) | Σ_groups ∂/∂a (n) | Σ ∂/∂ℓ (1) | Σ_q log p (1)].
-        let pack = try packKalmanLDMSums(hBarSum: hBarSum, meanGradA: meanGradA, covarianceGrads, groups: g,
-                                         logLikelihood: means.logLikelihood, ones: constants.ones, n: n)
-        let inverseB = 1 / Float(b)
-        let v = Array(pack[0..<n]), fromMeans = Array(pack[n..<(n + n * n)])
-        let fromCovariances = Array(pack[(n + n * n)..<(n + 2 * n * n)]), logQ = Array(pack[(n + 2 * n * n)..<(2 * n + 2 * n * n)])
-        let logRSum = pack[2 * n + 2 * n * n], logLikelihoodSum = Double(pack[2 * n + 2 * n * n + 1])
-        var loss = -logLikelihoodSum / Double(b) - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
-        var gradA = [Float](repeating: 0, count: n * n), gradB = [Float](repeating: 0, count: n)
-        var gradNoise = [Float](repeating: 0, count: n)
-        for i in 0..<n {
-            for j in 0..<n {
-                gradA[i * n + j] = (fromMeans[i * n + j] - v[i] * p.b[j] + fromCovariances[i * n + j]) * inverseB
-                gradB[i] -= p.A[j * n + i] * v[j] * inverseB
-            }
-            gradB[i] += v[i] * inverseB
-            gradNoise[i] = logQ[i] * inverseB
-        }
-        let gradS = gradNoise.reduce(0, +) + logRSum * inverseB
+        try reduceRows(covarianceGrads.gradLogR, into: logRSum, .sum, RowsShape(rows: 1, columns: covarianceGrads.gradLogR.count))
+        let sums = KalmanLDMReverseSums(hBarSum: hBarSum, meanGradA: meanGradA, covariances: covarianceGrads, groups: g,
+                                        logRSum: logRSum)
+        try kalmanLDMPackGradient(theta, n: n, sums: sums, batch: b, into: gradient)
         var gradNoiseTensor: Tensor?
         if logObservationNoise != nil {
             let scaled = try makeTensor([b, t, dl])
-            try scale(covarianceGrads.gradLogR, by: inverseB, into: scaled)
+            try scale(covarianceGrads.gradLogR, by: 1 / Float(b), into: scaled)
             gradNoiseTensor = scaled
         }
 
+        // The loss: Σ_q log p summed on the device, one scalar read back.
+        let logLikelihoodSum = try makeTensor([1])
+        try reduceRows(means.logLikelihood, into: logLikelihoodSum, .sum, RowsShape(rows: 1, columns: b))
+        var loss = -Double(try download(logLikelihoodSum)[0]) / Double(b) - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
         var entropy: Double?
         if variant == .knn {
             // − T·d·mean log ρ₃ over all B·T latents: the kNN estimate with c = d and no clip (quantile 1).
-            let latents = try z.reshaped([b * t, dl]), gradient = try makeTensor([b * t, dl])
-            let value = try knnEntropy(latents, gradient: gradient, KNNShape(rows: b * t, dimension: dl, k: 3,
-                                                                              scale: Float(dl), quantile: 1)).value
+            let latents = try z.reshaped([b * t, dl]), knnGradient = try makeTensor([b * t, dl])
+            let value = try knnEntropy(latents, gradient: knnGradient, KNNShape(rows: b * t, dimension: dl, k: 3,
+                                                                                 scale: Float(dl), quantile: 1)).value
             loss -= Double(t) * value
-            try axpy(-Float(t), try gradient.reshaped(z.shape), adjoints.gradZ)
+            try axpy(-Float(t), try knnGradient.reshaped(z.shape), adjoints.gradZ)
             entropy = value
         }
-        return KalmanLDMResult(loss: loss, gradZ: adjoints.gradZ, gradA: gradA, gradB: gradB, gradLogProcessNoise: gradNoise,
-                               gradLogScale: gradS, gradLogObservationNoise: gradNoiseTensor, entropy: entropy,
-                               filter: forward.filter)
-    }
-
-    /// Sums the reverse pass's per-group pieces on the device and reads them back in one download (a GPU pays a
-    /// synchronisation per read): [Σh̄⁻ | Σ h̄⁻·uᵀ | Σ_g ∂/∂A | Σ_g ∂/∂a | Σ ∂/∂ℓ | Σ_q log p], 2n² + 2n + 2 floats.
-    private func packKalmanLDMSums(hBarSum: Tensor, meanGradA: Tensor, _ grads: KalmanLDMCovarianceGradients, groups g: Int,
-                                   logLikelihood: Tensor, ones: Tensor, n: Int) throws -> [Float] {
-        let pack = try makeTensor([2 * n * n + 2 * n + 2])
-        try copy(hBarSum, offset: 0, to: pack, offset: 0, count: n)
-        try copy(meanGradA, offset: 0, to: pack, offset: n, count: n * n)
-        // Σ over the groups as 1 × g products with the workspace's ones vector (B·T ≥ g entries).
-        let groupA = try makeTensor([1, n * n]), groupQ = try makeTensor([1, n])
-        try matmul(ones, grads.gradA, into: groupA, MatmulShape(m: 1, n: n * n, k: g))
-        try matmul(ones, grads.gradLogQ, into: groupQ, MatmulShape(m: 1, n: n, k: g))
-        try copy(groupA, offset: 0, to: pack, offset: n + n * n, count: n * n)
-        try copy(groupQ, offset: 0, to: pack, offset: n + 2 * n * n, count: n)
-        let scalar = try makeTensor([1])
-        try reduceRows(grads.gradLogR, into: scalar, .sum, RowsShape(rows: 1, columns: grads.gradLogR.count))
-        try copy(scalar, offset: 0, to: pack, offset: 2 * n + 2 * n * n, count: 1)
-        try reduceRows(logLikelihood, into: scalar, .sum, RowsShape(rows: 1, columns: logLikelihood.count))
-        try copy(scalar, offset: 0, to: pack, offset: 2 * n + 2 * n * n + 1, count: 1)
-        return try download(pack)
+        return KalmanLDMDeviceResult(loss: loss, gradZ: adjoints.gradZ, gradLogObservationNoise: gradNoiseTensor,
+                                     entropy: entropy, filter: forward.filter)
     }
 
     /// The Kalman-LDM model's filter alone (the loss's forward pass, no reverse pass): filtered and predicted means
@@ -212,16 +194,25 @@ extension Backend {
     public func kalmanLDMFilter(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
                                 logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
         -> KalmanFilterResult {
-        try kalmanLDMForward(z, p, variant: variant, logObservationNoise: logObservationNoise, workspace: workspace,
-                             operation: "kalmanLDMFilter").filter
+        let n = p.stateDimension
+        return try kalmanLDMFilter(z, packed: try upload(p.packed, shape: [n * n + 2 * n + 1]), stateDimension: n,
+                                   variant: variant, logObservationNoise: logObservationNoise, workspace: workspace)
     }
 
-    /// Checks the arguments, builds the filter inputs from (A, b, a, s, ℓ) and runs the forward pass: covariances
-    /// per group, means per sequence.
-    private func kalmanLDMForward(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant,
+    /// ``kalmanLDMFilter(_:_:variant:logObservationNoise:workspace:)`` from packed parameters θ on the device.
+    public func kalmanLDMFilter(_ z: Tensor, packed theta: Tensor, stateDimension n: Int, variant: KalmanLDMVariant = .stopGradient,
+                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
+        -> KalmanFilterResult {
+        try KalmanChecks.packedParameters("kalmanLDMFilter", theta, n: n)
+        return try kalmanLDMForward(z, packed: theta, n: n, variant: variant, logObservationNoise: logObservationNoise,
+                                    workspace: workspace, operation: "kalmanLDMFilter").filter
+    }
+
+    /// Checks the arguments, unpacks A, Q = e^s·diag(e^a), b − A·b and the observation log-variances ℓ + s from θ
+    /// on the device, and runs the forward pass: covariances per group, means per sequence.
+    private func kalmanLDMForward(_ z: Tensor, packed theta: Tensor, n: Int, variant: KalmanLDMVariant,
                                   logObservationNoise: Tensor?, workspace: KalmanLDMWorkspace?, operation op: String) throws
         -> (inputs: KalmanCovarianceInputs, A: Tensor, constants: KalmanLDMWorkspace, filter: KalmanFilterResult) {
-        let n = p.stateDimension
         guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
             throw LDMError.shapeMismatch(operation: op, detail: "z must be [B, T, d_l] with d_l ≤ d_s = \(n), got \(z.shape)")
         }
@@ -235,21 +226,21 @@ extension Backend {
         let g = logObservationNoise == nil ? 1 : b
         let constants = try workspace.flatMap { $0.fits(n: n, dl: dl, rows: b * t) ? $0 : nil }
             ?? KalmanLDMWorkspace(n: n, dl: dl, rows: b * t, on: self)
-        let a = try upload(p.A, shape: [n, n]), d = constants.observationMap
-        let q = (0..<(n * n)).map { $0 / n == $0 % n ? Foundation.exp(p.logScale + p.logProcessNoise[$0 / n]) : 0 }
-        let noise = logObservationNoise ?? constants.zeroNoise
+        let a = try makeTensor([n, n]), q = try makeTensor([1, n, n]), offset = try makeTensor([n])
+        try kalmanLDMUnpack(theta, n: n, A: a, Q: q, offset: offset)
+        // Σ_D = diag(exp(ℓ + s)): s is folded into the log-variances on the device, so the log scale below is 0.
+        let logVariances = try makeTensor(logObservationNoise?.shape ?? [1, 1, dl])
+        try kalmanLDMShiftLogNoise(theta, n: n, logNoise: logObservationNoise, into: logVariances)
+        let d = constants.observationMap
         let inputs = KalmanCovarianceInputs(
-            F: a, H: d, Q: try upload(q, shape: [1, n, n]), qGroups: 1,
-            R: .logDiagonal(noise, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: p.logScale,
+            F: a, H: d, Q: q, qGroups: 1,
+            R: .logDiagonal(logVariances, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: 0,
                           extra: variant == .knn ? 1e-6 : 0),
             P0: constants.identity, groups: g, steps: t, n: n, m: dl)
-        var offset = p.b
-        for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
         let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
         let jitter = try kalmanCovarianceForward(inputs, into: tape)
         let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
-        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: try upload(offset, shape: [n]), H: d, m0: constants.zeroMean), tape,
-                              into: means)
+        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: offset, H: d, m0: constants.zeroMean), tape, into: means)
         return (inputs, a, constants, KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter))
     }
 }

@@ -136,6 +136,15 @@ public protocol Backend: AnyObject, Sendable {
     func kalmanLDMCovarianceBackward(_ inputs: KalmanCovarianceInputs, _ covariances: KalmanCovarianceTape,
                                      seedC: Tensor, seedS: Tensor, sequencesPerGroup: Int,
                                      into gradients: KalmanLDMCovarianceGradients) throws
+    /// kalman_ldm_parameters.cl — from the packed θ = [A (n²) | b (n) | a (n) | s] on the device: `A` [n, n],
+    /// `Q` = e^s·diag(e^a) [n, n] and the offset b − A·b [n].
+    func kalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws
+    /// kalman_ldm_parameters.cl — `out = ℓ + s` elementwise (s read from θ on the device; ℓ = 0 when nil): the
+    /// observation noise's log-variances with the joint scale folded in.
+    func kalmanLDMShiftLogNoise(_ theta: Tensor, n: Int, logNoise: Tensor?, into out: Tensor) throws
+    /// kalman_ldm_parameters.cl — the packed gradient θ̄ [n² + 2n + 1] of the loss averaged over `batch`
+    /// sequences, from the reverse pass's sums (see ``KalmanLDMReverseSums``).
+    func kalmanLDMPackGradient(_ theta: Tensor, n: Int, sums: KalmanLDMReverseSums, batch: Int, into gradient: Tensor) throws
     /// lse.cl — the backward when both sides are the same set z (KDE entropy, NT-Xent): writes `dz = dx + dy`.
     /// Backends may use the symmetry of S = Z·Zᵀ (the CPU does, doing about half the work).
     func pairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ shape: PairwiseLSEShape) throws
@@ -153,7 +162,7 @@ public enum KernelOp: String, CaseIterable, Hashable, Sendable {
         pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
         kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
         kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep, varianceFeatures, varianceFeaturesBackward,
-        batchNorm, batchNormBackward
+        batchNorm, batchNormBackward, kalmanLDMUnpack, kalmanLDMShiftLogNoise, kalmanLDMPackGradient
 }
 
 /// The two families of backend.

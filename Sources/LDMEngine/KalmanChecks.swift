@@ -82,6 +82,41 @@ public enum KalmanChecks {
     }
 
     /// Validates the Kalman-LDM covariance reverse pass.
+    /// The packed parameter vector θ = [A | b | a | s] of state dimension n: n ≥ 1 and n² + 2n + 1 entries.
+    public static func packedParameters(_ op: String, _ theta: Tensor, n: Int) throws {
+        guard n >= 1, theta.count == n * n + 2 * n + 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "θ must hold n² + 2n + 1 = \(max(n, 0) * max(n, 0) + 2 * max(n, 0) + 1) values for n = \(n), found \(theta.count)")
+        }
+    }
+
+    public static func unpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws {
+        let op = "kalmanLDMUnpack"
+        try packedParameters(op, theta, n: n)
+        try KernelChecks.count(op, "A", A, n * n)
+        try KernelChecks.count(op, "Q", Q, n * n)
+        try KernelChecks.count(op, "offset", offset, n)
+    }
+
+    public static func shiftLogNoise(_ theta: Tensor, n: Int, logNoise: Tensor?, out: Tensor) throws {
+        let op = "kalmanLDMShiftLogNoise"
+        try packedParameters(op, theta, n: n)
+        if let logNoise { try KernelChecks.count(op, "logNoise", logNoise, out.count) }
+    }
+
+    public static func packGradient(_ theta: Tensor, n: Int, sums: KalmanLDMReverseSums, batch: Int, gradient: Tensor) throws {
+        let op = "kalmanLDMPackGradient"
+        try packedParameters(op, theta, n: n)
+        guard batch >= 1, sums.groups >= 1 else {
+            throw LDMError.invalidArgument("\(op): need batch ≥ 1 and at least one group, got \(batch) and \(sums.groups)")
+        }
+        try KernelChecks.count(op, "gradient", gradient, theta.count)
+        try KernelChecks.count(op, "hBarSum", sums.hBarSum, n)
+        try KernelChecks.count(op, "meanGradA", sums.meanGradA, n * n)
+        try KernelChecks.count(op, "covariance ∂/∂A", sums.covariances.gradA, sums.groups * n * n)
+        try KernelChecks.count(op, "covariance ∂/∂log Q", sums.covariances.gradLogQ, sums.groups * n)
+        try KernelChecks.count(op, "logRSum", sums.logRSum, 1)
+    }
+
     public static func ldmCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
                                              seedS: Tensor, sequencesPerGroup: Int,
                                              _ grads: KalmanLDMCovarianceGradients) throws {

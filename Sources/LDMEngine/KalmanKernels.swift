@@ -195,3 +195,20 @@ public struct KalmanLDMCovarianceGradients {
         gradLogR = try backend.makeTensor([groups, steps, m])
     }
 }
+
+/// What the Kalman-LDM reverse pass sums for the packed gradient (none divided by B yet).
+public struct KalmanLDMReverseSums {
+    /// [n] Σ_{t,q} h̄⁻.
+    public let hBarSum: Tensor
+    /// [n, n] Σ_{t,q} h̄⁻·(ĥ_{t−1} − b)ᵀ, the means' share of ∂/∂A.
+    public let meanGradA: Tensor
+    /// The covariance pass's ∂/∂A [G, n, n] and ∂/∂log Q_ii [G, n] per group.
+    public let covariances: KalmanLDMCovarianceGradients
+    public let groups: Int
+    /// [1] Σ ∂/∂ℓ over every group, step and dimension (the observation noise's share of ∂/∂s).
+    public let logRSum: Tensor
+
+    public init(hBarSum: Tensor, meanGradA: Tensor, covariances: KalmanLDMCovarianceGradients, groups: Int, logRSum: Tensor) {
+        (self.hBarSum, self.meanGradA, self.covariances, self.groups, self.logRSum) = (hBarSum, meanGradA, covariances, groups, logRSum)
+    }
+}

@@ -25,6 +25,31 @@ public struct KalmanLDMParameters: Sendable, Equatable {
     }
 
     public var stateDimension: Int { b.count }
+
+    /// θ = [A (n², row-major) | b | a | s], the layout the device kernels and the training loop keep.
+    public var packed: [Float] { A + b + logProcessNoise + [logScale] }
+
+    /// The parameters of a packed θ of state dimension n.
+    public init(packed theta: [Float], n: Int) throws {
+        guard n >= 1, theta.count == n * n + 2 * n + 1 else {
+            throw LDMError.shapeMismatch(operation: "KalmanLDMParameters", detail: "θ must hold n² + 2n + 1 values for n = \(n), found \(theta.count)")
+        }
+        try self.init(A: Array(theta[0..<(n * n)]), b: Array(theta[(n * n)..<(n * n + n)]),
+                      logProcessNoise: Array(theta[(n * n + n)..<(n * n + 2 * n)]), logScale: theta[n * n + 2 * n])
+    }
+}
+
+/// The Kalman-LDM loss computed from packed parameters on the device: the loss (the one scalar read back) and
+/// the gradients, all on the backend (θ̄ in the tensor the caller passed).
+public struct KalmanLDMDeviceResult {
+    public var loss: Double
+    /// [B, T, d_l] ∂loss/∂z.
+    public var gradZ: Tensor
+    /// [B, T, d_l] ∂loss/∂ℓ when a per-step log observation noise ℓ was given.
+    public var gradLogObservationNoise: Tensor?
+    /// The kNN variant's entropy estimate; nil otherwise.
+    public var entropy: Double?
+    public var filter: KalmanFilterResult
 }
 
 /// The Kalman-LDM loss (mean over sequences of Σ_t) and its gradients.

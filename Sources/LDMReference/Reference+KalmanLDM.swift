@@ -39,3 +39,29 @@ extension Reference {
         return loss
     }
 }
+
+extension Reference {
+    /// kalman_ldm_unpack in Double: from θ = [A | b | a | s], (A, Q = e^s·diag(e^a), b − A·b).
+    public static func kalmanLDMUnpack(_ theta: [Double], n: Int) -> (A: [Double], Q: [Double], offset: [Double]) {
+        let a = Array(theta[0..<(n * n)]), b = Array(theta[(n * n)..<(n * n + n)]), s = theta[n * n + 2 * n]
+        let q = (0..<(n * n)).map { $0 / n == $0 % n ? Foundation.exp(s + theta[n * n + n + $0 / n]) : 0 }
+        let offset = (0..<n).map { i in b[i] - (0..<n).reduce(0) { $0 + a[i * n + $1] * b[$1] } }
+        return (a, q, offset)
+    }
+
+    /// kalman_ldm_pack_gradient in Double: θ̄ from v = Σh̄⁻, M, the per-group C_g [G·n·n] and q_g [G·n], ρ = Σ ∂/∂ℓ.
+    public static func kalmanLDMPackGradient(_ theta: [Double], n: Int, v: [Double], M: [Double], C: [Double],
+                                             q: [Double], rho: Double, groups: Int, batch: Int) -> [Double] {
+        let inverseB = 1 / Double(batch)
+        var out = [Double](repeating: 0, count: n * n + 2 * n + 1)
+        for e in 0..<(n * n) {
+            out[e] = (M[e] - v[e / n] * theta[n * n + e % n] + (0..<groups).reduce(0) { $0 + C[$1 * n * n + e] }) * inverseB
+        }
+        for i in 0..<n {
+            out[n * n + i] = (v[i] - (0..<n).reduce(0) { $0 + theta[$1 * n + i] * v[$1] }) * inverseB
+            out[n * n + n + i] = (0..<groups).reduce(0) { $0 + q[$1 * n + i] } * inverseB
+        }
+        out[n * n + 2 * n] = (0..<n).reduce(rho * inverseB) { $0 + out[n * n + n + $1] }
+        return out
+    }
+}

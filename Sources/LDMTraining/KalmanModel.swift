@@ -4,8 +4,9 @@ import LDMReference
 
 /// The Kalman-LDM predictor of SPEC §5: an encoder f (frames → pseudo-observations z_t) and a linear-Gaussian
 /// filter with learned A, b, a, s, trained on the Kalman-LDM loss. The filter parameters live in one packed
-/// device tensor [A (n²), b (n), a (n), s] so the optimiser updates them on the device with everything else
-/// (at its group's rate multiplier); a host copy feeds the loss.
+/// device tensor θ = [A (n²), b (n), a (n), s]: the loss reads θ and writes θ̄ on the device
+/// (kalman_ldm_parameters.cl) and the optimiser updates it there with everything else (at its group's rate
+/// multiplier). The host reads θ once per step for the spectral-radius control, as the reference reads ρ(A).
 public final class KalmanLDMModel {
     public let encoder: MLP
     public let stateDimension: Int, latentDimension: Int, inputDimension: Int
@@ -33,7 +34,7 @@ public final class KalmanLDMModel {
         // s starts at 1 (Σ_A = Σ_D = e·I), as in the reference code. Measured on circular-inferred with the
         // stop-gradient form: R² 0.82 from s = 1, 0.31 from s = 0 (the latents shrink).
         parameters = try KalmanLDMParameters(A: a, logScale: 1)
-        filter = try Parameter(name: "kalman.filter", value: try backend.upload(Self.pack(parameters), shape: [n * n + 2 * n + 1]),
+        filter = try Parameter(name: "kalman.filter", value: try backend.upload(parameters.packed, shape: [n * n + 2 * n + 1]),
                                on: backend, rateMultiplier: filterRateMultiplier)
         noiseNetwork = try noiseNetworkRateMultiplier.map {
             try ObservationNoiseNetwork(features: inputDimension, latentDimension: dl, rateMultiplier: $0, on: backend)
@@ -47,24 +48,18 @@ public final class KalmanLDMModel {
 
     public var trainableParameters: [Parameter] { encoder.parameters + [filter] + (noiseNetwork?.parameters ?? []) }
 
-    static func pack(_ p: KalmanLDMParameters) -> [Float] { p.A + p.b + p.logProcessNoise + [p.logScale] }
-
-    static func unpack(_ v: [Float], n: Int) throws -> KalmanLDMParameters {
-        try KalmanLDMParameters(A: Array(v[0..<(n * n)]), b: Array(v[(n * n)..<(n * n + n)]),
-                                logProcessNoise: Array(v[(n * n + n)..<(n * n + 2 * n)]), logScale: v[n * n + 2 * n])
-    }
-
     public static func spectralRadius(_ a: [Float]) throws -> Double {
         try Metrics.eigenvalues(a).map { ($0.re * $0.re + $0.im * $0.im).squareRoot() }.max() ?? 0
     }
 
-    /// Reloads the host copy from the device tensor and applies the spectral-radius control.
+    /// Applies the spectral-radius control after an update: reads θ (n² + 2n + 1 floats), and when ρ(A) exceeds
+    /// the bound writes A rescaled to it back. Keeps ``parameters`` (the host copy for summaries) current.
     public func synchronizeFilter() throws {
-        var p = try Self.unpack(try backend.download(filter.value), n: stateDimension)
+        var p = try KalmanLDMParameters(packed: try backend.download(filter.value), n: stateDimension)
         let radius = try Self.spectralRadius(p.A)
         if radius > Self.spectralRadiusBound {
             p.A = p.A.map { $0 * Float(Self.spectralRadiusBound / radius) }
-            try backend.write(Self.pack(p), to: filter.value)
+            try backend.write(p.packed, to: filter.value)
         }
         parameters = p
     }
@@ -78,13 +73,14 @@ public final class KalmanLDMModel {
             workspace = try KalmanLDMWorkspace(n: stateDimension, dl: latentDimension, rows: b * t, on: backend)
         }
         let logNoise = try noiseNetwork.map { try $0.forward(flat).reshaped([b, t, latentDimension]) }
-        let result = try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), parameters, variant: variant,
-                                               logObservationNoise: logNoise, workspace: workspace)
+        // θ in, θ̄ straight into the filter parameter's gradient: nothing but the loss crosses to the host.
+        let result = try backend.kalmanLDMLoss(try z.reshaped([b, t, latentDimension]), packed: filter.value,
+                                               stateDimension: stateDimension, variant: variant,
+                                               logObservationNoise: logNoise, workspace: workspace, gradient: filter.gradient)
         _ = try encoder.backward(try result.gradZ.reshaped([b * t, latentDimension]))
         if let noiseNetwork, let gradient = result.gradLogObservationNoise {
             try noiseNetwork.backward(try gradient.reshaped([b * t, latentDimension]))
         }
-        try backend.write(result.gradA + result.gradB + result.gradLogProcessNoise + [result.gradLogScale], to: filter.gradient)
         return result.loss
     }
 
@@ -93,12 +89,9 @@ public final class KalmanLDMModel {
         let (b, t) = (frames.shape.dims[0], frames.shape.dims[1])
         let flat = try frames.reshaped([b * t, inputDimension])
         let z = try encoder.forward(flat)
-        if let noiseNetwork {
-            let logNoise = try noiseNetwork.forward(flat).reshaped([b, t, latentDimension])
-            return try backend.download(try backend.kalmanLDMFilter(try z.reshaped([b, t, latentDimension]), parameters,
-                                                                    logObservationNoise: logNoise).means.filteredMeans)
-        }
-        let model = try LinearGaussianModel(kalmanLDM: parameters, observationDimension: latentDimension)
-        return try backend.download(try backend.kalmanFilter(try z.reshaped([b, t, latentDimension]), model).means.filteredMeans)
+        let logNoise = try noiseNetwork.map { try $0.forward(flat).reshaped([b, t, latentDimension]) }
+        return try backend.download(try backend.kalmanLDMFilter(try z.reshaped([b, t, latentDimension]), packed: filter.value,
+                                                                stateDimension: stateDimension,
+                                                                logObservationNoise: logNoise).means.filteredMeans)
     }
 }

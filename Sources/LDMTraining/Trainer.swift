@@ -73,7 +73,7 @@ public struct TrainingConfiguration: Sendable {
             batch = 32
             configured = .step(base: 0.01, milestones: [0.33, 0.66], factor: 0.5)
             weightDecay = 1e-6
-            // The reference's form and rates: stop-gradient reaches R² 0.960 / 0.949 / 0.948 (seeds 0–2) in
+            // The reference's form and rates: stop-gradient reaches R² 0.959 / 0.948 / 0.949 (seeds 0–2) in
             // 15 s, the kNN form 0.954 / 0.942 / 0.939 in 35 s (measured once the reverse pass was fixed; before,
             // wrong ∂/∂s and ∂/∂ℓ held stop-gradient to 0.82).
             variant = objective ?? .stopGradient

@@ -90,7 +90,7 @@ struct Bench: ParsableCommand {
             return try KalmanBenchmark.cases.map { c in
                 note("  kalman \(c.batch)x\(c.steps)x\(c.dimension) on \(context.label)...")
                 return try KalmanBenchmark.run(context, batch: c.batch, steps: c.steps, dimension: c.dimension)
-            }
+            } + [try KalmanBenchmark.parameters(context)]
         case .knn:
             return try KNNBenchmark.cases.map { try KNNBenchmark.run(context, $0) }
         case .lse:

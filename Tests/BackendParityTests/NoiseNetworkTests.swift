@@ -107,7 +107,7 @@ struct NoiseNetworkTests {
 
     /// A short circular-inferred run (the default stop-gradient form, the noise network in the loop; 80 steps,
     /// about 2 s) improves the held-out R² epoch after epoch (measured 0.08 → 0.50 → 0.85 → 0.87; the full run
-    /// reaches 0.960) and checkpoints the network.
+    /// reaches 0.959) and checkpoints the network.
     @Test func shortInferredNoiseRunLearns() throws {
         let backend = try TestBackends.named("cpu")
         let directory = TrainingTests.temporaryDirectory("inferred")
