@@ -6,11 +6,14 @@ import LDMReference
 /// A two-view training objective: a named preset with the defaults of `ldm objective --preset`, or any grid point
 /// `LATENT+ENTROPY[+mi]` of SPEC §2–§3 with a symmetric latent model (`sphere` or `plane`, κ_p = 5) and an entropy
 /// estimator (`kde` κ_k = 5, `logdet`, `knn` k = 3, `taylor`, `vicreg`, `none`), LDM variant unless `+mi`.
+/// `byol` (negative cosine) and `jepa` (Gaussian, Σ = I) use the stop-gradient estimator with a predictor head on
+/// the online branch, SimSiam-style (one shared encoder, no momentum copy), symmetrised over the two views.
 public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
     public let rawValue: String
 
     /// The preset names.
-    public static let presets = ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "barlow"]
+    public static let presets = ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "barlow",
+                                 "byol", "jepa"]
     static let latents = ["sphere", "plane"]
     static let entropies = ["kde", "logdet", "knn", "taylor", "vicreg", "none"]
 
@@ -21,6 +24,8 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
     public static let ldmKnn = TwoViewObjective(checked: "ldm-knn")
     public static let vicreg = TwoViewObjective(checked: "vicreg")
     public static let barlow = TwoViewObjective(checked: "barlow")
+    public static let byol = TwoViewObjective(checked: "byol")
+    public static let jepa = TwoViewObjective(checked: "jepa")
 
     /// A preset name or a grid point such as `plane+knn` or `sphere+kde+mi`; nil for anything else.
     public init?(rawValue: String) {
@@ -49,6 +54,9 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
         case "ldm-logdet": return LDMObjective(latent: .plane(precision: 5), entropy: .logdet(), variant: .ldm)
         case "ldm-knn": return LDMObjective(latent: .plane(precision: 5), entropy: .knn(k: 3, scale: .one), variant: .ldm)
         case "vicreg": return VICReg()
+        // z1 = the predictor's output, z2 = the target, detached by the estimator (dz2 = 0).
+        case "byol": return LDMObjective(latent: .sphere(precision: 1), entropy: .stopGradient, variant: .ldm)
+        case "jepa": return LDMObjective(latent: .gaussian(variance: 1), entropy: .stopGradient, variant: .ldm)
         case "barlow": return BarlowTwins(lambda: 5e-3)
         default:
             let point = Self.gridPoint(rawValue)!   // init guarantees a preset or a grid point
@@ -64,6 +72,9 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
                                 entropy: entropy, variant: point.mi ? .mi() : .ldm)
         }
     }
+
+    /// Whether the objective needs a predictor head (the stop-gradient methods).
+    public var needsPredictor: Bool { ["byol", "jepa"].contains(rawValue) }
 
     /// Whether the objective's latent model lives on the sphere, so the representation is L2-normalised.
     public var onSphere: Bool {
@@ -185,13 +196,19 @@ public final class TwoViewTrainer: TrainingRun {
         let encoder = try MLP(widths: [d] + c.hiddenWidths + [out], activation: c.activation, batchNorm: c.batchNorm,
                               on: backend, generator: &generator)
         let normalize = c.objective.onSphere ? L2Normalize(on: backend) : nil
+        // The stop-gradient methods' predictor head: out → 2·out → out (ReLU), trained with the encoder.
+        let predictor = c.objective.needsPredictor
+            ? try MLP(widths: [out, 2 * out, out], activation: c.activation, batchNorm: c.batchNorm, name: "predictor", on: backend,
+                      generator: &generator)
+            : nil
         let objective = c.objective.make()
-        let optimizer = try c.optimizer.make(encoder.parameters, weightDecay: c.weightDecay, on: backend)
+        let optimizer = try c.optimizer.make(encoder.parameters + (predictor?.parameters ?? []), weightDecay: c.weightDecay,
+                                             on: backend)
         optimizer.clipNorm = c.clipNorm
         var metricsLog = MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl"))
         var startEpoch = 0, elapsed = 0.0
         if resume {
-            (startEpoch, elapsed) = try Checkpoint.restore(encoder.checkpointTensors, optimizer, identity: identity,
+            (startEpoch, elapsed) = try Checkpoint.restore(encoder.checkpointTensors + (predictor?.checkpointTensors ?? []), optimizer, identity: identity,
                                                            on: backend, from: checkpointPath)
             try metricsLog.truncate(afterStep: optimizer.steps)
         } else {
@@ -227,13 +244,19 @@ public final class TwoViewTrainer: TrainingRun {
                 if let normalize { z = try normalize.forward(z) }
                 try backend.copy(z, offset: 0, to: z1, offset: 0, count: b * out)
                 try backend.copy(z, offset: b * out, to: z2, offset: 0, count: b * out)
-                let result = try objective.evaluate(z1, z2, on: backend)
-                let step = optimizer.steps, loss = result.value.loss
+                let value: ObjectiveValue
+                if let predictor {
+                    value = try predictedStep(predictor, objective, z: z, z1: z1, z2: z2, dz: dz, rows: b, out: out)
+                } else {
+                    let result = try objective.evaluate(z1, z2, on: backend)
+                    try backend.copy(result.dz1, offset: 0, to: dz, offset: 0, count: b * out)
+                    try backend.copy(result.dz2, offset: 0, to: dz, offset: b * out, count: b * out)
+                    value = result.value
+                }
+                let step = optimizer.steps, loss = value.loss
                 guard loss.isFinite else {
                     throw LDMError.invalidArgument("training diverged: the loss is \(loss) at step \(step) (epoch \(epoch + 1))")
                 }
-                try backend.copy(result.dz1, offset: 0, to: dz, offset: 0, count: b * out)
-                try backend.copy(result.dz2, offset: 0, to: dz, offset: b * out, count: b * out)
                 _ = try encoder.backward(try normalize?.backward(dz) ?? dz)
                 let rate = c.schedule.rate(at: step, of: totalSteps)
                 try optimizer.step(rate: rate)
@@ -241,7 +264,7 @@ public final class TwoViewTrainer: TrainingRun {
                 lastLoss = loss
                 if (step + 1) % c.logEvery == 0 {
                     try metricsLog.append(["epoch": epoch + 1, "step": step + 1, "loss": loss, "lr": Double(rate),
-                                           "alignment": result.value.alignment, "entropy": result.value.entropy,
+                                           "alignment": value.alignment, "entropy": value.entropy,
                                            "seconds": clock() - started])
                     if batchIndex + 1 < c.stepsPerEpoch {
                         progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: batchIndex + 1,
@@ -257,7 +280,7 @@ public final class TwoViewTrainer: TrainingRun {
                                         "retrieval_top1": evaluation.retrieval, "seconds": clock() - started]
             if let lastR2 { entry["r2"] = lastR2 }
             try metricsLog.append(entry)
-            try Checkpoint.save(encoder.checkpointTensors, optimizer, identity: identity, epochs: epoch + 1,
+            try Checkpoint.save(encoder.checkpointTensors + (predictor?.checkpointTensors ?? []), optimizer, identity: identity, epochs: epoch + 1,
                                 seconds: clock() - started, on: backend, to: checkpointPath)
             progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: c.stepsPerEpoch, stepsPerEpoch: c.stepsPerEpoch,
                                       loss: epochLoss / Double(c.stepsPerEpoch), r2: lastR2 ?? evaluation.retrieval,
@@ -285,6 +308,34 @@ public final class TwoViewTrainer: TrainingRun {
                             to: (directory as NSString).appendingPathComponent("test_representations.npy"))
         try writeReport(summary, evaluation, data)
         return summary
+    }
+
+    /// One symmetrised stop-gradient step: p = predictor(z) for both views, loss = ½·(L(p₁, z₂) + L(p₂, z₁)) with
+    /// the targets detached by the estimator; writes ∂loss/∂z (through the predictor, plus any target gradient the
+    /// objective returns) into `dz` [2B, out] and returns the averaged values.
+    func predictedStep(_ predictor: MLP, _ objective: any Objective, z: Tensor, z1: Tensor, z2: Tensor, dz: Tensor,
+                       rows b: Int, out: Int) throws -> ObjectiveValue {
+        let p = try predictor.forward(z, training: true)
+        let p1 = try backend.makeTensor([b, out]), p2 = try backend.makeTensor([b, out])
+        try backend.copy(p, offset: 0, to: p1, offset: 0, count: b * out)
+        try backend.copy(p, offset: b * out, to: p2, offset: 0, count: b * out)
+        let first = try objective.evaluate(p1, z2, on: backend), second = try objective.evaluate(p2, z1, on: backend)
+        let dp = try backend.makeTensor([2 * b, out])
+        try backend.copy(first.dz1, offset: 0, to: dp, offset: 0, count: b * out)
+        try backend.copy(second.dz1, offset: 0, to: dp, offset: b * out, count: b * out)
+        try backend.scale(dp, by: 0.5, into: dp)
+        let throughPredictor = try predictor.backward(dp)
+        try backend.copy(throughPredictor, to: dz)
+        // The targets' own gradients (zero for the stop-gradient estimator): view 2 from the first term, view 1 from
+        // the second.
+        let targets = try backend.makeTensor([2 * b, out])
+        try backend.copy(second.dz2, offset: 0, to: targets, offset: 0, count: b * out)
+        try backend.copy(first.dz2, offset: 0, to: targets, offset: b * out, count: b * out)
+        try backend.axpy(0.5, targets, dz)
+        let average = { (x: Double, y: Double) in (x + y) / 2 }
+        return ObjectiveValue(loss: average(first.value.loss, second.value.loss),
+                              alignment: average(first.value.alignment, second.value.alignment),
+                              entropy: average(first.value.entropy, second.value.entropy))
     }
 
     struct Evaluation {

@@ -40,7 +40,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
     var experiment: ExperimentChoice = .square
-    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
+    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol, jepa (with a predictor head), or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
     var objective: String?
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?

@@ -182,7 +182,9 @@ struct TwoViewAndICATests {
         #expect(TwoViewObjective(rawValue: "ldm-knn") == .ldmKnn)
         #expect(TwoViewObjective(rawValue: "sphere+logdet+mi")?.onSphere == true)
         #expect(TwoViewObjective(rawValue: "plane+vicreg")?.onSphere == false)
-        for bad in ["plane", "plane+knn+ldm", "cube+kde", "sphere+stopgrad", "byol"] { #expect(TwoViewObjective(rawValue: bad) == nil, "\(bad)") }
+        for bad in ["plane", "plane+knn+ldm", "cube+kde", "sphere+stopgrad", "cpc"] { #expect(TwoViewObjective(rawValue: bad) == nil, "\(bad)") }
+        #expect(TwoViewObjective.byol.needsPredictor && TwoViewObjective(rawValue: "jepa")?.needsPredictor == true)
+        #expect(!TwoViewObjective.ldmContrastive.needsPredictor)
         #expect(TwoViewObjective(rawValue: "plane+taylor")?.make().name == LDMObjective(latent: .plane(precision: 5), entropy: .taylor(), variant: .ldm).name)
     }
 
@@ -264,12 +266,14 @@ struct TwoViewAndICATests {
         }
     }
 
-    /// With BatchNorm (whose running statistics are checkpointed) and LARS, a resumed run equals the uninterrupted one.
+    /// With BatchNorm (whose running statistics are checkpointed), LARS and BYOL's predictor head, a resumed run
+    /// equals the uninterrupted one.
     @Test func twoViewResumeEqualsAnUninterruptedRun() throws {
         let backend = try TestBackends.named("cpu")
         var configuration = Self.quickTwoView(batchNorm: true)
         configuration.epochs = 2
         configuration.optimizer = .lars
+        configuration.objective = .byol
         configuration.schedule = .constant(0.5)
         let (straight, resumed) = (Self.temporaryDirectory("tv-straight"), Self.temporaryDirectory("tv-resumed"))
         defer { for d in [straight, resumed] { try? FileManager.default.removeItem(atPath: d) } }
@@ -280,6 +284,7 @@ struct TwoViewAndICATests {
         #expect(throws: TrainingInterrupted.self) { _ = try interrupted.run() }
         let (tensors, _) = try SafeTensors.read(resumed + "/checkpoint.safetensors")
         #expect(tensors["encoder.0.norm.running_var"] != nil && tensors["lars.v.encoder.0.weight"] != nil)
+        #expect(tensors["predictor.1.weight"] != nil && tensors["predictor.0.norm.running_mean"] != nil)
         let summary = try TwoViewTrainer(configuration, on: backend, directory: resumed).run(resume: true)
         #expect(summary.r2 == expected.r2 && summary.retrievalTop1 == expected.retrievalTop1 && summary.finalLoss == expected.finalLoss)
     }
