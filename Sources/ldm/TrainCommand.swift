@@ -121,9 +121,7 @@ struct TrainCommand: ParsableCommand {
             guard [.circular, .circularInferred].contains(experiment) else { throw ValidationError("--jump-rate applies to the circular experiments only") }
             guard (0...1).contains(jumpRate) else { throw ValidationError("--jump-rate must be in [0, 1], got \(jumpRate)") }
         }
-        guard let kind = Experiment(rawValue: experiment.rawValue) else {
-            throw ValidationError("--experiment \(experiment.rawValue) is not implemented yet; available: \(Experiment.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        guard let kind = Experiment(rawValue: experiment.rawValue) else { return }   // isKalman held above
         let batch = TrainingConfiguration(experiment: kind).batch
         if let trainSequences, trainSequences < batch {
             throw ValidationError("--train-sequences must be at least one batch (\(batch)) for \(experiment.rawValue)")
