@@ -98,11 +98,11 @@ static void solve_private(__global const float *L, float *x) {
     }
 }
 
-// R_{g,t}[i][j]: full matrices, or diag(exp(logScale + ℓ_i)) + extra·I from log-variances.
-static float noise_entry(__global const float *R, const int logDiagonal, const float logScale, const float extra,
+// R_{g,t}[i][j]: full matrices, or diag(exp(ℓ_i)) + extra·I from log-variances.
+static float noise_entry(__global const float *R, const int logDiagonal, const float extra,
                          const int m, const int i, const int j) {
     if (!logDiagonal) return R[i * m + j];
-    return i == j ? exp(logScale + R[i]) + extra : 0.0f;
+    return i == j ? exp(R[i]) + extra : 0.0f;
 }
 
 __kernel __attribute__((reqd_work_group_size(KF_WG, 1, 1)))
@@ -110,7 +110,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
                                __global const float *F, __global const float *H,
                                __global const float *Q, const int qStride,
                                __global const float *R, const int rgStride, const int rtStride,
-                               const int logDiagonal, const float logScale, const float extra,
+                               const int logDiagonal, const float extra,
                                __global const float *P0,
                                __global float *predicted, __global float *filtered, __global float *innovation,
                                __global float *factors, __global float *gains, __global float *logDets,
@@ -130,7 +130,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
         __global float *K = gains + at * n * m, *P = filtered + at * n * n;
         __global const float *rAt = R + (long)g * rgStride + (long)t * rtStride;
         wg_product(F, prev, tmp, n, n, n, 0);
-        for (int e = lid; e < m * m; e += KF_WG) rg[e] = noise_entry(rAt, logDiagonal, logScale, extra, m, e / m, e % m);
+        for (int e = lid; e < m * m; e += KF_WG) rg[e] = noise_entry(rAt, logDiagonal, extra, m, e / m, e % m);
         barrier(FENCE);
         wg_product(tmp, F, pred, n, n, n, 1);
         barrier(FENCE);
@@ -341,7 +341,7 @@ __kernel __attribute__((reqd_work_group_size(KF_WG, 1, 1)))
 void kalman_ldm_covariance_backward(const int n, const int m, const int T, const int G, __global const float *A,
                                     __global const float *Q, const int qStride,
                                     __global const float *R, const int rgStride, const int rtStride,
-                                    const float logScale, __global const float *P0,
+                                    __global const float *P0,
                                     __global const float *filtered, __global const float *factors,
                                     __global const float *gains, __global const float *seedC,
                                     __global const float *seedS, const float halfCount,
@@ -381,7 +381,7 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
                     float sb = seedS[at * m * m + i * m + j] + halfCount * sInverse[i * m + j];
                     for (int l = 0; l < n; l++) sb += K[l * m + i] * x2[l * m + j];
                     v += sb;
-                    if (i == j) gradR[((long)g * T + t) * m + i] = sb * exp(logScale + rAt[i]);
+                    if (i == j) gradR[((long)g * T + t) * m + i] = sb * exp(rAt[i]);
                 }
             }
             pMinusBar[e] = v;

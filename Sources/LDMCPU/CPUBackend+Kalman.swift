@@ -14,7 +14,7 @@ extension CPUBackend {
         let innovation = try floats(tape.innovation, op), factors = try floats(tape.factors, op)
         let gains = try floats(tape.gains, op), logDets = try floats(tape.logDeterminants, op)
         let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
-        let (logScale, extra, logDiagonal) = (x.R.logScale, x.R.extra, x.R.isLogDiagonal)
+        let (extra, logDiagonal) = (x.R.extra, x.R.isLogDiagonal)
         var failures = [Int](repeating: -1, count: g), jitters = [Float](repeating: 0, count: g)
         failures.withUnsafeMutableBufferPointer { failed in
             jitters.withUnsafeMutableBufferPointer { jitterUsed in
@@ -37,7 +37,7 @@ extension CPUBackend {
                                 let rAt = r + group * rStrides.group + t * rStrides.step
                                 for e in 0..<(m * m) {
                                     let (i, j) = (e / m, e % m)
-                                    rg[e] = logDiagonal ? (i == j ? Foundation.exp(logScale + rAt[i]) + extra : 0) : rAt[e]
+                                    rg[e] = logDiagonal ? (i == j ? Foundation.exp(rAt[i]) + extra : 0) : rAt[e]
                                 }
                                 SmallMatrix.product(pred, h, n, n, m, transposeB: true, into: pht)
                                 SmallMatrix.product(h, pht, m, n, m, into: s)

@@ -69,7 +69,6 @@ extension CPUBackend {
         let cSeeds = try floats(seedC, op), sSeeds = try floats(seedS, op)
         let gradA = try floats(grads.gradA, op), gradQ = try floats(grads.gradLogQ, op), gradR = try floats(grads.gradLogR, op)
         let rStrides = x.R.strides(perStep: m)
-        let logScale = x.R.logScale   // the extra diagonal is a constant: it has no log-variance to differentiate
         let half = 0.5 * Float(sequencesPerGroup)
         Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * n * n + 2 * n * m + 2 * m * m) { scratch in
@@ -102,7 +101,8 @@ extension CPUBackend {
                             for j in 0..<m {
                                 let v = sSeed[i * m + j] + half * sInverse[i * m + j] + kx[i * m + j]
                                 pMinusBar[i * n + j] += v
-                                if i == j { gradR[(group * steps + t) * m + i] = v * Foundation.exp(logScale + rAt[i]) }
+                                // The extra diagonal is a constant: only exp ℓ has a log-variance to differentiate.
+                                if i == j { gradR[(group * steps + t) * m + i] = v * Foundation.exp(rAt[i]) }
                             }
                         }
                         // Predict: Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1}; ∂/∂log Q_ii; P̄_{t−1} = Aᵀ·½(P̄⁻ + P̄⁻ᵀ)·A.

@@ -19,24 +19,12 @@ extension CPUBackend {
     func pairwiseLSESelf(_ z: UnsafeMutablePointer<Float>, into lse: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape)
         throws {
         let terms = LSETerms(s, z, z, threads: threads)
-        let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
+        let b = s.rows
         var running = [(max: Float, sum: Float)](repeating: (-.infinity, 0), count: b)
-        let buffers = try makeTensor([2, min(t, b) * min(t, b)])
-        let block = try floats(buffers, "pairwiseLSE"), flipped = block + min(t, b) * min(t, b)
-        for i0 in stride(from: 0, to: b, by: t) {
-            let ti = min(t, b - i0)
-            for j0 in stride(from: i0, to: b, by: t) {
-                let tj = min(t, b - j0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ti), Int32(tj), Int32(d), 1,
-                            z + i0 * d, Int32(d), z + j0 * d, Int32(d), 0, block, Int32(tj))
-                if i0 == j0 { exactSelfSimilarity(block, ti, rowBase: i0, terms) }
-                running.withUnsafeMutableBufferPointer { state in
-                    fold(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, into: state)
-                    if i0 != j0 {
-                        Self.transposeTiles(block, rows: ti, columns: tj, into: flipped, accumulate: false, threads: threads)
-                        fold(flipped, rows: tj, columns: ti, rowBase: j0, columnBase: i0, terms, s, into: state)
-                    }
-                }
+        try forEachUpperTile(z, s, terms, "pairwiseLSE") { block, flipped, i0, ti, j0, tj in
+            running.withUnsafeMutableBufferPointer { state in
+                fold(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, into: state)
+                if i0 != j0 { fold(flipped, rows: tj, columns: ti, rowBase: j0, columnBase: i0, terms, s, into: state) }
             }
         }
         for i in 0..<b { lse[i] = running[i].max + logf(running[i].sum) + terms.rowConstant(i) }
@@ -52,42 +40,30 @@ extension CPUBackend {
         guard d > 0 else { return }
         var totalWeight = [Float](repeating: 0, count: b)   // rowsum + colsum of the full W, per row
         let ones = [Float](repeating: 1, count: min(t, b))
-        let buffers = try makeTensor([2, min(t, b) * min(t, b)])
-        let block = try floats(buffers, op), flipped = block + min(t, b) * min(t, b)
-        for i0 in stride(from: 0, to: b, by: t) {
-            let ti = min(t, b - i0)
-            for j0 in stride(from: i0, to: b, by: t) {
-                let tj = min(t, b - j0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ti), Int32(tj), Int32(d), 1,
-                            pz + i0 * d, Int32(d), pz + j0 * d, Int32(d), 0, block, Int32(tj))
-                if i0 == j0 { exactSelfSimilarity(block, ti, rowBase: i0, terms) }
-                if i0 != j0 {
-                    Self.transposeTiles(block, rows: ti, columns: tj, into: flipped, accumulate: false, threads: threads)
-                }
-                weights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, lse: pl, g: pg)
-                if i0 != j0 {
-                    weights(flipped, rows: tj, columns: ti, rowBase: j0, columnBase: i0, terms, s, lse: pl, g: pg)
-                    // M = W_IJ + W_JIᵀ, in `block`
-                    Self.transposeTiles(flipped, rows: tj, columns: ti, into: block, accumulate: true, threads: threads)
-                } else {
-                    symmetrize(block, ti)                          // M = W_II + W_IIᵀ
-                }
-                // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(ti), Int32(d), Int32(tj), terms.a,
-                            block, Int32(tj), pz + j0 * d, Int32(d), 1, pd + i0 * d, Int32(d))
-                if i0 != j0 {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(tj), Int32(d), Int32(ti), terms.a,
-                                block, Int32(tj), pz + i0 * d, Int32(d), 1, pd + j0 * d, Int32(d))
-                }
-                if s.kernel == .squaredDistance {   // row sums of M for the rows of I, column sums for those of J
-                    totalWeight.withUnsafeMutableBufferPointer { sums in
-                        ones.withUnsafeBufferPointer { one in
-                            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(ti), Int32(tj), 1, block, Int32(tj),
-                                        one.baseAddress, 1, 1, sums.baseAddress! + i0, 1)
-                            if i0 != j0 {
-                                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(ti), Int32(tj), 1, block, Int32(tj),
-                                            one.baseAddress, 1, 1, sums.baseAddress! + j0, 1)
-                            }
+        try forEachUpperTile(pz, s, terms, op) { block, flipped, i0, ti, j0, tj in
+            weights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, lse: pl, g: pg)
+            if i0 != j0 {
+                weights(flipped, rows: tj, columns: ti, rowBase: j0, columnBase: i0, terms, s, lse: pl, g: pg)
+                // M = W_IJ + W_JIᵀ, in `block`
+                Self.transposeTiles(flipped, rows: tj, columns: ti, into: block, accumulate: true, threads: threads)
+            } else {
+                symmetrize(block, ti)                          // M = W_II + W_IIᵀ
+            }
+            // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(ti), Int32(d), Int32(tj), terms.a,
+                        block, Int32(tj), pz + j0 * d, Int32(d), 1, pd + i0 * d, Int32(d))
+            if i0 != j0 {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(tj), Int32(d), Int32(ti), terms.a,
+                            block, Int32(tj), pz + i0 * d, Int32(d), 1, pd + j0 * d, Int32(d))
+            }
+            if s.kernel == .squaredDistance {   // row sums of M for the rows of I, column sums for those of J
+                totalWeight.withUnsafeMutableBufferPointer { sums in
+                    ones.withUnsafeBufferPointer { one in
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(ti), Int32(tj), 1, block, Int32(tj),
+                                    one.baseAddress, 1, 1, sums.baseAddress! + i0, 1)
+                        if i0 != j0 {
+                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(ti), Int32(tj), 1, block, Int32(tj),
+                                        one.baseAddress, 1, 1, sums.baseAddress! + j0, 1)
                         }
                     }
                 }
@@ -97,6 +73,30 @@ extension CPUBackend {
         let a = terms.a
         Parallel.forChunks(b, threads: threads, costPerItem: d) { rows in
             for i in rows { for k in 0..<d { pd[i * d + k] -= a * totalWeight[i] * pz[i * d + k] } }
+        }
+    }
+
+    /// Visits the tiles I ≤ J of S = Z·Zᵀ in order: `block` holds S_IJ (the diagonal tiles with the exact
+    /// self-similarities), `flipped` S_IJᵀ when I ≠ J. Both live in one reused buffer.
+    private func forEachUpperTile(_ z: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape, _ terms: LSETerms, _ op: String,
+                                  _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, Int) throws -> Void)
+        throws {
+        let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
+        let buffers = try makeTensor([2, min(t, b) * min(t, b)])
+        let block = try floats(buffers, op), flipped = block + min(t, b) * min(t, b)
+        for i0 in stride(from: 0, to: b, by: t) {
+            let ti = min(t, b - i0)
+            for j0 in stride(from: i0, to: b, by: t) {
+                let tj = min(t, b - j0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ti), Int32(tj), Int32(d), 1,
+                            z + i0 * d, Int32(d), z + j0 * d, Int32(d), 0, block, Int32(tj))
+                if i0 == j0 {
+                    exactSelfSimilarity(block, ti, rowBase: i0, terms)
+                } else {
+                    Self.transposeTiles(block, rows: ti, columns: tj, into: flipped, accumulate: false, threads: threads)
+                }
+                try body(block, flipped, i0, ti, j0, tj)
+            }
         }
     }
 

@@ -228,13 +228,13 @@ extension Backend {
             ?? KalmanLDMWorkspace(n: n, dl: dl, rows: b * t, on: self)
         let a = try makeTensor([n, n]), q = try makeTensor([1, n, n]), offset = try makeTensor([n])
         try kalmanLDMUnpack(theta, n: n, A: a, Q: q, offset: offset)
-        // Σ_D = diag(exp(ℓ + s)): s is folded into the log-variances on the device, so the log scale below is 0.
+        // Σ_D = diag(exp(ℓ + s)): s is folded into the log-variances on the device.
         let logVariances = try makeTensor(logObservationNoise?.shape ?? [1, 1, dl])
         try kalmanLDMShiftLogNoise(theta, n: n, logNoise: logObservationNoise, into: logVariances)
         let d = constants.observationMap
         let inputs = KalmanCovarianceInputs(
             F: a, H: d, Q: q, qGroups: 1,
-            R: .logDiagonal(logVariances, groups: g, steps: logObservationNoise == nil ? 1 : t, logScale: 0,
+            R: .logDiagonal(logVariances, groups: g, steps: logObservationNoise == nil ? 1 : t,
                           extra: variant == .knn ? 1e-6 : 0),
             P0: constants.identity, groups: g, steps: t, n: n, m: dl)
         let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)

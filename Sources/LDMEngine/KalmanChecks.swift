@@ -22,8 +22,8 @@ public enum KalmanChecks {
         try KernelChecks.count(op, "Q", x.Q, x.qGroups * n * n)
         try KernelChecks.count(op, "R", x.R.tensor, rg * rt * (x.R.isLogDiagonal ? m : m * m))
         try KernelChecks.count(op, "P0", x.P0, n * n)
-        guard x.R.logScale.isFinite, x.R.extra.isFinite, x.R.extra >= 0 else {
-            throw LDMError.invalidArgument("\(op): the log-scale must be finite and the extra diagonal non-negative")
+        guard x.R.extra.isFinite, x.R.extra >= 0 else {
+            throw LDMError.invalidArgument("\(op): the extra diagonal must be finite and non-negative")
         }
     }
 

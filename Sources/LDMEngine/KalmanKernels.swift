@@ -49,13 +49,14 @@ public struct KalmanCovarianceInputs {
 public enum KalmanObservationNoise {
     /// Full m × m matrices, [groups, steps, m, m] with groups ∈ {1, G} and steps ∈ {1, T} (1 = shared).
     case full(Tensor, groups: Int, steps: Int)
-    /// `R = diag(exp(logScale + ℓ)) + extra·I` from log-variances ℓ, [groups, steps, m] (the Kalman-LDM's
-    /// Σ_D = e^s·I, or e^s·diag(e^ℓ_t) when the noise is predicted per step; the kNN variant's extra = 1e-6).
-    case logDiagonal(Tensor, groups: Int, steps: Int, logScale: Float, extra: Float)
+    /// `R = diag(exp ℓ) + extra·I` from log-variances ℓ, [groups, steps, m] (the Kalman-LDM's Σ_D = e^s·I, or
+    /// e^s·diag(e^ℓ_t) when the noise is predicted per step, with s already added to ℓ on the device; the kNN
+    /// variant's extra = 1e-6).
+    case logDiagonal(Tensor, groups: Int, steps: Int, extra: Float)
 
     public var tensor: Tensor {
         switch self {
-        case .full(let t, _, _), .logDiagonal(let t, _, _, _, _): return t
+        case .full(let t, _, _), .logDiagonal(let t, _, _, _): return t
         }
     }
 
@@ -64,7 +65,7 @@ public enum KalmanObservationNoise {
     /// (groups, steps) of the stored noise.
     public var extent: (groups: Int, steps: Int) {
         switch self {
-        case .full(_, let g, let s), .logDiagonal(_, let g, let s, _, _): return (g, s)
+        case .full(_, let g, let s), .logDiagonal(_, let g, let s, _): return (g, s)
         }
     }
 
@@ -74,8 +75,7 @@ public enum KalmanObservationNoise {
         return (g == 1 ? 0 : s * perStep, s == 1 ? 0 : perStep)
     }
 
-    public var logScale: Float { if case .logDiagonal(_, _, _, let s, _) = self { return s } else { return 0 } }
-    public var extra: Float { if case .logDiagonal(_, _, _, _, let e) = self { return e } else { return 0 } }
+    public var extra: Float { if case .logDiagonal(_, _, _, let e) = self { return e } else { return 0 } }
 }
 
 /// What the covariance half of the filter writes, per group and step.

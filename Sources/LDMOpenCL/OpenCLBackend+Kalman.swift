@@ -28,7 +28,7 @@ extension OpenCLBackend {
         arguments += try ints(x.qGroupStride, op: op)
         arguments += [.buffer(try mem(x.R.tensor, op))]
         arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
-        arguments += [.float(x.R.logScale), .float(x.R.extra), .buffer(try mem(x.P0, op))]
+        arguments += [.float(x.R.extra), .buffer(try mem(x.P0, op))]
         arguments += try [tape.predicted, tape.filtered, tape.innovation, tape.factors, tape.gains, tape.logDeterminants,
                           status, scratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_covariance_forward", n: n, m: m), op, arguments,
@@ -102,7 +102,6 @@ extension OpenCLBackend {
         arguments += try ints(x.qGroupStride, op: op)
         arguments += [.buffer(try mem(x.R.tensor, op))]
         arguments += try ints(rStrides.group, rStrides.step, op: op)
-        arguments += [.float(x.R.logScale)]
         arguments += try [x.P0, tape.filtered, tape.factors, tape.gains, seedC, seedS].map { .buffer(try mem($0, op)) }
         arguments += [.float(0.5 * Float(sequencesPerGroup))]
         arguments += try [grads.gradA, grads.gradLogQ, grads.gradLogR, scratch].map { .buffer(try mem($0, op)) }
