@@ -38,9 +38,9 @@ public enum KalmanLayout {
     }
 }
 
-/// The constant tensors of the Kalman-LDM loss for one (d_s, d_l, B·T): D = [I 0], P0 = I, zero vectors and a
-/// ones vector. Pass one to repeated ``Backend/kalmanLDMLoss(_:_:variant:logObservationNoise:workspace:)`` calls
-/// (a training loop) so they are made once instead of uploaded on every step.
+/// The constant tensors of the Kalman-LDM loss for one (d_s, d_l, B·T): D = [I 0], P0 = I, the zero initial mean
+/// and a ones vector. Pass one to repeated `kalmanLDMLoss` calls (a training loop) so they are made once instead
+/// of uploaded on every step.
 public final class KalmanLDMWorkspace {
     public let n: Int, dl: Int, rows: Int
     let observationMap: Tensor, identity: Tensor, zeroMean: Tensor, ones: Tensor
