@@ -5,10 +5,13 @@
 //                           sum → gy[i];  norm → gy[i]·x[i,j]/y[i] (0 when y[i] == 0).
 //     normalize_rows:          out[i,:] = x[i,:] / max(‖x[i,:]‖, 1e-12), norms[i] = ‖x[i,:]‖ (torch's F.normalize)
 //     normalize_rows_backward: dx[i,:] = (g − out·<out, g>) / ‖x‖, or g / 1e-12 where ‖x‖ ≤ 1e-12
+//     softmax_rows:            y[i,j] = exp(a·x[i,j] − m_i) / Σ_l exp(a·x[i,l] − m_i), m_i = max_l a·x[i,l] (the
+//                              running maximum: never a raw exp, finite for any finite input)
+//     softmax_rows_backward:   dx[i,:] = a·y[i,:] ⊙ (dy[i,:] − <y[i,:], dy[i,:]>)
 // The norm is computed as m·sqrt(Σ (x/m)²) with m = max |x|, so x² can neither overflow nor underflow.
 // Work-items: one work-group of REDUCE_WG items per row (dimension 0 = row·REDUCE_WG + lane); each lane
 // strides over the row, then a tree reduction in local memory. Every barrier is reached by the whole group.
-// Tunables: REDUCE_OP (0 max, 1 sum, 2 norm; one program per op; the normalize kernels ignore it), REDUCE_WG
+// Tunables: REDUCE_OP (0 max, 1 sum, 2 norm; one program per op; the normalize and softmax kernels ignore it), REDUCE_WG
 // (default 128, a power of two).
 #ifndef REDUCE_OP
 #define REDUCE_OP 1
@@ -143,4 +146,37 @@ void reduce_rows_backward(const int columns, __global const float *x, __global c
     const float s = yi > 0.0f ? gi / yi : 0.0f;
     for (int j = lid; j < columns; j += REDUCE_WG) g[j] = s * r[j];
 #endif
+}
+
+// The softmax of a·x over each row; y may not alias x (each lane rereads only the elements it wrote itself).
+__kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
+void softmax_rows(const int columns, const float a, __global const float *x, __global float *y) {
+    __local float scratch[REDUCE_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long base = (long)row * columns;
+    float m = -INFINITY;
+    for (int j = lid; j < columns; j += REDUCE_WG) m = fmax(m, a * x[base + j]);
+    m = group_max(scratch, m);
+    float s = 0.0f;
+    for (int j = lid; j < columns; j += REDUCE_WG) {
+        const float e = exp(a * x[base + j] - m);
+        y[base + j] = e;
+        s += e;
+    }
+    const float inv = 1.0f / group_sum(scratch, s);
+    for (int j = lid; j < columns; j += REDUCE_WG) y[base + j] *= inv;
+}
+
+__kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
+void softmax_rows_backward(const int columns, const float a, __global const float *y, __global const float *dy,
+                           __global float *dx) {
+    __local float scratch[REDUCE_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long base = (long)row * columns;
+    float partial = 0.0f;
+    for (int j = lid; j < columns; j += REDUCE_WG) partial = fma(y[base + j], dy[base + j], partial);
+    const float dot = group_sum(scratch, partial);
+    for (int j = lid; j < columns; j += REDUCE_WG) dx[base + j] = a * y[base + j] * (dy[base + j] - dot);
 }

@@ -95,4 +95,27 @@ public enum TrainingBenchmarks {
         return StreamBenchmarks.row(context, "batch_norm fwd+bwd", "\(rows)x\(columns)", timing,
                                     bytes: 9.0 * 4 * Double(rows * columns), error: error)
     }
+
+    /// Row softmax forward + backward on `rows` rows of `columns` logits (a clustering head's output; 2^18 rows of
+    /// 64 classes by default), validated against the Double reference first.
+    public static func softmax(_ context: BenchmarkContext, rows: Int = 1 << 18, columns: Int = 64) throws -> BenchmarkRow {
+        let backend = context.backend
+        var generator = SeededGenerator(seed: 0x736d78)
+        let x = generator.floats(rows * columns).map { 3 * $0 }, shape = RowsShape(rows: rows, columns: columns)
+        let tx = try backend.upload(x, shape: [rows, columns])
+        let y = try backend.makeTensor([rows, columns]), dx = try backend.makeTensor([rows, columns])
+        try backend.softmaxRows(tx, into: y, scale: 1, shape)
+        let sampleRows = 64, sample = RowsShape(rows: sampleRows, columns: columns)
+        let expected = Reference.softmaxRows(Array(x[0..<(sampleRows * columns)]), sample)
+        let error = StreamBenchmarks.relativeError(Array(try backend.download(y)[0..<(sampleRows * columns)]), expected)
+        try StreamBenchmarks.check("softmax", "\(rows)x\(columns)", error)
+        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+            try backend.softmaxRows(tx, into: y, scale: 1, shape)
+            try backend.softmaxRowsBackward(y, tx, into: dx, scale: 1, shape)
+        }
+        // Forward reads x twice and writes y (then rescales it in place); the backward reads y twice and dy once
+        // (here x stands in for dy) and writes dx.
+        return StreamBenchmarks.row(context, "softmax fwd+bwd", "\(rows)x\(columns)", timing,
+                                    bytes: 9.0 * 4 * Double(rows * columns), error: error)
+    }
 }

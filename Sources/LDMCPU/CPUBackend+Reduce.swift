@@ -1,6 +1,8 @@
+import Foundation
 import LDMEngine
 
-/// reduce (CPU twin of Kernels/reduce.cl): row-wise max, sum and Euclidean norm, and their backward.
+/// reduce (CPU twin of Kernels/reduce.cl): row-wise max, sum and Euclidean norm, and their backward (row
+/// normalisation and softmax follow below).
 /// Sums and norms accumulate in Double: as cheap as float here (the loop is memory-bound) and it makes the
 /// norm immune to overflow of x². Eight independent accumulators keep the adds from waiting on each other.
 extension CPUBackend {
@@ -104,6 +106,46 @@ extension CPUBackend {
                 } else {
                     for j in 0..<columns { result[j] = grad[j] / Self.normalizeEpsilon }
                 }
+            }
+        }
+    }
+}
+
+/// Row softmax (CPU twin of softmax_rows in Kernels/reduce.cl): the same running maximum, sums in Double.
+extension CPUBackend {
+    public func softmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
+        let op = "softmaxRows \(s)"
+        try KernelChecks.softmax(op, s, scale: scale, inputs: [("x", x)], output: ("y", y))
+        let px = try floats(x, op), py = try floats(y, op)
+        let columns = s.columns
+        Parallel.forChunks(s.rows, threads: threads, costPerItem: 4 * columns) { rows in
+            for i in rows {
+                let row = px + i * columns, out = py + i * columns
+                var largest = -Float.infinity
+                for j in 0..<columns { largest = max(largest, scale * row[j]) }
+                var total = 0.0
+                for j in 0..<columns {
+                    let e = Foundation.exp(scale * row[j] - largest)
+                    out[j] = e
+                    total += Double(e)
+                }
+                let inverse = Float(1 / total)
+                for j in 0..<columns { out[j] *= inverse }
+            }
+        }
+    }
+
+    public func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
+        let op = "softmaxRowsBackward \(s)"
+        try KernelChecks.softmax(op, s, scale: scale, inputs: [("y", y), ("dy", dy)], output: ("dx", dx))
+        let py = try floats(y, op), pg = try floats(dy, op), pdx = try floats(dx, op)
+        let columns = s.columns
+        Parallel.forChunks(s.rows, threads: threads, costPerItem: 2 * columns) { rows in
+            for i in rows {
+                let out = py + i * columns, grad = pg + i * columns, result = pdx + i * columns
+                var dot = 0.0
+                for j in 0..<columns { dot += Double(out[j]) * Double(grad[j]) }
+                for j in 0..<columns { result[j] = scale * out[j] * (grad[j] - Float(dot)) }
             }
         }
     }

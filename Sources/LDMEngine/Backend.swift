@@ -61,6 +61,12 @@ public protocol Backend: AnyObject, Sendable {
     /// reduce.cl — the backward of ``normalizeRows(_:into:norms:_:)``: given its `out` and `norms` and
     /// `g = ∂L/∂out`, writes `dx = (g − out·⟨out, g⟩) / ‖x‖` per row.
     func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor, _ shape: RowsShape) throws
+    /// reduce.cl — `y_i = softmax(scale·x_i)` for each row, through the row's running maximum (finite for any
+    /// finite x); `scale` is an inverse temperature.
+    func softmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ shape: RowsShape) throws
+    /// reduce.cl — the backward of ``softmaxRows(_:into:scale:_:)`` from its output y:
+    /// `dx_i = scale·y_i ⊙ (dy_i − ⟨y_i, dy_i⟩)`.
+    func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ shape: RowsShape) throws
     /// transpose.cl — `out[b] = x[b]ᵀ`; see ``TransposeShape``.
     func transpose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
     /// logdet (cholesky.cl on OpenCL) — `½·log det(Cov(z) + εI)` (returned, with the jitter used) and its gradient
@@ -162,7 +168,7 @@ public enum KernelOp: String, CaseIterable, Hashable, Sendable {
         pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
         kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
         kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep, varianceFeatures, varianceFeaturesBackward,
-        batchNorm, batchNormBackward, kalmanLDMUnpack, kalmanLDMShiftLogNoise, kalmanLDMPackGradient
+        batchNorm, batchNormBackward, kalmanLDMUnpack, kalmanLDMShiftLogNoise, kalmanLDMPackGradient, softmaxRows, softmaxRowsBackward
 }
 
 /// The two families of backend.

@@ -138,6 +138,22 @@ public enum KernelChecks {
         }
     }
 
+    /// Validates a row softmax's operands: every matrix is `rows × columns`, the scale finite and positive, and the
+    /// output aliases no input.
+    public static func softmax(_ operation: String, _ shape: RowsShape, scale: Float, inputs: [(String, Tensor)],
+                               output: (String, Tensor)) throws {
+        guard shape.rows >= 0, shape.columns >= 1 else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "need at least one column, got \(shape)")
+        }
+        guard scale.isFinite, scale > 0 else {
+            throw LDMError.invalidArgument("\(operation): the scale (inverse temperature) must be positive and finite, got \(scale)")
+        }
+        for (name, t) in inputs + [output] { try count(operation, name, t, shape.count) }
+        if let (name, _) = inputs.first(where: { $0.1.storage === output.1.storage }) {
+            throw LDMError.invalidArgument("\(operation): \(output.0) must not alias \(name)")
+        }
+    }
+
     /// Validates a batched transpose's operands.
     public static func transpose(_ shape: TransposeShape, x: Tensor, out: Tensor) throws {
         let op = "transpose \(shape)"

@@ -63,3 +63,27 @@ extension OpenCLBackend {
         try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
     }
 }
+
+/// Row softmax (OpenCL launcher of softmax_rows in Kernels/reduce.cl): one work-group per row.
+extension OpenCLBackend {
+    public func softmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
+        let op = "softmaxRows \(s)"
+        try KernelChecks.softmax(op, s, scale: scale, inputs: [("x", x)], output: ("y", y))
+        _ = try requireInt32(s.count, op)
+        let args: [KernelArgument] = [.int(Int32(s.columns)), .float(scale), .buffer(try mem(x, op)), .buffer(try mem(y, op))]
+        guard s.rows > 0 else { return }
+        let kernel = try kernel("reduce", "softmax_rows", options: "-DREDUCE_WG=\(Self.reduceGroup)")
+        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+    }
+
+    public func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
+        let op = "softmaxRowsBackward \(s)"
+        try KernelChecks.softmax(op, s, scale: scale, inputs: [("y", y), ("dy", dy)], output: ("dx", dx))
+        _ = try requireInt32(s.count, op)
+        let args: [KernelArgument] = [.int(Int32(s.columns)), .float(scale), .buffer(try mem(y, op)), .buffer(try mem(dy, op)),
+                                      .buffer(try mem(dx, op))]
+        guard s.rows > 0 else { return }
+        let kernel = try kernel("reduce", "softmax_rows_backward", options: "-DREDUCE_WG=\(Self.reduceGroup)")
+        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+    }
+}

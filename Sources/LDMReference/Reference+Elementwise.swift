@@ -61,6 +61,17 @@ extension Reference {
         }
     }
 
+    /// `softmax(scale·x_i)` per row, through the row maximum.
+    public static func softmaxRows<T: BinaryFloatingPoint>(_ x: [T], scale: Double = 1, _ s: RowsShape) -> [Double] {
+        (0..<s.rows).flatMap { i -> [Double] in
+            let row = x[(i * s.columns)..<((i + 1) * s.columns)].map { scale * Double($0) }
+            let largest = row.max() ?? 0
+            let e = row.map { Foundation.exp($0 - largest) }
+            let total = e.reduce(0, +)
+            return e.map { $0 / total }
+        }
+    }
+
     /// Batched transpose of row-major `rows × columns` matrices.
     public static func transpose<T: BinaryFloatingPoint>(_ x: [T], _ s: TransposeShape) -> [Double] {
         var out = [Double](repeating: 0, count: s.count)

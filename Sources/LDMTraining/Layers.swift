@@ -240,9 +240,18 @@ public final class MLP {
     }
 }
 
+/// A parameter-free layer applied to each row of the encoder's output (L2-normalise, softmax): forward on a batch,
+/// then backward through that same batch.
+public protocol RowHead: AnyObject {
+    /// y [N, d] for x [N, d], remembered for ``backward(_:)``.
+    func forward(_ x: Tensor) throws -> Tensor
+    /// ∂/∂x for ∂/∂y = dy, through the last forward pass.
+    func backward(_ dy: Tensor) throws -> Tensor
+}
+
 /// Row-wise L2 normalisation `y_i = x_i / max(‖x_i‖, 1e-12)` (PyTorch's `F.normalize`), the projection onto the
 /// sphere of sphere-model representations; forward and backward are reduce.cl's normalize kernels.
-public final class L2Normalize {
+public final class L2Normalize: RowHead {
     private let backend: any Backend
     private var output: Tensor?, norms: Tensor?
 
@@ -269,6 +278,37 @@ public final class L2Normalize {
         }
         let dx = try backend.makeTensor(dy.shape)
         try backend.normalizeRowsBackward(output, norms, dy, into: dx, RowsShape(rows: dy.shape.dims[0], columns: dy.shape.dims[1]))
+        return dx
+    }
+}
+
+/// Row-wise softmax `y_i = softmax(x_i)`, the head that turns a clustering encoder's logits into class
+/// probabilities; forward and backward are reduce.cl's softmax kernels.
+public final class Softmax: RowHead {
+    private let backend: any Backend
+    private var output: Tensor?
+
+    public init(on backend: any Backend) {
+        self.backend = backend
+    }
+
+    public func forward(_ x: Tensor) throws -> Tensor {
+        guard x.shape.rank == 2 else {
+            throw LDMError.shapeMismatch(operation: "Softmax.forward", detail: "expected N × K rows, got \(x.shape)")
+        }
+        let y = try backend.makeTensor(x.shape)
+        try backend.softmaxRows(x, into: y, scale: 1, RowsShape(rows: x.shape.dims[0], columns: x.shape.dims[1]))
+        output = y
+        return y
+    }
+
+    /// ∂/∂x = y ⊙ (dy − ⟨y, dy⟩) per row.
+    public func backward(_ dy: Tensor) throws -> Tensor {
+        guard let output, dy.shape == output.shape else {
+            throw LDMError.invalidArgument("Softmax.backward needs a forward pass of the same shape first")
+        }
+        let dx = try backend.makeTensor(dy.shape)
+        try backend.softmaxRowsBackward(output, dy, into: dx, scale: 1, RowsShape(rows: dy.shape.dims[0], columns: dy.shape.dims[1]))
         return dx
     }
 }

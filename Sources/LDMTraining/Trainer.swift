@@ -123,6 +123,9 @@ public struct TrainingSummary: Codable, Sendable {
     public var retrievalTop1: Double?
     /// two-view on synthetic data: the probe R² of the oracle representation s + ε₁ (the ceiling).
     public var oracleR2: Double?
+    /// two-view with a clustering objective and labels: the share of test rows whose argmax class maps to their
+    /// label under the best one-to-one matching.
+    public var clusteringAccuracy: Double?
 
     public init(experiment: String, r2: Double?, r2PerDimension: [Double], epochs: Int, seconds: Double, backend: String,
                 seed: UInt64, finalLoss: Double, optimizer: String? = nil) {
@@ -146,6 +149,7 @@ public struct TrainingSummary: Codable, Sendable {
         case unmixingAngle = "unmixing_angle"
         case retrievalTop1 = "retrieval_top1"
         case oracleR2 = "oracle_r2"
+        case clusteringAccuracy = "clustering_accuracy"
     }
 }
 

@@ -1,8 +1,12 @@
 import Foundation
 import LDMReference
 
-/// Two-view synthetic vector data (SPEC §6): a latent s, either standard normal or uniform on the unit sphere,
-/// and two views `x_v = g(s + ε_v)`, ε_v ~ N(0, noise²·I), through one fixed random invertible MLP g.
+/// Two-view synthetic vector data (SPEC §6): a latent s, either standard normal, uniform on the unit sphere, or
+/// drawn from one of `classes` clusters (for clustering objectives), and two views `x_v = g(s + ε_v)`,
+/// ε_v ~ N(0, noise²·I), through one fixed random invertible MLP g.
+///
+/// Clusters: a label c uniform over the classes and `s = μ_c + clusterSpread·N(0, I)`, with the centres μ_c random
+/// unit vectors fixed by `mixingSeed` (like g). Both views of a row share s, hence its label.
 ///
 /// g has `mixingLayers` square layers `h ← σ(M_l·h)`, M_l = Q_l·diag(c_l) with Q_l a random orthogonal matrix
 /// and c_l uniform in [0.5, 1.5] (condition number at most 3), σ a leaky ReLU of slope 0.2 after every layer but
@@ -11,7 +15,7 @@ import LDMReference
 /// g (and their representations can be compared with CKA).
 public struct TwoViewData: Sendable {
     public enum Latent: String, Sendable, CaseIterable {
-        case gaussian, sphere
+        case gaussian, sphere, clusters
     }
 
     public var latent = Latent.sphere
@@ -20,28 +24,37 @@ public struct TwoViewData: Sendable {
     public var noise = 0.1
     public var mixingLayers = 3
     public var mixingSeed: UInt64 = 0x6C64_6D67
+    /// The number of clusters of the `clusters` latent.
+    public var classes = 10
+    /// The per-coordinate standard deviation of s around its cluster's centre.
+    public var clusterSpread = 0.1
 
     public init() {}
 
     /// `count` rows of latents and of each view, all `count × dimension` row-major, and the oracle
     /// representation of view 1: g⁻¹(x₁) = s + ε₁, projected onto the sphere for the sphere latent (the best an
-    /// encoder can recover, since ε₁ is lost).
+    /// encoder can recover, since ε₁ is lost); for the `clusters` latent, each row's cluster.
     public struct Sample: Sendable {
         public var latents: [Float], view1: [Float], view2: [Float]
         public var oracle1: [Float]
+        public var labels: [Int]?
         public var count: Int
     }
 
     public func generate(count: Int, seed: UInt64) -> Sample {
-        let d = dimension, layers = mixing()
+        let d = dimension, layers = mixing(), centres = latent == .clusters ? clusterCentres() : []
         var generator = SeededGenerator(seed: seed)
-        var latents = [Float](), view1 = [Float](), view2 = [Float](), oracle1 = [Float]()
+        var latents = [Float](), view1 = [Float](), view2 = [Float](), oracle1 = [Float](), labels = [Int]()
         latents.reserveCapacity(count * d)
         view1.reserveCapacity(count * d)
         view2.reserveCapacity(count * d)
         for _ in 0..<count {
             var s = (0..<d).map { _ in generator.normal() }
-            if latent == .sphere {
+            if latent == .clusters {
+                let label = min(Int(generator.uniform() * Double(classes)), classes - 1)
+                labels.append(label)
+                s = (0..<d).map { centres[label][$0] + clusterSpread * s[$0] }
+            } else if latent == .sphere {
                 let norm = s.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 s = s.map { $0 / max(norm, 1e-300) }
             }
@@ -58,7 +71,18 @@ public struct TwoViewData: Sendable {
                 }
             }
         }
-        return Sample(latents: latents, view1: view1, view2: view2, oracle1: oracle1, count: count)
+        return Sample(latents: latents, view1: view1, view2: view2, oracle1: oracle1,
+                      labels: latent == .clusters ? labels : nil, count: count)
+    }
+
+    /// The `classes` cluster centres: random unit vectors that depend only on `mixingSeed` and the dimension.
+    public func clusterCentres() -> [[Double]] {
+        var generator = SeededGenerator(seed: mixingSeed &+ 0x636C_7573 &+ UInt64(dimension))
+        return (0..<classes).map { _ in
+            let v = (0..<dimension).map { _ in generator.normal() }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / max(norm, 1e-300) }
+        }
     }
 
     /// The matrices M_l (d × d row-major) of g.

@@ -8,12 +8,15 @@ import LDMReference
 /// estimator (`kde` κ_k = 5, `logdet`, `knn` k = 3, `taylor`, `vicreg`, `none`), LDM variant unless `+mi`.
 /// `byol` (negative cosine) and `jepa` (Gaussian, Σ = I) use the stop-gradient estimator with a predictor head on
 /// the online branch, SimSiam-style (one shared encoder, no momentum copy), symmetrised over the two views.
+/// `clustering` (LDM, the "exact" plug-in entropy of the batch joint) and `clustering-mi` (the marginals' plug-in
+/// entropies, m = 2) put a softmax over K classes on the encoder and use the categorical model, its match
+/// probability p annealed linearly from 0.8 to 0.99 over training (SPEC §4).
 public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
     public let rawValue: String
 
     /// The preset names.
     public static let presets = ["simclr", "ldm-contrastive", "mi-contrastive", "ldm-logdet", "ldm-knn", "vicreg", "barlow",
-                                 "byol", "jepa"]
+                                 "byol", "jepa", "clustering", "clustering-mi"]
     static let latents = ["sphere", "plane"]
     static let entropies = ["kde", "logdet", "knn", "taylor", "vicreg", "none"]
 
@@ -26,6 +29,8 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
     public static let barlow = TwoViewObjective(checked: "barlow")
     public static let byol = TwoViewObjective(checked: "byol")
     public static let jepa = TwoViewObjective(checked: "jepa")
+    public static let clustering = TwoViewObjective(checked: "clustering")
+    public static let clusteringMI = TwoViewObjective(checked: "clustering-mi")
 
     /// A preset name or a grid point such as `plane+knn` or `sphere+kde+mi`; nil for anything else.
     public init?(rawValue: String) {
@@ -46,8 +51,12 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
         return (parts[0], parts[1], parts.count == 3)
     }
 
-    public func make() -> any Objective {
+    /// The objective at `progress` ∈ [0, 1] of training (only the clustering objectives' match probability moves).
+    public func make(progress: Double = 0) -> any Objective {
         switch rawValue {
+        case "clustering", "clustering-mi":
+            return LDMObjective(latent: .categorical(matchProbability: Self.matchProbability(at: progress)), entropy: .plugIn,
+                                variant: rawValue == "clustering" ? .ldm : .mi())
         case "simclr": return NTXent(temperature: 0.5)
         case "ldm-contrastive": return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .ldm)
         case "mi-contrastive": return LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .mi())
@@ -73,6 +82,14 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
         }
     }
 
+    /// The clustering objectives' match probability p at `progress` ∈ [0, 1]: 0.8 → 0.99, linearly.
+    public static func matchProbability(at progress: Double) -> Float {
+        Float(0.8 + 0.19 * min(max(progress, 0), 1))
+    }
+
+    /// Whether the representation is a softmax over classes (the clustering objectives).
+    public var isClustering: Bool { rawValue == "clustering" || rawValue == "clustering-mi" }
+
     /// Whether the objective needs a predictor head (the stop-gradient methods).
     public var needsPredictor: Bool { ["byol", "jepa"].contains(rawValue) }
 
@@ -82,14 +99,17 @@ public struct TwoViewObjective: RawRepresentable, Sendable, Hashable {
     }
 }
 
-/// Two views the user supplies (rows paired), with optional true latents for the probe.
+/// Two views the user supplies (rows paired), with optional true latents for the probe and optional class labels
+/// for the clustering accuracy.
 public struct TwoViewArrays: Sendable {
     public var view1: [Float], view2: [Float]
     public var latents: [Float]?
+    public var labels: [Int]?
     public var count: Int, dimension: Int, latentDimension: Int
 
-    public init(view1: [Float], view2: [Float], latents: [Float]?, count: Int, dimension: Int, latentDimension: Int) {
-        (self.view1, self.view2, self.latents) = (view1, view2, latents)
+    public init(view1: [Float], view2: [Float], latents: [Float]?, labels: [Int]? = nil, count: Int, dimension: Int,
+                latentDimension: Int) {
+        (self.view1, self.view2, self.latents, self.labels) = (view1, view2, latents, labels)
         (self.count, self.dimension, self.latentDimension) = (count, dimension, latentDimension)
     }
 }
@@ -108,7 +128,7 @@ public struct TwoViewConfiguration: Sendable {
     public var probeCount = 4_096
     public var batch = 256
     public var hiddenWidths = [128, 128]
-    /// The representation's dimension (default: the latent's).
+    /// The representation's dimension (default: the latent's; for the clustering objectives, `data.classes`).
     public var outputDimension: Int?
     public var activation = Activation.relu
     /// BatchNorm after every hidden Linear (before the activation), as projector heads use.
@@ -166,6 +186,8 @@ public final class TwoViewTrainer: TrainingRun {
         var test1: [Float], test2: [Float], testLatents: [Float]?
         /// Synthetic data only: the oracle representations of view 1 (``TwoViewData/Sample/oracle1``).
         var trainOracle: [Float]? = nil, testOracle: [Float]? = nil
+        /// The test rows' classes, when known (the clusters latent, or labels with the user's arrays).
+        var testLabels: [Int]? = nil
         var dimension: Int, latentDimension: Int, trainCount: Int, testCount: Int
     }
 
@@ -176,14 +198,14 @@ public final class TwoViewTrainer: TrainingRun {
             return Split(train1: Array(a.view1[0..<(n * d)]), train2: Array(a.view2[0..<(n * d)]),
                          trainLatents: a.latents.map { Array($0[0..<(n * k)]) },
                          test1: Array(a.view1[(n * d)...]), test2: Array(a.view2[(n * d)...]),
-                         testLatents: a.latents.map { Array($0[(n * k)...]) },
+                         testLatents: a.latents.map { Array($0[(n * k)...]) }, testLabels: a.labels.map { Array($0[n...]) },
                          dimension: d, latentDimension: k, trainCount: n, testCount: c.testCount)
         }
         let train = c.data.generate(count: c.trainCount, seed: c.seed &* 2 &+ 1)
         let test = c.data.generate(count: c.testCount, seed: c.seed &* 2 &+ 2)
         return Split(train1: train.view1, train2: train.view2, trainLatents: train.latents, test1: test.view1,
                      test2: test.view2, testLatents: test.latents, trainOracle: train.oracle1, testOracle: test.oracle1,
-                     dimension: c.data.dimension, latentDimension: c.data.dimension, trainCount: c.trainCount,
+                     testLabels: test.labels, dimension: c.data.dimension, latentDimension: c.data.dimension, trainCount: c.trainCount,
                      testCount: c.testCount)
     }
 
@@ -191,17 +213,22 @@ public final class TwoViewTrainer: TrainingRun {
         let c = configuration
         try createOutputDirectory(directory)
         let data = split()
-        let d = data.dimension, out = c.outputDimension ?? data.latentDimension, b = c.batch
+        let d = data.dimension, b = c.batch
+        let out = c.outputDimension ?? (c.objective.isClustering ? c.data.classes : data.latentDimension)
+        guard !c.objective.isClustering || out >= 2 else {
+            throw LDMError.invalidArgument("two-view: a clustering head needs at least 2 classes, got \(out)")
+        }
         var generator = SeededGenerator(seed: c.seed)
         let encoder = try MLP(widths: [d] + c.hiddenWidths + [out], activation: c.activation, batchNorm: c.batchNorm,
                               on: backend, generator: &generator)
-        let normalize = c.objective.onSphere ? L2Normalize(on: backend) : nil
+        let head: (any RowHead)? = c.objective.isClustering ? Softmax(on: backend)
+            : c.objective.onSphere ? L2Normalize(on: backend) : nil
         // The stop-gradient methods' predictor head: out → 2·out → out (ReLU), trained with the encoder.
         let predictor = c.objective.needsPredictor
             ? try MLP(widths: [out, 2 * out, out], activation: c.activation, batchNorm: c.batchNorm, name: "predictor", on: backend,
                       generator: &generator)
             : nil
-        let objective = c.objective.make()
+        var objective = c.objective.make()
         let optimizer = try c.optimizer.make(encoder.parameters + (predictor?.parameters ?? []), weightDecay: c.weightDecay,
                                              on: backend)
         optimizer.clipNorm = c.clipNorm
@@ -241,7 +268,9 @@ public final class TwoViewTrainer: TrainingRun {
                 try backend.copy(epochViews, offset: batchIndex * b * d, to: batchViews, offset: 0, count: b * d)
                 try backend.copy(epochViews, offset: (n + batchIndex * b) * d, to: batchViews, offset: b * d, count: b * d)
                 var z = try encoder.forward(batchViews, training: true)
-                if let normalize { z = try normalize.forward(z) }
+                if let head { z = try head.forward(z) }
+                let progressed = Double(optimizer.steps) / Double(max(totalSteps - 1, 1))
+                if c.objective.isClustering { objective = c.objective.make(progress: progressed) }
                 try backend.copy(z, offset: 0, to: z1, offset: 0, count: b * out)
                 try backend.copy(z, offset: b * out, to: z2, offset: 0, count: b * out)
                 let value: ObjectiveValue
@@ -257,15 +286,17 @@ public final class TwoViewTrainer: TrainingRun {
                 guard loss.isFinite else {
                     throw LDMError.invalidArgument("training diverged: the loss is \(loss) at step \(step) (epoch \(epoch + 1))")
                 }
-                _ = try encoder.backward(try normalize?.backward(dz) ?? dz)
+                _ = try encoder.backward(try head?.backward(dz) ?? dz)
                 let rate = c.schedule.rate(at: step, of: totalSteps)
                 try optimizer.step(rate: rate)
                 epochLoss += loss
                 lastLoss = loss
                 if (step + 1) % c.logEvery == 0 {
-                    try metricsLog.append(["epoch": epoch + 1, "step": step + 1, "loss": loss, "lr": Double(rate),
-                                           "alignment": value.alignment, "entropy": value.entropy,
-                                           "seconds": clock() - started])
+                    var entry: [String: Any] = ["epoch": epoch + 1, "step": step + 1, "loss": loss, "lr": Double(rate),
+                                                "alignment": value.alignment, "entropy": value.entropy,
+                                                "seconds": clock() - started]
+                    if c.objective.isClustering { entry["match_probability"] = Double(TwoViewObjective.matchProbability(at: progressed)) }
+                    try metricsLog.append(entry)
                     if batchIndex + 1 < c.stepsPerEpoch {
                         progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: batchIndex + 1,
                                                   stepsPerEpoch: c.stepsPerEpoch, loss: loss, r2: lastR2,
@@ -274,19 +305,21 @@ public final class TwoViewTrainer: TrainingRun {
                 }
                 if shouldStop() { throw TrainingInterrupted(completedEpochs: epoch) }
             }
-            let evaluation = try evaluate(encoder, normalize, data)
+            let evaluation = try evaluate(encoder, head, data)
             lastR2 = evaluation.r2.map { $0.reduce(0, +) / Double($0.count) }
             var entry: [String: Any] = ["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": epochLoss / Double(c.stepsPerEpoch),
                                         "retrieval_top1": evaluation.retrieval, "seconds": clock() - started]
             if let lastR2 { entry["r2"] = lastR2 }
+            if let accuracy = evaluation.clusteringAccuracy { entry["clustering_accuracy"] = accuracy }
             try metricsLog.append(entry)
             try Checkpoint.save(encoder.checkpointTensors + (predictor?.checkpointTensors ?? []), optimizer, identity: identity, epochs: epoch + 1,
                                 seconds: clock() - started, on: backend, to: checkpointPath)
             progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: c.stepsPerEpoch, stepsPerEpoch: c.stepsPerEpoch,
-                                      loss: epochLoss / Double(c.stepsPerEpoch), r2: lastR2 ?? evaluation.retrieval,
+                                      loss: epochLoss / Double(c.stepsPerEpoch),
+                                      r2: evaluation.clusteringAccuracy ?? lastR2 ?? evaluation.retrieval,
                                       stepsPerSecond: Double(c.stepsPerEpoch) / (clock() - epochStart)))
         }
-        let evaluation = try evaluate(encoder, normalize, data)
+        let evaluation = try evaluate(encoder, head, data)
         var summary = TrainingSummary(experiment: "two-view", r2: evaluation.r2.map { $0.reduce(0, +) / Double($0.count) },
                                       r2PerDimension: evaluation.r2 ?? [], epochs: c.epochs, seconds: clock() - started,
                                       backend: backend.info.kind.rawValue, seed: c.seed, finalLoss: lastLoss,
@@ -294,6 +327,7 @@ public final class TwoViewTrainer: TrainingRun {
         summary.objective = c.objective.rawValue
         summary.mcc = evaluation.mcc
         summary.retrievalTop1 = evaluation.retrieval
+        summary.clusteringAccuracy = evaluation.clusteringAccuracy
         if let trainOracle = data.trainOracle, let testOracle = data.testOracle, let trainLatents = data.trainLatents,
            let testLatents = data.testLatents {
             // The same probe on g⁻¹(x₁) = s + ε₁: the ceiling any encoder's R² can reach on this data.
@@ -343,31 +377,40 @@ public final class TwoViewTrainer: TrainingRun {
         var mcc: Double? = nil
         var retrieval: Double
         var decoded: [Float]? = nil
+        var clusteringAccuracy: Double? = nil
         /// f(view 1) of the test rows [testCount, out].
         var representation: [Float] = []
     }
 
-    /// f(x) of rows x [N, d] in evaluation mode (BatchNorm on its running statistics), normalised on the sphere.
-    func represent(_ encoder: MLP, _ normalize: L2Normalize?, _ rows: [Float], dimension d: Int) throws -> [Float] {
+    /// f(x) of rows x [N, d] in evaluation mode (BatchNorm on its running statistics), through the head (normalised
+    /// on the sphere, or class probabilities).
+    func represent(_ encoder: MLP, _ head: (any RowHead)?, _ rows: [Float], dimension d: Int) throws -> [Float] {
         let x = try backend.upload(rows, shape: [rows.count / d, d])
         var z = try encoder.forward(x, training: false)
-        if let normalize { z = try normalize.forward(z) }
+        if let head { z = try head.forward(z) }
         return try backend.download(z)
     }
 
-    func evaluate(_ encoder: MLP, _ normalize: L2Normalize?, _ data: Split) throws -> Evaluation {
+    func evaluate(_ encoder: MLP, _ head: (any RowHead)?, _ data: Split) throws -> Evaluation {
         let d = data.dimension
-        let test1 = try represent(encoder, normalize, data.test1, dimension: d)
-        let test2 = try represent(encoder, normalize, data.test2, dimension: d)
+        let test1 = try represent(encoder, head, data.test1, dimension: d)
+        let test2 = try represent(encoder, head, data.test2, dimension: d)
         let out = test1.count / data.testCount
         var evaluation = Evaluation(retrieval: Metrics.retrievalAccuracy(test1, test2, rows: data.testCount), representation: test1)
+        if configuration.objective.isClustering, let labels = data.testLabels {
+            // Each test row's cluster is its most probable class.
+            let clusters = (0..<data.testCount).map { i in
+                (0..<out).max { test1[i * out + $0] < test1[i * out + $1] } ?? 0
+            }
+            evaluation.clusteringAccuracy = try Metrics.clusteringAccuracy(clusters: clusters, labels: labels)
+        }
         if let trainLatents = data.trainLatents, let testLatents = data.testLatents {
             let probeRows = min(configuration.probeCount, data.trainCount), k = data.latentDimension
-            let probe = try represent(encoder, normalize, Array(data.train1[0..<(probeRows * d)]), dimension: d)
+            let probe = try represent(encoder, head, Array(data.train1[0..<(probeRows * d)]), dimension: d)
             let weights = try Metrics.fitRidge(features: probe, targets: Array(trainLatents[0..<(probeRows * k)]), rows: probeRows)
             evaluation.r2 = Metrics.rSquared(weights: weights, features: test1, targets: testLatents, rows: data.testCount)
             evaluation.decoded = Metrics.predict(weights: weights, features: test1, rows: data.testCount, outputs: k)
-            if out >= k {
+            if out >= k && !configuration.objective.isClustering {
                 evaluation.mcc = try Metrics.meanCorrelationCoefficient(estimate: test1, truth: testLatents, rows: data.testCount).value
             }
         }
@@ -386,8 +429,10 @@ public final class TwoViewTrainer: TrainingRun {
             plots.append(Report.plot(title: "latent 0 of \(shown) test rows: true (black) and decoded (red) against the true value",
                                      [("true", pairs.map { ($0.0, $0.0) }), ("decoded", pairs)], lines: true))
         }
-        let facts = String(format: "Retrieval top-1 (view 2 from view 1 among %d test rows) %.4f%@%@.", data.testCount,
-                           evaluation.retrieval, evaluation.mcc.map { String(format: "; MCC %.4f", $0) } ?? "",
+        let facts = String(format: "Retrieval top-1 (view 2 from view 1 among %d test rows) %.4f%@%@%@.", data.testCount,
+                           evaluation.retrieval,
+                           evaluation.clusteringAccuracy.map { String(format: "; clustering accuracy %.4f", $0) } ?? "",
+                           evaluation.mcc.map { String(format: "; MCC %.4f", $0) } ?? "",
                            summary.oracleR2.map { String(format: "; the oracle g⁻¹(x₁) = s + ε₁ reaches R² %.4f", $0) } ?? "")
         try Report.page(summary: summary, facts: facts, plots: plots, to: (directory as NSString).appendingPathComponent("report.html"))
     }

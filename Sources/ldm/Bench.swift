@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
         case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman, activation, optimizer
         case varianceFeatures = "variance-features"
         case batchNorm = "batch-norm"
+        case softmax
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -82,6 +83,7 @@ struct Bench: ParsableCommand {
         case .optimizer: return [try TrainingBenchmarks.adam(context)]
         case .varianceFeatures: return [try TrainingBenchmarks.varianceFeatures(context)]
         case .batchNorm: return [try TrainingBenchmarks.batchNorm(context)]
+        case .softmax: return [try TrainingBenchmarks.softmax(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:

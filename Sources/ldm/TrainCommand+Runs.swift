@@ -19,12 +19,17 @@ extension TrainCommand {
             var configuration = TwoViewConfiguration()
             configuration.seed = seed
             if let objective { configuration.objective = TwoViewObjective(rawValue: objective) ?? .ldmContrastive }
-            if let latent { configuration.data.latent = latent }
+            if let latent { configuration.data.latent = latent } else if configuration.objective.isClustering { configuration.data.latent = .clusters }
             if let trainRows { configuration.trainCount = trainRows }
             if let testRows { configuration.testCount = testRows }
             if let batchSize { configuration.batch = batchSize }
             configuration.batchNorm = batchNorm
-            if let view1, let view2 { configuration.arrays = try loadViews(view1, view2, latents) }
+            if let view1, let view2 { configuration.arrays = try loadViews(view1, view2, latents, labels) }
+            if let classes {
+                configuration.data.classes = classes
+            } else if let labels = configuration.arrays?.labels {
+                configuration.data.classes = max(2, (labels.max() ?? 0) + 1)
+            }
             if let epochs { configuration.epochs = epochs }
             if let optimizer { configuration.optimizer = optimizer }
             if let weightDecay { configuration.weightDecay = weightDecay }
@@ -61,8 +66,8 @@ extension TrainCommand {
         return try Trainer(configuration, on: engine, directory: directory)
     }
 
-    /// The user's paired views (and latents) from .npy files, checked for shape and finiteness.
-    func loadViews(_ path1: String, _ path2: String, _ latentsPath: String?) throws -> TwoViewArrays {
+    /// The user's paired views (and latents, and labels) from .npy files, checked for shape and finiteness.
+    func loadViews(_ path1: String, _ path2: String, _ latentsPath: String?, _ labelsPath: String?) throws -> TwoViewArrays {
         func matrix(_ path: String) throws -> (rows: Int, columns: Int, values: [Float]) {
             let (shape, values) = try NumPyFile.read(path)
             guard shape.rank == 2, shape.dims[0] >= 1, shape.dims[1] >= 1 else {
@@ -87,7 +92,18 @@ extension TrainCommand {
             }
             (k, truth) = (s.columns, s.values)
         }
-        return TwoViewArrays(view1: a.values, view2: b.values, latents: truth, count: a.rows, dimension: a.columns,
-                             latentDimension: k == 0 ? a.columns : k)
+        var classes: [Int]?
+        if let labelsPath {
+            let (shape, values) = try NumPyFile.read(labelsPath)
+            guard shape.count == a.rows, shape.rank == 1 || (shape.rank == 2 && shape.dims[1] == 1) else {
+                throw LDMError.invalidFile(path: labelsPath, problem: "expected \(a.rows) labels (shape [N] or [N, 1]), found shape \(shape)")
+            }
+            if let bad = values.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 == $0.rounded() && $0 < 16_777_216) }) {
+                throw LDMError.invalidFile(path: labelsPath, problem: "label \(bad) is \(values[bad]), not a non-negative integer")
+            }
+            classes = values.map { Int($0) }
+        }
+        return TwoViewArrays(view1: a.values, view2: b.values, latents: truth, labels: classes, count: a.rows,
+                             dimension: a.columns, latentDimension: k == 0 ? a.columns : k)
     }
 }

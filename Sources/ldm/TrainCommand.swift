@@ -31,7 +31,10 @@ struct TrainCommand: ParsableCommand {
             (default ldm-contrastive), Adam 0.01 with a one-epoch warm-up and cosine decay, batch 256, 10 240 pairs, 50 epochs; \
             or your own paired views with --view1/--view2 (N × d .npy, optional --latents N × k for the probe; the last \
             --test-rows rows are held out). Reports the held-out probe R² to the latents, the MCC and the top-1 \
-            retrieval accuracy, and the oracle R² of g⁻¹(x₁) = s + ε₁ (the ceiling).
+            retrieval accuracy, and the oracle R² of g⁻¹(x₁) = s + ε₁ (the ceiling). --objective clustering or \
+            clustering-mi puts a softmax over --classes K (default 10) on the encoder, trains the categorical model \
+            with p annealed 0.8 → 0.99 and the plug-in entropy, on latents drawn from K clusters (or your views with \
+            optional --labels), and reports the clustering accuracy of the argmax class.
             """)
 
     enum ExperimentChoice: String, ExpressibleByArgument, CaseIterable {
@@ -40,7 +43,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
     var experiment: ExperimentChoice = .square
-    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol, jepa (with a predictor head), or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
+    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol, jepa (with a predictor head), clustering, clustering-mi (a softmax head over --classes), or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
     var objective: String?
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
@@ -59,10 +62,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "constant, linear (to 1 % of the base), step (halved at 1/3 and 2/3) or cosine (after --warmup-steps) (default: the experiment's).")
     var schedule: LearningRateSchedule.Kind?
     @Option(help: "Linear warm-up steps before the cosine schedule (default 0).") var warmupSteps: Int?
-    @Option(help: "two-view: the synthetic latent, sphere (default) or gaussian.") var latent: TwoViewData.Latent?
+    @Option(help: "two-view: the synthetic latent, sphere (default), gaussian or clusters (the default for the clustering objectives).")
+    var latent: TwoViewData.Latent?
     @Option(help: "two-view: your first views, N × d .npy (with --view2).") var view1: String?
     @Option(help: "two-view: your second views, N × d .npy, row i paired with --view1's row i.") var view2: String?
     @Option(help: "two-view: the true latents of your views, N × k .npy, for the probe R² and MCC (optional).") var latents: String?
+    @Option(help: "two-view: class labels of your views, N whole numbers as a float .npy (labels.astype(np.float32)), for the clustering accuracy (optional).")
+    var labels: String?
+    @Option(help: "two-view: clusters of the synthetic clusters latent and width of the clustering objectives' softmax head (default 10; with --labels, the labels' count).")
+    var classes: Int?
     @Option(help: "two-view: held-out rows (default 2048; the last rows of your arrays).") var testRows: Int?
     @Option(help: "two-view: training pairs generated (default 10240).") var trainRows: Int?
     @Option(help: "two-view: pairs per batch (default 256).") var batchSize: Int?
@@ -74,10 +82,20 @@ struct TrainCommand: ParsableCommand {
 
     var isKalman: Bool { Experiment(rawValue: experiment.rawValue) != nil }
 
+    /// What the progress bar's running metric is for two-view: the clustering accuracy for the clustering objectives
+    /// (when labels exist), the probe R² when latents exist, else the retrieval top-1.
+    var progressLabel: String {
+        guard experiment == .twoView else { return "R²" }
+        let clustering = objective.flatMap(TwoViewObjective.init(rawValue:))?.isClustering ?? false
+        if clustering && (view1 == nil || labels != nil) { return "accuracy" }
+        return latents == nil && view1 != nil ? "top-1" : "R²"
+    }
+
     func validate() throws {
         guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
         let twoViewOnly: [(Bool, String)] = [(latent != nil, "--latent"), (view1 != nil, "--view1"), (view2 != nil, "--view2"),
                                              (latents != nil, "--latents"), (testRows != nil, "--test-rows"),
+                                             (labels != nil, "--labels"), (classes != nil, "--classes"),
                                              (trainRows != nil, "--train-rows"), (batchSize != nil, "--batch-size"),
                                              (batchNorm, "--batch-norm")]
         if experiment != .twoView, let (_, name) = twoViewOnly.first(where: { $0.0 }) {
@@ -100,6 +118,8 @@ struct TrainCommand: ParsableCommand {
             }
             guard (view1 == nil) == (view2 == nil) else { throw ValidationError("--view1 and --view2 go together") }
             if latents != nil && view1 == nil { throw ValidationError("--latents needs --view1 and --view2") }
+            if labels != nil && view1 == nil { throw ValidationError("--labels needs --view1 and --view2 (the synthetic clusters bring their own)") }
+            if let classes, classes < 2 { throw ValidationError("--classes must be at least 2, got \(classes)") }
             if view1 != nil && (latent != nil || trainRows != nil) {
                 throw ValidationError("--latent and --train-rows describe the synthetic data; your arrays come with --view1/--view2")
             }
@@ -141,7 +161,7 @@ struct TrainCommand: ParsableCommand {
                     guard terminal || p.step == p.stepsPerEpoch else { return }
                     let filled = Int(20 * Double(p.step) / Double(p.stepsPerEpoch))
                     let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 20 - filled)
-                    let label = experiment == .ouICA ? "MCC" : experiment == .twoView && latents == nil && view1 != nil ? "top-1" : "R²"
+                    let label = experiment == .ouICA ? "MCC" : progressLabel
                     let r2 = p.r2.map { String(format: " %@ %.4f", label, $0) } ?? ""
                     FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s ", terminal ? "\r" : "",
                                                                p.epoch, p.epochs, bar, p.loss, r2, p.stepsPerSecond).utf8))
@@ -163,9 +183,11 @@ struct TrainCommand: ParsableCommand {
                     try printJSON(summary)
                 } else if experiment == .twoView {
                     let oracle = summary.oracleR2.map { String(format: " (oracle %.4f)", $0) } ?? ""
-                    let r2 = summary.r2.map { String(format: "held-out R² %.4f%@, MCC %.4f, ", $0, oracle, summary.mcc ?? .nan) } ?? ""
-                    print(String(format: "two-view (%@): %@retrieval top-1 %.4f after %d epochs in %.1f s on %@", summary.objective ?? "?",
-                                 r2, summary.retrievalTop1 ?? .nan, summary.epochs, summary.seconds, summary.backend))
+                    let mcc = summary.mcc.map { String(format: ", MCC %.4f", $0) } ?? ""
+                    let r2 = summary.r2.map { String(format: "held-out R² %.4f%@%@, ", $0, oracle, mcc) } ?? ""
+                    let accuracy = summary.clusteringAccuracy.map { String(format: "clustering accuracy %.4f, ", $0) } ?? ""
+                    print(String(format: "two-view (%@): %@%@retrieval top-1 %.4f after %d epochs in %.1f s on %@", summary.objective ?? "?",
+                                 accuracy, r2, summary.retrievalTop1 ?? .nan, summary.epochs, summary.seconds, summary.backend))
                 } else if let mcc = summary.mcc, experiment == .ouICA {
                     print(String(format: "%@: MCC %.4f (mean squared correlation %.4f) after %d epochs in %.1f s on %@; unmixing angle %.4f rad",
                                  summary.experiment, mcc, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend,

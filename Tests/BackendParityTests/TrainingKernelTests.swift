@@ -3,8 +3,8 @@ import LDMEngine
 import LDMReference
 import Testing
 
-/// activation.cl and optimizer.cl on every backend: values against the Double reference, the activation
-/// derivatives against central finite differences.
+/// activation.cl, optimizer.cl and reduce.cl's row softmax on every backend: values against the Double reference,
+/// the activation and softmax derivatives against central finite differences.
 @Suite("Training kernels")
 struct TrainingKernelTests {
     static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
@@ -29,6 +29,42 @@ struct TrainingKernelTests {
             zip(Reference.activation(v, kind), w64).reduce(0) { $0 + $1.0 * $1.1 }
         }
         expectClose(try backend.download(dx), expected, tolerance: GradientTests.tolerance, "\(kind)' on \(name)")
+    }
+
+    /// Row softmax: odd shapes (one column, rows wider than a work-group), an inverse temperature, outliers that
+    /// would overflow a raw exp; the backward against central differences of a weighted sum of the outputs.
+    @Test(arguments: backends)
+    func softmaxMatchesTheReferenceAndDifferences(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 5)
+        for (rows, columns, scale) in [(37, 10, Float(1)), (5, 1, 2), (3, 300, 0.7)] as [(Int, Int, Float)] {
+            let shape = RowsShape(rows: rows, columns: columns)
+            var host = generator.floats(rows * columns).map { 2 * $0 }
+            host[0] = 200    // exp(200) overflows float32: the running maximum keeps the row finite
+            let x = try backend.upload(host, shape: [rows, columns]), y = try backend.makeTensor([rows, columns])
+            try backend.softmaxRows(x, into: y, scale: scale, shape)
+            let values = try backend.download(y)
+            expectClose(values, Reference.softmaxRows(host, scale: Double(scale), shape), tolerance: ParityChecks.float32Tolerance,
+                        "softmax \(shape) ×\(scale) on \(name)")
+            #expect(values.allSatisfy { $0.isFinite })
+            let weights = generator.floats(rows * columns), w64 = weights.map(Double.init)
+            let dx = try backend.makeTensor([rows, columns])
+            try backend.softmaxRowsBackward(y, try backend.upload(weights, shape: [rows, columns]), into: dx, scale: scale, shape)
+            // The differences on moderate inputs (at x = 200 the row is one-hot and every derivative underflows).
+            var moderate = host
+            moderate[0] = 0.5
+            let my = try backend.makeTensor([rows, columns])
+            try backend.softmaxRows(try backend.upload(moderate, shape: [rows, columns]), into: my, scale: scale, shape)
+            try backend.softmaxRowsBackward(my, try backend.upload(weights, shape: [rows, columns]), into: dx, scale: scale, shape)
+            let expected = finiteDifferenceGradient(moderate.map(Double.init)) { v in
+                zip(Reference.softmaxRows(v, scale: Double(scale), shape), w64).reduce(0) { $0 + $1.0 * $1.1 }
+            }
+            expectClose(try backend.download(dx), expected, tolerance: GradientTests.tolerance, "softmax' \(shape) on \(name)")
+        }
+        let t = try backend.makeTensor([2, 3])
+        #expect(throws: LDMError.self) { try backend.softmaxRows(t, into: t, scale: 1, RowsShape(rows: 2, columns: 3)) }
+        #expect(throws: LDMError.self) { try backend.softmaxRows(t, into: try backend.makeTensor([6]), scale: 0, RowsShape(rows: 2, columns: 3)) }
+        #expect(throws: LDMError.self) { try backend.softmaxRows(t, into: try backend.makeTensor([5]), scale: 1, RowsShape(rows: 2, columns: 3)) }
     }
 
     @Test(arguments: backends)
