@@ -67,6 +67,10 @@ public protocol Backend: AnyObject, Sendable {
     /// reduce.cl — the backward of ``softmaxRows(_:into:scale:_:)`` from its output y:
     /// `dx_i = scale·y_i ⊙ (dy_i − ⟨y_i, dy_i⟩)`.
     func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ shape: RowsShape) throws
+    /// strided_copy.cl — copies (or adds, ``StridedCopyShape/accumulate``) `blocks × rows` runs of `width` floats
+    /// between two strided layouts: the windows and shifted slices of a [B, T, d] sequence batch, and the scatter
+    /// of their gradients back. Its adjoint is the same call with the layouts swapped and `accumulate` set.
+    func stridedCopy(_ source: Tensor, into destination: Tensor, _ shape: StridedCopyShape) throws
     /// transpose.cl — `out[b] = x[b]ᵀ`; see ``TransposeShape``.
     func transpose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
     /// logdet (cholesky.cl on OpenCL) — `½·log det(Cov(z) + εI)` (returned, with the jitter used) and its gradient
@@ -168,7 +172,7 @@ public enum KernelOp: String, CaseIterable, Hashable, Sendable {
         pairwiseLSE, pairwiseLSEBackward, gaussianLogDet, knnEntropy, covarianceSurrogate, barlowTwins, categoricalEntropy, icaTerms, cholesky, triangularSolve, pairwiseLSESelfBackward,
         kalmanCovarianceForward, kalmanMeanForward, kalmanCovarianceSmoother, kalmanMeanSmoother, kalmanLDMMeanBackward,
         kalmanLDMCovarianceBackward, activation, activationBackward, optimizerStep, varianceFeatures, varianceFeaturesBackward,
-        batchNorm, batchNormBackward, kalmanLDMUnpack, kalmanLDMShiftLogNoise, kalmanLDMPackGradient, softmaxRows, softmaxRowsBackward
+        batchNorm, batchNormBackward, kalmanLDMUnpack, kalmanLDMShiftLogNoise, kalmanLDMPackGradient, softmaxRows, softmaxRowsBackward, stridedCopy
 }
 
 /// The two families of backend.

@@ -154,6 +154,29 @@ public enum KernelChecks {
         }
     }
 
+    /// Validates a strided copy: non-negative extents and strides, every run inside its tensor, destination runs
+    /// that cannot overlap (rows at least `width` apart, blocks past their last row), and no aliasing.
+    public static func stridedCopy(_ operation: String, _ shape: StridedCopyShape, source: Tensor, destination: Tensor) throws {
+        let (s, d) = (shape.source, shape.destination)
+        guard shape.blocks >= 0, shape.rows >= 0, shape.width >= 0,
+              [s.offset, s.blockStride, s.rowStride, d.offset, d.blockStride, d.rowStride].allSatisfy({ $0 >= 0 }) else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "extents, offsets and strides must be non-negative")
+        }
+        guard shape.count > 0 else { return }
+        guard shape.rows == 1 || d.rowStride >= shape.width,
+              shape.blocks == 1 || d.blockStride >= (shape.rows - 1) * d.rowStride + shape.width else {
+            throw LDMError.invalidArgument("\(operation): destination runs overlap (row stride \(d.rowStride), block stride "
+                + "\(d.blockStride) for \(shape.rows) rows of \(shape.width))")
+        }
+        for (name, tensor, layout) in [("source", source, s), ("destination", destination, d)] where shape.extent(layout) > tensor.count {
+            throw LDMError.shapeMismatch(operation: operation, detail: "the \(name) runs reach index \(shape.extent(layout) - 1) "
+                + "but \(name) has \(tensor.count) elements \(tensor.shape)")
+        }
+        guard source.storage !== destination.storage else {
+            throw LDMError.invalidArgument("\(operation): the destination must not alias the source")
+        }
+    }
+
     /// Validates a batched transpose's operands.
     public static func transpose(_ shape: TransposeShape, x: Tensor, out: Tensor) throws {
         let op = "transpose \(shape)"

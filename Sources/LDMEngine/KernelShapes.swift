@@ -411,3 +411,57 @@ public struct TriangularSolveShape: Hashable, Sendable, CustomStringConvertible 
         guard factor.storage !== b.storage else { throw LDMError.invalidArgument("\(op): b must not alias the factor") }
     }
 }
+
+/// Where the runs of a strided copy sit in a flat tensor: run (b, r) starts at
+/// `offset + b·blockStride + r·rowStride`.
+public struct StridedLayout: Hashable, Sendable, CustomStringConvertible {
+    public var offset: Int
+    public var blockStride: Int
+    public var rowStride: Int
+
+    public init(offset: Int = 0, blockStride: Int, rowStride: Int) {
+        self.offset = offset
+        self.blockStride = blockStride
+        self.rowStride = rowStride
+    }
+
+    public var description: String { "+\(offset) [\(blockStride), \(rowStride)]" }
+}
+
+/// A copy of `blocks × rows` runs of `width` contiguous floats from one strided layout to another, written or
+/// added (``accumulate``). Sliding windows over a sequence are source runs that overlap; destination runs must not.
+///
+/// ```swift
+/// // Windows of m = 2 frames from z [B, T, d]: row (b, t) of the contexts is z[b, t], z[b, t + 1].
+/// StridedCopyShape(blocks: B, rows: T - 1, width: 2 * d,
+///                  source: StridedLayout(blockStride: T * d, rowStride: d),
+///                  destination: StridedLayout(blockStride: (T - 1) * 2 * d, rowStride: 2 * d))
+/// ```
+public struct StridedCopyShape: Hashable, Sendable, CustomStringConvertible {
+    public var blocks: Int
+    public var rows: Int
+    public var width: Int
+    public var source: StridedLayout
+    public var destination: StridedLayout
+    /// Add into the destination instead of overwriting it.
+    public var accumulate: Bool
+
+    public init(blocks: Int, rows: Int, width: Int, source: StridedLayout, destination: StridedLayout, accumulate: Bool = false) {
+        self.blocks = blocks
+        self.rows = rows
+        self.width = width
+        self.source = source
+        self.destination = destination
+        self.accumulate = accumulate
+    }
+
+    /// Elements copied.
+    public var count: Int { blocks * rows * width }
+    /// One past the largest flat index the layout touches (its offset when nothing is copied).
+    public func extent(_ layout: StridedLayout) -> Int {
+        count == 0 ? layout.offset : layout.offset + (blocks - 1) * layout.blockStride + (rows - 1) * layout.rowStride + width
+    }
+    public var description: String {
+        "\(blocks)x\(rows)x\(width) \(source) → \(destination)\(accumulate ? " +=" : "")"
+    }
+}

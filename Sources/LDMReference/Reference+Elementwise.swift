@@ -72,6 +72,21 @@ extension Reference {
         }
     }
 
+    /// The strided copy (or accumulation) of ``StridedCopyShape`` applied to `destination`, element by element.
+    public static func stridedCopy<T: BinaryFloatingPoint>(_ source: [T], into destination: [T], _ s: StridedCopyShape) -> [Double] {
+        var out = destination.map { Double($0) }
+        for b in 0..<s.blocks {
+            for r in 0..<s.rows {
+                for j in 0..<s.width {
+                    let from = s.source.offset + b * s.source.blockStride + r * s.source.rowStride + j
+                    let to = s.destination.offset + b * s.destination.blockStride + r * s.destination.rowStride + j
+                    out[to] = (s.accumulate ? out[to] : 0) + Double(source[from])
+                }
+            }
+        }
+        return out
+    }
+
     /// Batched transpose of row-major `rows × columns` matrices.
     public static func transpose<T: BinaryFloatingPoint>(_ x: [T], _ s: TransposeShape) -> [Double] {
         var out = [Double](repeating: 0, count: s.count)

@@ -11,6 +11,10 @@ enum Report {
         if let eigenvalues = summary.aEigenvalues, let rotation = summary.rotationPerStep {
             let eigen = eigenvalues.map { String(format: "%.4f %@ %.4fi", $0[0], $0[1] < 0 ? "−" : "+", abs($0[1])) }
             facts = "Eigenvalues of A: \(eigen.joined(separator: ", ")); rotation per step \(String(format: "%.4f", rotation)) rad."
+        } else if let eigenvalues = summary.predictorEigenvalues {
+            let eigen = eigenvalues.map { String(format: "%.4f %@ %.4fi", $0[0], $0[1] < 0 ? "−" : "+", abs($0[1])) }
+            facts = "Eigenvalues of the one-step predictor W₁: \(eigen.joined(separator: ", "))"
+                + (summary.rotationPerStep.map { String(format: "; rotation per step %.4f rad.", $0) } ?? ".")
         }
         try page(summary: summary, facts: facts, plots: [
             plot(title: "training loss by step", [("loss", series(metrics, x: "step", y: "loss"))], lines: true),

@@ -126,6 +126,8 @@ public struct TrainingSummary: Codable, Sendable {
     /// two-view with a clustering objective and labels: the share of test rows whose argmax class maps to their
     /// label under the best one-to-one matching.
     public var clusteringAccuracy: Double?
+    /// cpc with one-frame contexts: the eigenvalues of the one-step predictor W₁ (the analogue of A).
+    public var predictorEigenvalues: [[Double]]?
 
     public init(experiment: String, r2: Double?, r2PerDimension: [Double], epochs: Int, seconds: Double, backend: String,
                 seed: UInt64, finalLoss: Double, optimizer: String? = nil) {
@@ -150,6 +152,7 @@ public struct TrainingSummary: Codable, Sendable {
         case retrievalTop1 = "retrieval_top1"
         case oracleR2 = "oracle_r2"
         case clusteringAccuracy = "clustering_accuracy"
+        case predictorEigenvalues = "predictor_eigenvalues"
     }
 }
 
@@ -291,6 +294,7 @@ public final class Trainer: TrainingRun {
             experiment: c.experiment.rawValue, r2: evaluation.r2.reduce(0, +) / Double(evaluation.r2.count),
             r2PerDimension: evaluation.r2, epochs: c.epochs, seconds: clock() - started, backend: backend.info.kind.rawValue,
             seed: c.seed, finalLoss: lastLoss, optimizer: c.optimizer.rawValue)
+        summary.objective = c.variant.rawValue
         summary.aEigenvalues = eigenvalues.map { [$0.re, $0.im] }
         summary.rotationPerStep = leading.map { abs(atan2($0.im, $0.re)) } ?? 0
         try summary.write(to: directory)

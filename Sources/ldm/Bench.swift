@@ -20,6 +20,7 @@ struct Bench: ParsableCommand {
         case varianceFeatures = "variance-features"
         case batchNorm = "batch-norm"
         case softmax
+        case stridedCopy = "strided-copy"
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -84,6 +85,7 @@ struct Bench: ParsableCommand {
         case .varianceFeatures: return [try TrainingBenchmarks.varianceFeatures(context)]
         case .batchNorm: return [try TrainingBenchmarks.batchNorm(context)]
         case .softmax: return [try TrainingBenchmarks.softmax(context)]
+        case .stridedCopy: return [try TrainingBenchmarks.stridedCopy(context)]
         case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
         case .transpose: return [try StreamBenchmarks.transpose(context)]
         case .logdet:

@@ -23,6 +23,10 @@ struct TrainCommand: ParsableCommand {
             on 64 training sequences and scored on the test set. Writes metrics.jsonl, checkpoint.safetensors \
             (atomically, every epoch), summary.json and report.html to --out. Ctrl-C stops after the current step; \
             the last epoch's checkpoint stays valid for --resume. \
+            --objective cpc trains the same encoder on the same videos with CPC instead of the filter: contexts of the \
+            last --context-steps encodings (default 1), linear predictors for horizons 1…--horizons (default 3), InfoNCE \
+            over the batch's (sequence, step) targets at --temperature (default 1: these paths repeat, and sharper kernels \
+            treat the same position in other sequences as negatives); the probe reads the normalised encodings. \
             ou-ica: two Ornstein–Uhlenbeck sources (θ = 2.0, 0.2) mixed by a 45° rotation, unmixed by W = exp(skew) \
             under a Gaussian latent with per-source weights 1/std, plain SGD at 0.01 for 1000 full-batch steps (one \
             step per epoch); reports the MCC and the unmixing angle. \
@@ -43,7 +47,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
     var experiment: ExperimentChoice = .square
-    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol, jepa (with a predictor head), clustering, clustering-mi (a softmax head over --classes), or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
+    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates), or cpc (the same videos and encoder trained with CPC instead of the filter). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol, jepa (with a predictor head), clustering, clustering-mi (a softmax head over --classes), or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
     var objective: String?
     @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
     @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
@@ -53,6 +57,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad as in the reference, 1 with knn).")
     var filterRateMultiplier: Float?
     @Option(help: "circular experiments: the probability of a 135° jump per step (default 0).") var jumpRate: Double?
+    @Option(help: "--objective cpc: encodings per context window (default 1).") var contextSteps: Int?
+    @Option(help: "--objective cpc: prediction horizons 1…K, one linear predictor each (default 3).") var horizons: Int?
+    @Option(help: "--objective cpc: the InfoNCE temperature (default 1).") var temperature: Float?
     @Option(help: "Clip the global gradient norm to this value before each step (default: no clipping).") var clipNorm: Float?
     @Option(help: "Adam's (L2) weight decay (default: the experiment's, 1e-6 or 1e-4).") var weightDecay: Float?
     @Option(help: "Multiplies the experiment's learning-rate schedule (default 1).") var learningRateScale: Float = 1
@@ -129,13 +136,27 @@ struct TrainCommand: ParsableCommand {
         }
         if !isKalman {
             for (given, name) in [(experiment == .ouICA && objective != nil, "--objective"), (trainSequences != nil, "--train-sequences"),
-                                  (filterRateMultiplier != nil, "--filter-rate-multiplier"), (jumpRate != nil, "--jump-rate")] where given {
+                                  (filterRateMultiplier != nil, "--filter-rate-multiplier"), (jumpRate != nil, "--jump-rate"),
+                                  (contextSteps != nil, "--context-steps"), (horizons != nil, "--horizons"),
+                                  (temperature != nil, "--temperature")] where given {
                 throw ValidationError("\(name) does not apply to --experiment \(experiment.rawValue)")
             }
             return
         }
-        if let objective, KalmanLDMVariant(rawValue: objective) == nil {
-            throw ValidationError("--objective must be stopgrad or knn for the Kalman experiments, got '\(objective)'")
+        if let objective, KalmanLDMVariant(rawValue: objective) == nil && objective != "cpc" {
+            throw ValidationError("--objective must be stopgrad, knn or cpc for the Kalman experiments, got '\(objective)'")
+        }
+        let cpcOnly: [(Bool, String)] = [(contextSteps != nil, "--context-steps"), (horizons != nil, "--horizons"),
+                                         (temperature != nil, "--temperature")]
+        if objective != "cpc", let (_, name) = cpcOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(name) applies to --objective cpc only")
+        }
+        if objective == "cpc" {
+            if filterRateMultiplier != nil { throw ValidationError("--filter-rate-multiplier applies to the Kalman filter, not to --objective cpc") }
+            for (value, name) in [(contextSteps, "--context-steps"), (horizons, "--horizons")] {
+                if let value, !(1...50).contains(value) { throw ValidationError("\(name) must be in 1…50, got \(value)") }
+            }
+            if let temperature, !(temperature.isFinite && temperature > 0) { throw ValidationError("--temperature must be positive, got \(temperature)") }
         }
         if let jumpRate {
             guard [.circular, .circularInferred].contains(experiment) else { throw ValidationError("--jump-rate applies to the circular experiments only") }
@@ -193,9 +214,10 @@ struct TrainCommand: ParsableCommand {
                                  summary.experiment, mcc, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend,
                                  summary.unmixingAngle ?? 0))
                 } else {
-                    print(String(format: "%@: held-out R² %.4f after %d epochs in %.1f s on %@; rotation per step %.4f rad",
-                                 summary.experiment, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend,
-                                 summary.rotationPerStep ?? 0))
+                    let rotation = summary.rotationPerStep.map { String(format: "; rotation per step %.4f rad", $0) } ?? ""
+                    let form = summary.objective.map { " (\($0))" } ?? ""
+                    print(String(format: "%@%@: held-out R² %.4f after %d epochs in %.1f s on %@%@",
+                                 summary.experiment, form, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend, rotation))
                 }
             } catch let stop as TrainingInterrupted {
                 note("\nldm: \(stop)")

@@ -321,6 +321,55 @@ struct ObjectiveTests {
                     tolerance: GradientTests.tolerance, "∂loss/∂W cpc on \(name)")
     }
 
+    /// Sequence CPC: windows of m encodings as contexts, K horizons, the mean of their InfoNCE losses; the loss
+    /// against a Double reference built from windows gathered on the host, the gradients for z and every W_k
+    /// against its central differences, on every backend.
+    @Test(arguments: backends)
+    func sequenceCPCMatchesTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (b, t, d, m, horizons, tau) = (2, 7, 3, 2, 2, 0.4)
+        var generator = SeededGenerator(seed: 94)
+        let hostZ = generator.floats(b * t * d), hostW = (0..<horizons).map { _ in generator.floats(d * m * d) }
+        let reference = { (z: [Double], ws: [[Double]]) -> Double in
+            var total = 0.0
+            for (index, w) in ws.enumerated() {
+                let k = index + 1, rows = t - m - k + 1, n = b * rows
+                var q = [Double](), targets = [Double]()
+                for s in 0..<b {
+                    for r in 0..<rows {
+                        let window = (0..<(m * d)).map { z[(s * t + r) * d + $0] }
+                        q += (0..<d).map { i in (0..<(m * d)).reduce(0) { $0 + w[i * m * d + $1] * window[$1] } }
+                        targets += (0..<d).map { z[(s * t + r + m - 1 + k) * d + $0] }
+                    }
+                }
+                let qHat = Reference.normalizedRows(q, d: d), zHat = Reference.normalizedRows(targets, d: d)
+                let lse = Reference.pairwiseLSE(qHat, zHat, PairwiseLSEShape(rows: n, columns: n, dimension: d, kernel: .dot, scale: Float(1 / tau)))
+                let positive = zip(qHat, zHat).reduce(0) { $0 + $1.0 * $1.1 }
+                total += (lse.reduce(0, +) - positive / tau) / Double(n)
+            }
+            return total / Double(ws.count)
+        }
+        let z = try backend.upload(hostZ, shape: [b * t, d])
+        let ws = try hostW.map { try backend.upload($0, shape: [d, m * d]) }
+        let result = try SequenceCPC(predictors: ws, contextSteps: m, temperature: Float(tau)).evaluate(z, sequences: b, steps: t, on: backend)
+        let z64 = hostZ.map(Double.init), w64 = hostW.map { $0.map(Double.init) }
+        let expected = reference(z64, w64)
+        #expect(abs(result.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(result.loss) vs \(expected)")
+        expectClose(try backend.download(result.dz), finiteDifferenceGradient(z64) { reference($0, w64) },
+                    tolerance: GradientTests.tolerance, "∂loss/∂z sequence cpc on \(name)")
+        for k in 0..<horizons {
+            expectClose(try backend.download(result.predictorGradients[k]), finiteDifferenceGradient(w64[k]) { w in
+                var all = w64
+                all[k] = w
+                return reference(z64, all)
+            }, tolerance: GradientTests.tolerance, "∂loss/∂W_\(k + 1) sequence cpc on \(name)")
+        }
+        #expect(throws: LDMError.self) { _ = try SequenceCPC(predictors: ws, contextSteps: 1) }   // W is d × 2d, not d × d
+        #expect(throws: LDMError.self) {
+            _ = try SequenceCPC(predictors: ws, contextSteps: m).evaluate(z, sequences: 1, steps: b * t - 1, on: backend)
+        }
+    }
+
     /// ICA: F = ½ log det(W·Wᵀ) − α·mean_i Σ_k |(W·x_i)_k|^β, loss −F, gradients for x and W, every backend.
     @Test(arguments: backends)
     func icaMatchesTheReference(_ name: String) throws {
