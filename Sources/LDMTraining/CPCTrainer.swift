@@ -13,44 +13,26 @@ import LDMReference
 /// sharp kernel pushes the encoder to tell them apart by their pixel noise. Measured on square (CPU, seed 0):
 /// held-out R² 0.960 at τ = 1, 0.44 at τ = 0.5, 0.00 at τ = 0.2 and 0.1.
 public struct CPCConfiguration: Sendable {
-    public var experiment: Experiment
-    public var motion: DotMotion
-    public var seed: UInt64 = 0
-    public var epochs = 20
-    public var trainSequences = 800
-    public var testSequences = 8
-    /// Training sequences whose encodings fit the ridge probe (scored on the test sequences).
-    public var probeSequences = 64
-    public var batch = 8
-    public var hiddenWidth = 100
-    /// d, the encoding's dimension (the experiment's d_l).
-    public var latentDimension = 2
+    /// The videos, batch, encoder widths (d_l is the encoding's dimension), optimiser, learning-rate schedule, weight
+    /// decay, clipping, epochs, seed and logging interval: the Kalman experiment's, in its kNN form (whose rates are
+    /// the configured ones, unscaled); its filter settings are unused.
+    public var base: TrainingConfiguration
     /// m, the encodings per context window.
     public var contextSteps = 1
     /// K: horizons 1…K, one predictor each.
     public var horizons = 3
     public var temperature: Float = 1
-    public var schedule: LearningRateSchedule
-    public var optimizer: OptimizerKind = .adam
-    public var weightDecay: Float
-    public var clipNorm: Float?
-    public var logEvery = 20
 
-    /// The experiment's data, batch, encoder widths and (kNN-form, unscaled) learning-rate schedule.
     public init(experiment: Experiment) {
-        let kalman = TrainingConfiguration(experiment: experiment, objective: .knn)
-        self.experiment = experiment
-        motion = kalman.motion
-        trainSequences = kalman.trainSequences
-        batch = kalman.batch
-        hiddenWidth = kalman.hiddenWidth
-        latentDimension = kalman.latentDimension
-        schedule = kalman.schedule
-        weightDecay = kalman.weightDecay
+        base = TrainingConfiguration(experiment: experiment, objective: .knn)
     }
 
-    public var steps: Int { motion.steps }
-    public var stepsPerEpoch: Int { (trainSequences + batch - 1) / batch }
+    /// CPC on the videos and training settings of `base`.
+    public init(_ base: TrainingConfiguration) {
+        self.base = base
+    }
+
+    public var stepsPerEpoch: Int { base.stepsPerEpoch }
 }
 
 /// Trains an encoder with CPC on dot-motion videos; evaluates the held-out R² of a ridge probe from the encodings
@@ -64,14 +46,14 @@ public final class CPCTrainer: TrainingRun {
     public var shouldStop: () -> Bool = { false }
 
     public init(_ configuration: CPCConfiguration, on backend: any Backend, directory: String) throws {
-        let c = configuration
-        guard c.epochs >= 1, c.batch >= 1, c.trainSequences >= c.batch, c.testSequences >= 1, c.probeSequences >= 1,
-              c.contextSteps >= 1, c.horizons >= 1, c.logEvery >= 1 else {
+        let c = configuration, v = c.base
+        guard v.epochs >= 1, v.batch >= 1, v.trainSequences >= v.batch, v.testSequences >= 1, v.probeSequences >= 1,
+              c.contextSteps >= 1, c.horizons >= 1, v.logEvery >= 1 else {
             throw LDMError.invalidArgument("cpc: need epochs ≥ 1, at least one batch of training sequences, a test set, "
                 + "context windows of ≥ 1 step and ≥ 1 horizon")
         }
-        guard c.steps - c.contextSteps - c.horizons + 1 >= 1 else {
-            throw LDMError.invalidArgument("cpc: sequences of \(c.steps) steps are too short for windows of \(c.contextSteps) "
+        guard v.steps - c.contextSteps - c.horizons + 1 >= 1 else {
+            throw LDMError.invalidArgument("cpc: sequences of \(v.steps) steps are too short for windows of \(c.contextSteps) "
                 + "and \(c.horizons) horizons")
         }
         self.configuration = configuration
@@ -81,22 +63,22 @@ public final class CPCTrainer: TrainingRun {
 
     var checkpointPath: String { (directory as NSString).appendingPathComponent("checkpoint.safetensors") }
     var identity: [String: String] {
-        ["experiment": configuration.experiment.rawValue, "seed": String(configuration.seed), "objective": "cpc",
-         "optimizer": configuration.optimizer.rawValue, "context_steps": String(configuration.contextSteps),
+        ["experiment": configuration.base.experiment.rawValue, "seed": String(configuration.base.seed), "objective": "cpc",
+         "optimizer": configuration.base.optimizer.rawValue, "context_steps": String(configuration.contextSteps),
          "horizons": String(configuration.horizons)]
     }
 
     public func run(resume: Bool = false) throws -> TrainingSummary {
-        let c = configuration
+        let c = configuration, v = c.base
         try createOutputDirectory(directory)
-        let train = c.motion.generate(count: c.trainSequences, seed: c.seed &* 2 &+ 1)
-        let test = c.motion.generate(count: c.testSequences, seed: c.seed &* 2 &+ 2)
-        let pixels = DotMotion.pixels, t = c.steps, d = c.latentDimension, m = c.contextSteps, frameBlock = t * pixels
-        let trainFrames = try backend.upload(train.frames, shape: [c.trainSequences, t, pixels])
-        let probeCount = min(c.probeSequences, c.trainSequences)
+        let train = v.motion.generate(count: v.trainSequences, seed: v.seed &* 2 &+ 1)
+        let test = v.motion.generate(count: v.testSequences, seed: v.seed &* 2 &+ 2)
+        let pixels = DotMotion.pixels, t = v.steps, d = v.latentDimension, m = c.contextSteps, frameBlock = t * pixels
+        let trainFrames = try backend.upload(train.frames, shape: [v.trainSequences, t, pixels])
+        let probeCount = min(v.probeSequences, v.trainSequences)
 
-        var generator = SeededGenerator(seed: c.seed)
-        let encoder = try MLP(widths: [pixels, c.hiddenWidth, d], activation: .relu, on: backend, generator: &generator)
+        var generator = SeededGenerator(seed: v.seed)
+        let encoder = try MLP(widths: [pixels, v.hiddenWidth, d], activation: .relu, on: backend, generator: &generator)
         // W_k [d, m·d] with PyTorch's Linear initialisation (uniform in ±1/√(m·d)), no bias.
         let bound = 1 / Double(m * d).squareRoot()
         let predictors = try (1...c.horizons).map { k in
@@ -105,8 +87,8 @@ public final class CPCTrainer: TrainingRun {
         }
         let objective = try SequenceCPC(predictors: predictors.map(\.value), contextSteps: m, temperature: c.temperature)
         let parameters = encoder.parameters + predictors
-        let optimizer = try c.optimizer.make(parameters, weightDecay: c.weightDecay, on: backend)
-        optimizer.clipNorm = c.clipNorm
+        let optimizer = try v.optimizer.make(parameters, weightDecay: v.weightDecay, on: backend)
+        optimizer.clipNorm = v.clipNorm
         var log = MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl"))
         var startEpoch = 0, elapsed = 0.0
         if resume {
@@ -116,42 +98,42 @@ public final class CPCTrainer: TrainingRun {
         } else {
             try log.reset()
         }
-        let totalSteps = c.epochs * c.stepsPerEpoch
-        let batchFrames = try backend.makeTensor([c.batch * t, pixels])
+        let totalSteps = v.epochs * c.stepsPerEpoch
+        let batchFrames = try backend.makeTensor([v.batch * t, pixels])
         let probe = (frames: Array(train.frames[0..<(probeCount * frameBlock)]), positions: Array(train.positions[0..<(probeCount * t * 2)]))
         var lastLoss = Double.nan, lastR2: Double?
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         let started = clock() - elapsed
-        for epoch in startEpoch..<c.epochs {
+        for epoch in startEpoch..<v.epochs {
             // As the Kalman runs: the order depends only on (seed, epoch), so a resumed run sees the same batches.
-            var shuffle = SeededGenerator(seed: c.seed &* 1_000_003 &+ UInt64(epoch))
-            let order = Array(0..<c.trainSequences).shuffled(using: &shuffle)
+            var shuffle = SeededGenerator(seed: v.seed &* 1_000_003 &+ UInt64(epoch))
+            let order = Array(0..<v.trainSequences).shuffled(using: &shuffle)
             let epochStart = clock()
             var epochLoss = 0.0
             for batchIndex in 0..<c.stepsPerEpoch {
-                for slot in 0..<c.batch {
-                    let q = order[(batchIndex * c.batch + slot) % c.trainSequences]
+                for slot in 0..<v.batch {
+                    let q = order[(batchIndex * v.batch + slot) % v.trainSequences]
                     try backend.copy(trainFrames, offset: q * frameBlock, to: batchFrames, offset: slot * frameBlock, count: frameBlock)
                 }
                 let step = optimizer.steps
                 let z = try encoder.forward(batchFrames, training: true)
-                let result = try objective.evaluate(z, sequences: c.batch, steps: t, on: backend)
+                let result = try objective.evaluate(z, sequences: v.batch, steps: t, on: backend)
                 guard result.loss.isFinite else {
                     throw LDMError.invalidArgument("training diverged: the loss is \(result.loss) at step \(step) (epoch \(epoch + 1))")
                 }
                 _ = try encoder.backward(result.dz)
                 for (predictor, gradient) in zip(predictors, result.predictorGradients) { try backend.copy(gradient, to: predictor.gradient) }
-                let rate = c.schedule.rate(at: step, of: totalSteps)
+                let rate = v.schedule.rate(at: step, of: totalSteps)
                 try optimizer.step(rate: rate)
                 epochLoss += result.loss
                 lastLoss = result.loss
-                if (step + 1) % c.logEvery == 0 {
+                if (step + 1) % v.logEvery == 0 {
                     var entry: [String: Any] = ["epoch": epoch + 1, "step": step + 1, "loss": result.loss, "lr": Double(rate),
                                                 "seconds": clock() - started]
                     for (index, loss) in result.horizonLosses.enumerated() { entry["loss_k\(index + 1)"] = loss }
                     try log.append(entry)
                     if batchIndex + 1 < c.stepsPerEpoch {
-                        progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: batchIndex + 1, stepsPerEpoch: c.stepsPerEpoch,
+                        progress(TrainingProgress(epoch: epoch + 1, epochs: v.epochs, step: batchIndex + 1, stepsPerEpoch: c.stepsPerEpoch,
                                                   loss: result.loss, r2: lastR2,
                                                   stepsPerSecond: Double(batchIndex + 1) / (clock() - epochStart)))
                     }
@@ -164,14 +146,14 @@ public final class CPCTrainer: TrainingRun {
                             "r2": lastR2 ?? .nan, "seconds": clock() - started])
             try Checkpoint.save(Checkpoint.named(parameters), optimizer, identity: identity, epochs: epoch + 1, seconds: clock() - started,
                                 on: backend, to: checkpointPath)
-            progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: c.stepsPerEpoch, stepsPerEpoch: c.stepsPerEpoch,
+            progress(TrainingProgress(epoch: epoch + 1, epochs: v.epochs, step: c.stepsPerEpoch, stepsPerEpoch: c.stepsPerEpoch,
                                       loss: epochLoss / Double(c.stepsPerEpoch), r2: lastR2,
                                       stepsPerSecond: Double(c.stepsPerEpoch) / (clock() - epochStart)))
         }
         let evaluation = try evaluate(encoder, probe: probe, test: test)
-        var summary = TrainingSummary(experiment: c.experiment.rawValue, r2: evaluation.r2.reduce(0, +) / Double(evaluation.r2.count),
-                                      r2PerDimension: evaluation.r2, epochs: c.epochs, seconds: clock() - started,
-                                      backend: backend.info.kind.rawValue, seed: c.seed, finalLoss: lastLoss, optimizer: c.optimizer.rawValue)
+        var summary = TrainingSummary(experiment: v.experiment.rawValue, r2: evaluation.r2.reduce(0, +) / Double(evaluation.r2.count),
+                                      r2PerDimension: evaluation.r2, epochs: v.epochs, seconds: clock() - started,
+                                      backend: backend.info.kind.rawValue, seed: v.seed, finalLoss: lastLoss, optimizer: v.optimizer.rawValue)
         summary.objective = "cpc"
         if m == 1 {
             // With one-frame contexts W₁ maps z_t to the direction of z_{t+1}: the analogue of the filter's A.
@@ -191,7 +173,7 @@ public final class CPCTrainer: TrainingRun {
     func evaluate(_ encoder: MLP, probe: (frames: [Float], positions: [Float]), test: DotMotion.Sequences) throws
         -> (r2: [Double], decoded: [Float]) {
         let pixels = DotMotion.pixels
-        let d = configuration.latentDimension
+        let d = configuration.base.latentDimension
         let encode = { (frames: [Float]) -> [Float] in
             let z = try self.backend.download(try encoder.forward(try self.backend.upload(frames, shape: [frames.count / pixels, pixels]), training: false))
             return (0..<(z.count / d)).flatMap { i -> [Float] in

@@ -52,9 +52,10 @@ extension TrainCommand {
             configuration.schedule = schedule(from: configuration.schedule)
             return try ICATrainer(configuration, on: engine, directory: directory)
         }
-        if objective == "cpc" { return try makeCPCRun(on: engine, directory: directory) }
+        // CPC keeps the videos and the kNN form's (unscaled) rates and replaces the filter.
+        let cpc = objective == "cpc"
         var configuration = TrainingConfiguration(experiment: Experiment(rawValue: experiment.rawValue) ?? .square,
-                                                  objective: objective.flatMap(KalmanLDMVariant.init(rawValue:)))
+                                                  objective: cpc ? .knn : objective.flatMap(KalmanLDMVariant.init(rawValue:)))
         configuration.seed = seed
         if let jumpRate { configuration.motion.jumpRate = jumpRate }
         configuration.clipNorm = clipNorm
@@ -64,24 +65,12 @@ extension TrainCommand {
         if let filterRateMultiplier { configuration.filterRateMultiplier = filterRateMultiplier }
         if let optimizer { configuration.optimizer = optimizer }
         configuration.schedule = schedule(from: configuration.schedule)
-        return try Trainer(configuration, on: engine, directory: directory)
-    }
-
-    /// CPC on the chosen experiment's videos.
-    func makeCPCRun(on engine: any Backend, directory: String) throws -> any TrainingRun {
-        var configuration = CPCConfiguration(experiment: Experiment(rawValue: experiment.rawValue) ?? .square)
-        configuration.seed = seed
-        if let jumpRate { configuration.motion.jumpRate = jumpRate }
-        configuration.clipNorm = clipNorm
-        if let weightDecay { configuration.weightDecay = weightDecay }
-        if let epochs { configuration.epochs = epochs }
-        if let trainSequences { configuration.trainSequences = trainSequences }
-        if let optimizer { configuration.optimizer = optimizer }
-        if let contextSteps { configuration.contextSteps = contextSteps }
-        if let horizons { configuration.horizons = horizons }
-        if let temperature { configuration.temperature = temperature }
-        configuration.schedule = schedule(from: configuration.schedule)
-        return try CPCTrainer(configuration, on: engine, directory: directory)
+        guard cpc else { return try Trainer(configuration, on: engine, directory: directory) }
+        var cpcConfiguration = CPCConfiguration(configuration)
+        if let contextSteps { cpcConfiguration.contextSteps = contextSteps }
+        if let horizons { cpcConfiguration.horizons = horizons }
+        if let temperature { cpcConfiguration.temperature = temperature }
+        return try CPCTrainer(cpcConfiguration, on: engine, directory: directory)
     }
 
     /// The user's paired views (and latents, and labels) from .npy files, checked for shape and finiteness.

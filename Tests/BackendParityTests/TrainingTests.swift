@@ -70,7 +70,7 @@ struct TrainingTests {
 
     static func quickCPC(epochs: Int = 4) -> CPCConfiguration {
         var c = CPCConfiguration(experiment: .square)
-        (c.trainSequences, c.probeSequences, c.epochs, c.logEvery) = (160, 32, epochs, 4)
+        (c.base.trainSequences, c.base.probeSequences, c.base.epochs, c.base.logEvery) = (160, 32, epochs, 4)
         return c
     }
 
@@ -82,7 +82,7 @@ struct TrainingTests {
         let directory = Self.temporaryDirectory("cpc-" + name)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var untrained = Self.quickCPC(epochs: 1)
-        untrained.schedule = .constant(1e-9)
+        untrained.base.schedule = .constant(1e-9)
         let baseline = try CPCTrainer(untrained, on: backend, directory: directory).run()
         let summary = try CPCTrainer(Self.quickCPC(), on: backend, directory: directory).run()
         #expect((summary.r2 ?? 0) > 0.5 && (summary.r2 ?? 0) > (baseline.r2 ?? 1) + 0.4,
