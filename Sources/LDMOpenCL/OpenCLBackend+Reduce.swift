@@ -64,16 +64,25 @@ extension OpenCLBackend {
     }
 }
 
-/// Row softmax (OpenCL launcher of softmax_rows in Kernels/reduce.cl): one work-group per row.
+/// Row softmax (OpenCL launcher of softmax_rows in Kernels/reduce.cl): one work-group per row, as wide as the
+/// row rounded up to a power of two (at least 16, at most 128), so a clustering head's K ≤ 64 classes do not
+/// leave most lanes idle; each width is its own program (`-DREDUCE_WG`).
 extension OpenCLBackend {
+    static func softmaxGroup(_ columns: Int) -> Int {
+        var group = 16
+        while group < min(columns, reduceGroup) { group *= 2 }
+        return group
+    }
+
     public func softmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
         let op = "softmaxRows \(s)"
         try KernelChecks.softmax(op, s, scale: scale, inputs: [("x", x)], output: ("y", y))
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .float(scale), .buffer(try mem(x, op)), .buffer(try mem(y, op))]
         guard s.rows > 0 else { return }
-        let kernel = try kernel("reduce", "softmax_rows", options: "-DREDUCE_WG=\(Self.reduceGroup)")
-        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+        let group = Self.softmaxGroup(s.columns)
+        let kernel = try kernel("reduce", "softmax_rows", options: "-DREDUCE_WG=\(group)")
+        try launch(kernel, op, args, global: [s.rows * group], local: [group])
     }
 
     public func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
@@ -83,7 +92,8 @@ extension OpenCLBackend {
         let args: [KernelArgument] = [.int(Int32(s.columns)), .float(scale), .buffer(try mem(y, op)), .buffer(try mem(dy, op)),
                                       .buffer(try mem(dx, op))]
         guard s.rows > 0 else { return }
-        let kernel = try kernel("reduce", "softmax_rows_backward", options: "-DREDUCE_WG=\(Self.reduceGroup)")
-        try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
+        let group = Self.softmaxGroup(s.columns)
+        let kernel = try kernel("reduce", "softmax_rows_backward", options: "-DREDUCE_WG=\(group)")
+        try launch(kernel, op, args, global: [s.rows * group], local: [group])
     }
 }
