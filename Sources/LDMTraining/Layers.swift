@@ -233,6 +233,21 @@ public final class MLP {
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
 
+    /// Moves every parameter toward `online`'s, `p ← m·p + (1 − m)·p_online` (BYOL's momentum target; m = 0 copies),
+    /// on the backend. The networks must have the same widths and BatchNorm layout; running statistics stay this
+    /// network's own.
+    public func track(_ online: MLP, momentum m: Float) throws {
+        let mine = parameters, theirs = online.parameters
+        guard mine.count == theirs.count, zip(mine, theirs).allSatisfy({ $0.value.shape == $1.value.shape }) else {
+            throw LDMError.shapeMismatch(operation: "MLP.track", detail: "the target and the online network differ in shape")
+        }
+        guard m.isFinite, (0...1).contains(m) else { throw LDMError.invalidArgument("MLP.track: momentum must be in [0, 1], got \(m)") }
+        for (target, source) in zip(mine, theirs) {
+            try backend.scale(target.value, by: m, into: target.value)
+            try backend.axpy(1 - m, source.value, target.value)
+        }
+    }
+
     /// The trained parameters and BatchNorm's running statistics by name, for checkpoints.
     public var checkpointTensors: [(String, Tensor)] {
         parameters.map { ($0.name, $0.value) }

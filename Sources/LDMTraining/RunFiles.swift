@@ -31,8 +31,8 @@ enum Checkpoint {
         }
         let (tensors, metadata) = try SafeTensors.read(path)
         for key in identity.keys.sorted() {
-            // Checkpoints from before the optimiser choice existed were all Adam.
-            let found = metadata[key] ?? (key == "optimizer" ? "adam" : nil)
+            // Checkpoints from before the optimiser choice existed were all Adam; before momentum targets, none had one.
+            let found = metadata[key] ?? ["optimizer": "adam", "target_momentum": String(Float(0))][key]
             guard found == identity[key] else {
                 throw LDMError.invalidFile(path: path, problem: "it was written with \(key) \(found ?? "?"), this run has \(identity[key] ?? "?")")
             }

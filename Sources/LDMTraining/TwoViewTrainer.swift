@@ -7,7 +7,8 @@ import LDMReference
 /// `LATENT+ENTROPY[+mi]` of SPEC §2–§3 with a symmetric latent model (`sphere` or `plane`, κ_p = 5) and an entropy
 /// estimator (`kde` κ_k = 5, `logdet`, `knn` k = 3, `taylor`, `vicreg`, `none`), LDM variant unless `+mi`.
 /// `byol` (negative cosine) and `jepa` (Gaussian, Σ = I) use the stop-gradient estimator with a predictor head on
-/// the online branch, SimSiam-style (one shared encoder, no momentum copy), symmetrised over the two views.
+/// the online branch and a momentum target encoder (``TwoViewConfiguration/targetMomentum``; 0 makes the online
+/// encoder its own detached target, SimSiam-style), symmetrised over the two views.
 /// `clustering` (LDM, the "exact" plug-in entropy of the batch joint) and `clustering-mi` (the marginals' plug-in
 /// entropies, m = 2) put a softmax over K classes on the encoder and use the categorical model, its match
 /// probability p annealed linearly from 0.8 to 0.99 over training (SPEC §4).
@@ -133,6 +134,11 @@ public struct TwoViewConfiguration: Sendable {
     public var activation = Activation.relu
     /// BatchNorm after every hidden Linear (before the activation), as projector heads use.
     public var batchNorm = false
+    /// byol and jepa: the base momentum m of a target encoder that follows the online one by
+    /// `θ_t ← m_k·θ_t + (1 − m_k)·θ` after every step, m_k rising from m to 1 on a cosine (BYOL's schedule);
+    /// 0 uses the online encoder itself as the (detached) target, SimSiam-style. Default 0.99 (measured: jepa
+    /// with BatchNorm 0.587 against 0.225 without a target, byol 0.574 against 0.549).
+    public var targetMomentum: Float = 0.99
     public var objective = TwoViewObjective.ldmContrastive
     public var optimizer = OptimizerKind.adam
     /// Adam at 0.01 after one epoch (40 steps) of warm-up, then cosine decay to 0.
@@ -176,8 +182,10 @@ public final class TwoViewTrainer: TrainingRun {
 
     var checkpointPath: String { (directory as NSString).appendingPathComponent("checkpoint.safetensors") }
     var identity: [String: String] {
-        ["experiment": "two-view", "seed": String(configuration.seed), "optimizer": configuration.optimizer.rawValue,
-         "objective": configuration.objective.rawValue]
+        var identity = ["experiment": "two-view", "seed": String(configuration.seed), "optimizer": configuration.optimizer.rawValue,
+                        "objective": configuration.objective.rawValue]
+        if configuration.objective.needsPredictor { identity["target_momentum"] = String(configuration.targetMomentum) }
+        return identity
     }
 
     /// Training and test rows: views and latents, host-side.
@@ -228,6 +236,12 @@ public final class TwoViewTrainer: TrainingRun {
             ? try MLP(widths: [out, 2 * out, out], activation: c.activation, batchNorm: c.batchNorm, name: "predictor", on: backend,
                       generator: &generator)
             : nil
+        // BYOL's momentum target (after the predictor, so runs without one draw the same initial weights).
+        let target = c.objective.needsPredictor && c.targetMomentum > 0
+            ? try MLP(widths: [d] + c.hiddenWidths + [out], activation: c.activation, batchNorm: c.batchNorm, name: "target",
+                      on: backend, generator: &generator)
+            : nil
+        try target?.track(encoder, momentum: 0)
         var objective = c.objective.make()
         let optimizer = try c.optimizer.make(encoder.parameters + (predictor?.parameters ?? []), weightDecay: c.weightDecay,
                                              on: backend)
@@ -235,7 +249,8 @@ public final class TwoViewTrainer: TrainingRun {
         var metricsLog = MetricsLog(path: (directory as NSString).appendingPathComponent("metrics.jsonl"))
         var startEpoch = 0, elapsed = 0.0
         if resume {
-            (startEpoch, elapsed) = try Checkpoint.restore(encoder.checkpointTensors + (predictor?.checkpointTensors ?? []), optimizer, identity: identity,
+            (startEpoch, elapsed) = try Checkpoint.restore(encoder.checkpointTensors + (predictor?.checkpointTensors ?? [])
+                                                           + (target?.checkpointTensors ?? []), optimizer, identity: identity,
                                                            on: backend, from: checkpointPath)
             try metricsLog.truncate(afterStep: optimizer.steps)
         } else {
@@ -275,7 +290,15 @@ public final class TwoViewTrainer: TrainingRun {
                 try backend.copy(z, offset: b * out, to: z2, offset: 0, count: b * out)
                 let value: ObjectiveValue
                 if let predictor {
-                    value = try predictedStep(predictor, objective, z: z, z1: z1, z2: z2, dz: dz, rows: b, out: out)
+                    var targets = (z1, z2)
+                    if let target {
+                        let t = try target.forward(batchViews, training: true)
+                        targets = (try backend.makeTensor([b, out]), try backend.makeTensor([b, out]))
+                        try backend.copy(t, offset: 0, to: targets.0, offset: 0, count: b * out)
+                        try backend.copy(t, offset: b * out, to: targets.1, offset: 0, count: b * out)
+                    }
+                    value = try predictedStep(predictor, objective, z: z, targets: targets, ownTargets: target == nil, dz: dz,
+                                              rows: b, out: out)
                 } else {
                     let result = try objective.evaluate(z1, z2, on: backend)
                     try backend.copy(result.dz1, offset: 0, to: dz, offset: 0, count: b * out)
@@ -289,6 +312,7 @@ public final class TwoViewTrainer: TrainingRun {
                 _ = try encoder.backward(try head?.backward(dz) ?? dz)
                 let rate = c.schedule.rate(at: step, of: totalSteps)
                 try optimizer.step(rate: rate)
+                try target?.track(encoder, momentum: Self.momentum(base: c.targetMomentum, step: step, of: totalSteps))
                 epochLoss += loss
                 lastLoss = loss
                 if (step + 1) % c.logEvery == 0 {
@@ -312,7 +336,8 @@ public final class TwoViewTrainer: TrainingRun {
             if let lastR2 { entry["r2"] = lastR2 }
             if let accuracy = evaluation.clusteringAccuracy { entry["clustering_accuracy"] = accuracy }
             try metricsLog.append(entry)
-            try Checkpoint.save(encoder.checkpointTensors + (predictor?.checkpointTensors ?? []), optimizer, identity: identity, epochs: epoch + 1,
+            try Checkpoint.save(encoder.checkpointTensors + (predictor?.checkpointTensors ?? []) + (target?.checkpointTensors ?? []),
+                                optimizer, identity: identity, epochs: epoch + 1,
                                 seconds: clock() - started, on: backend, to: checkpointPath)
             progress(TrainingProgress(epoch: epoch + 1, epochs: c.epochs, step: c.stepsPerEpoch, stepsPerEpoch: c.stepsPerEpoch,
                                       loss: epochLoss / Double(c.stepsPerEpoch),
@@ -344,11 +369,19 @@ public final class TwoViewTrainer: TrainingRun {
         return summary
     }
 
-    /// One symmetrised stop-gradient step: p = predictor(z) for both views, loss = ½·(L(p₁, z₂) + L(p₂, z₁)) with
-    /// the targets detached by the estimator; writes ∂loss/∂z (through the predictor, plus any target gradient the
-    /// objective returns) into `dz` [2B, out] and returns the averaged values.
-    func predictedStep(_ predictor: MLP, _ objective: any Objective, z: Tensor, z1: Tensor, z2: Tensor, dz: Tensor,
-                       rows b: Int, out: Int) throws -> ObjectiveValue {
+    /// BYOL's target momentum at `step` of `total`: `1 − (1 − base)·(cos(π·step/total) + 1)/2`, from the base to 1.
+    public static func momentum(base: Float, step: Int, of total: Int) -> Float {
+        let progress = Double(step) / Double(max(total, 1))
+        return Float(1 - (1 - Double(base)) * (cos(Double.pi * progress) + 1) / 2)
+    }
+
+    /// One symmetrised stop-gradient step: p = predictor(z) for both views, loss = ½·(L(p₁, t₂) + L(p₂, t₁)) with
+    /// the targets t detached by the estimator; writes ∂loss/∂z (through the predictor, plus any target gradient the
+    /// objective returns when the targets are the online encoder's own z, `ownTargets`) into `dz` [2B, out] and
+    /// returns the averaged values.
+    func predictedStep(_ predictor: MLP, _ objective: any Objective, z: Tensor, targets: (Tensor, Tensor), ownTargets: Bool,
+                       dz: Tensor, rows b: Int, out: Int) throws -> ObjectiveValue {
+        let (z1, z2) = targets
         let p = try predictor.forward(z, training: true)
         let p1 = try backend.makeTensor([b, out]), p2 = try backend.makeTensor([b, out])
         try backend.copy(p, offset: 0, to: p1, offset: 0, count: b * out)
@@ -360,12 +393,14 @@ public final class TwoViewTrainer: TrainingRun {
         try backend.scale(dp, by: 0.5, into: dp)
         let throughPredictor = try predictor.backward(dp)
         try backend.copy(throughPredictor, to: dz)
-        // The targets' own gradients (zero for the stop-gradient estimator): view 2 from the first term, view 1 from
-        // the second.
-        let targets = try backend.makeTensor([2 * b, out])
-        try backend.copy(second.dz2, offset: 0, to: targets, offset: 0, count: b * out)
-        try backend.copy(first.dz2, offset: 0, to: targets, offset: b * out, count: b * out)
-        try backend.axpy(0.5, targets, dz)
+        if ownTargets {
+            // The targets' own gradients (zero for the stop-gradient estimator): view 2 from the first term, view 1
+            // from the second.
+            let targetGradients = try backend.makeTensor([2 * b, out])
+            try backend.copy(second.dz2, offset: 0, to: targetGradients, offset: 0, count: b * out)
+            try backend.copy(first.dz2, offset: 0, to: targetGradients, offset: b * out, count: b * out)
+            try backend.axpy(0.5, targetGradients, dz)
+        }
         let average = { (x: Double, y: Double) in (x + y) / 2 }
         return ObjectiveValue(loss: average(first.value.loss, second.value.loss),
                               alignment: average(first.value.alignment, second.value.alignment),

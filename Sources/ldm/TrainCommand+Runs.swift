@@ -24,6 +24,7 @@ extension TrainCommand {
             if let testRows { configuration.testCount = testRows }
             if let batchSize { configuration.batch = batchSize }
             configuration.batchNorm = batchNorm
+            if let targetMomentum { configuration.targetMomentum = targetMomentum }
             if let view1, let view2 { configuration.arrays = try loadViews(view1, view2, latents, labels) }
             if let classes {
                 configuration.data.classes = classes

@@ -82,6 +82,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "two-view: training pairs generated (default 10240).") var trainRows: Int?
     @Option(help: "two-view: pairs per batch (default 256).") var batchSize: Int?
     @Flag(help: "two-view: BatchNorm after each hidden layer of the encoder.") var batchNorm = false
+    @Option(help: "two-view byol/jepa: base momentum of a target encoder that follows the online one, rising to 1 on a cosine (BYOL's schedule; default 0.99); 0: the online encoder is its own detached target (SimSiam).")
+    var targetMomentum: Float?
     @Option(help: "Output directory (default runs/<experiment>).") var out: String?
     @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
     @Flag(help: "Print summary.json to standard output when done.") var json = false
@@ -103,6 +105,7 @@ struct TrainCommand: ParsableCommand {
         let twoViewOnly: [(Bool, String)] = [(latent != nil, "--latent"), (view1 != nil, "--view1"), (view2 != nil, "--view2"),
                                              (latents != nil, "--latents"), (testRows != nil, "--test-rows"),
                                              (labels != nil, "--labels"), (classes != nil, "--classes"),
+                                             (targetMomentum != nil, "--target-momentum"),
                                              (trainRows != nil, "--train-rows"), (batchSize != nil, "--batch-size"),
                                              (batchNorm, "--batch-norm")]
         if experiment != .twoView, let (_, name) = twoViewOnly.first(where: { $0.0 }) {
@@ -127,6 +130,14 @@ struct TrainCommand: ParsableCommand {
             if latents != nil && view1 == nil { throw ValidationError("--latents needs --view1 and --view2") }
             if labels != nil && view1 == nil { throw ValidationError("--labels needs --view1 and --view2 (the synthetic clusters bring their own)") }
             if let classes, classes < 2 { throw ValidationError("--classes must be at least 2, got \(classes)") }
+            if let targetMomentum {
+                guard let name = objective, TwoViewObjective(rawValue: name)?.needsPredictor == true else {
+                    throw ValidationError("--target-momentum applies to --objective byol or jepa only")
+                }
+                guard targetMomentum.isFinite, (0..<1).contains(targetMomentum) else {
+                    throw ValidationError("--target-momentum must be in [0, 1), got \(targetMomentum)")
+                }
+            }
             if view1 != nil && (latent != nil || trainRows != nil) {
                 throw ValidationError("--latent and --train-rows describe the synthetic data; your arrays come with --view1/--view2")
             }

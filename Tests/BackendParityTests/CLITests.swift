@@ -240,6 +240,8 @@ struct CLITests {
             (["--objective", "cpc", "--context-steps", "0"], "--context-steps must be in 1…50"),
             (["--objective", "cpc", "--temperature=-1"], "--temperature must be positive"),
             (["--experiment", "two-view", "--classes", "1"], "--classes must be at least 2"),
+            (["--experiment", "two-view", "--target-momentum", "0.9"], "--target-momentum applies to --objective byol or jepa only"),
+            (["--experiment", "two-view", "--objective", "jepa", "--target-momentum", "1"], "--target-momentum must be in [0, 1)"),
             (["--epochs", "0"], "--epochs must be at least 1"),
             (["--resume", "--out", directory], "--resume needs a checkpoint"),
             (["--learning-rate-scale", "0"], "--learning-rate-scale must be positive"),

@@ -340,11 +340,51 @@ struct TwoViewAndICATests {
         var polls = 0
         interrupted.shouldStop = { polls += 1; return polls == configuration.stepsPerEpoch + 2 }
         #expect(throws: TrainingInterrupted.self) { _ = try interrupted.run() }
-        let (tensors, _) = try SafeTensors.read(resumed + "/checkpoint.safetensors")
+        let (tensors, metadata) = try SafeTensors.read(resumed + "/checkpoint.safetensors")
         #expect(tensors["encoder.0.norm.running_var"] != nil && tensors["lars.v.encoder.0.weight"] != nil)
         #expect(tensors["predictor.1.weight"] != nil && tensors["predictor.0.norm.running_mean"] != nil)
+        // The momentum target (default 0.99) is checkpointed and is not trained by the optimiser.
+        #expect(tensors["target.2.weight"] != nil && tensors["target.0.norm.running_mean"] != nil && tensors["lars.v.target.0.weight"] == nil)
+        #expect(metadata["target_momentum"] == "0.99")
         let summary = try TwoViewTrainer(configuration, on: backend, directory: resumed).run(resume: true)
         #expect(summary.r2 == expected.r2 && summary.retrievalTop1 == expected.retrievalTop1 && summary.finalLoss == expected.finalLoss)
+    }
+
+    /// The momentum target: `track` with m = 0 copies the online network, with m = ½ averages; the schedule rises
+    /// from the base momentum to 1 on a cosine.
+    @Test(arguments: backends)
+    func momentumTargetTracksTheOnlineNetwork(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 21)
+        let online = try MLP(widths: [3, 5, 2], on: backend, generator: &generator)
+        let target = try MLP(widths: [3, 5, 2], name: "target", on: backend, generator: &generator)
+        let before = try target.parameters.map { try backend.download($0.value) }
+        try target.track(online, momentum: 0.5)
+        for ((t, o), old) in zip(zip(target.parameters, online.parameters), before) {
+            let expected = zip(old, try backend.download(o.value)).map { 0.5 * Double($0) + 0.5 * Double($1) }
+            expectClose(try backend.download(t.value), expected, tolerance: ParityChecks.float32Tolerance, "\(t.name) on \(name)")
+        }
+        try target.track(online, momentum: 0)
+        for (t, o) in zip(target.parameters, online.parameters) { #expect(try backend.download(t.value) == backend.download(o.value)) }
+        #expect(throws: LDMError.self) { try target.track(try MLP(widths: [3, 4, 2], on: backend, generator: &generator), momentum: 0.9) }
+        #expect(throws: LDMError.self) { try target.track(online, momentum: 1.5) }
+        #expect(TwoViewTrainer.momentum(base: 0.99, step: 0, of: 100) == 0.99)
+        #expect(abs(TwoViewTrainer.momentum(base: 0.99, step: 50, of: 100) - 0.995) < 1e-6)
+        #expect(TwoViewTrainer.momentum(base: 0.99, step: 100, of: 100) == 1)
+    }
+
+    /// jepa with BatchNorm keeps learning with the momentum target and collapses without it (measured after these
+    /// 320 steps: R² 0.48 with m = 0.99, 0.28 with m = 0, 0.32 untrained).
+    @Test func momentumTargetKeepsJEPAFromCollapsing() throws {
+        let backend = try TestBackends.named("cpu")
+        let directory = Self.temporaryDirectory("jepa")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = Self.quickTwoView(batchNorm: true)
+        (configuration.objective, configuration.epochs, configuration.batch) = (.jepa, 20, 128)
+        let tracked = try TwoViewTrainer(configuration, on: backend, directory: directory).run()
+        configuration.targetMomentum = 0
+        let simSiam = try TwoViewTrainer(configuration, on: backend, directory: directory).run()
+        #expect((tracked.r2 ?? 0) > (simSiam.r2 ?? 1) + 0.1, "R² \(tracked.r2 ?? .nan) with the target vs \(simSiam.r2 ?? .nan) without")
     }
 
     /// `ldm train --experiment two-view` on the user's .npy views: with latents it reports the probe R², without
