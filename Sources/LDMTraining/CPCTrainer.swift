@@ -36,8 +36,9 @@ public struct CPCConfiguration: Sendable {
 }
 
 /// Trains an encoder with CPC on dot-motion videos; evaluates the held-out R² of a ridge probe from the encodings
-/// ẑ_t = z_t/‖z_t‖ (the sphere model's representation: CPC leaves the norm free) to the true positions. Same files as the Kalman runs (metrics.jsonl, checkpoint.safetensors every epoch,
-/// summary.json, report.html), same resume guarantee.
+/// ẑ_t = z_t/‖z_t‖ (the sphere model's representation: CPC leaves the norm free) to the true positions. Same
+/// files as the Kalman runs (metrics.jsonl, checkpoint.safetensors every epoch, summary.json, report.html), same
+/// resume guarantee.
 public final class CPCTrainer: TrainingRun {
     public let configuration: CPCConfiguration
     public let backend: any Backend
@@ -82,8 +83,8 @@ public final class CPCTrainer: TrainingRun {
         // W_k [d, m·d] with PyTorch's Linear initialisation (uniform in ±1/√(m·d)), no bias.
         let bound = 1 / Double(m * d).squareRoot()
         let predictors = try (1...c.horizons).map { k in
-            try Parameter(name: "predictor.\(k)", value: try backend.upload((0..<(d * m * d)).map { _ in Float((2 * generator.uniform() - 1) * bound) },
-                                                                           shape: [d, m * d]), on: backend)
+            let initial = (0..<(d * m * d)).map { _ in Float((2 * generator.uniform() - 1) * bound) }
+            return try Parameter(name: "predictor.\(k)", value: try backend.upload(initial, shape: [d, m * d]), on: backend)
         }
         let objective = try SequenceCPC(predictors: predictors.map(\.value), contextSteps: m, temperature: c.temperature)
         let parameters = encoder.parameters + predictors
@@ -175,7 +176,8 @@ public final class CPCTrainer: TrainingRun {
         let pixels = DotMotion.pixels
         let d = configuration.base.latentDimension
         let encode = { (frames: [Float]) -> [Float] in
-            let z = try self.backend.download(try encoder.forward(try self.backend.upload(frames, shape: [frames.count / pixels, pixels]), training: false))
+            let x = try self.backend.upload(frames, shape: [frames.count / pixels, pixels])
+            let z = try self.backend.download(try encoder.forward(x, training: false))
             return (0..<(z.count / d)).flatMap { i -> [Float] in
                 let row = z[(i * d)..<((i + 1) * d)], norm = max(row.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
                 return row.map { $0 / norm }
