@@ -101,7 +101,12 @@ public final class CPCTrainer: TrainingRun {
         }
         let totalSteps = v.epochs * c.stepsPerEpoch
         let batchFrames = try backend.makeTensor([v.batch * t, pixels])
-        let probe = (frames: Array(train.frames[0..<(probeCount * frameBlock)]), positions: Array(train.positions[0..<(probeCount * t * 2)]))
+        // The probe's and the test set's frames go to the device once; each evaluation reads back only encodings.
+        let probeFrames = try backend.makeTensor([probeCount * t, pixels])
+        try backend.copy(trainFrames, offset: 0, to: probeFrames, offset: 0, count: probeCount * frameBlock)
+        let probe = (frames: probeFrames, positions: Array(train.positions[0..<(probeCount * t * 2)]))
+        let testFrames = try backend.upload(test.frames, shape: [v.testSequences * t, pixels])
+        let held = (frames: testFrames, positions: test.positions)
         var lastLoss = Double.nan, lastR2: Double?
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         let started = clock() - elapsed
@@ -141,7 +146,7 @@ public final class CPCTrainer: TrainingRun {
                 }
                 if shouldStop() { throw TrainingInterrupted(completedEpochs: epoch) }
             }
-            let evaluation = try evaluate(encoder, probe: probe, test: test)
+            let evaluation = try evaluate(encoder, probe: probe, test: held)
             lastR2 = evaluation.r2.reduce(0, +) / Double(evaluation.r2.count)
             try log.append(["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": epochLoss / Double(c.stepsPerEpoch),
                             "r2": lastR2 ?? .nan, "seconds": clock() - started])
@@ -151,7 +156,7 @@ public final class CPCTrainer: TrainingRun {
                                       loss: epochLoss / Double(c.stepsPerEpoch), r2: lastR2,
                                       stepsPerSecond: Double(c.stepsPerEpoch) / (clock() - epochStart)))
         }
-        let evaluation = try evaluate(encoder, probe: probe, test: test)
+        let evaluation = try evaluate(encoder, probe: probe, test: held)
         var summary = TrainingSummary(experiment: v.experiment.rawValue, r2: evaluation.r2.reduce(0, +) / Double(evaluation.r2.count),
                                       r2PerDimension: evaluation.r2, epochs: v.epochs, seconds: clock() - started,
                                       backend: backend.info.kind.rawValue, seed: v.seed, finalLoss: lastLoss, optimizer: v.optimizer.rawValue)
@@ -170,18 +175,12 @@ public final class CPCTrainer: TrainingRun {
     }
 
     /// The held-out R² of a ridge probe from the normalised encodings ẑ_t (fitted on the probe sequences) to the
-    /// true positions, and the test sequences' decoded positions.
-    func evaluate(_ encoder: MLP, probe: (frames: [Float], positions: [Float]), test: DotMotion.Sequences) throws
+    /// true positions, and the test sequences' decoded positions. Frames are on the device already.
+    func evaluate(_ encoder: MLP, probe: (frames: Tensor, positions: [Float]), test: (frames: Tensor, positions: [Float])) throws
         -> (r2: [Double], decoded: [Float]) {
-        let pixels = DotMotion.pixels
-        let d = configuration.base.latentDimension
-        let encode = { (frames: [Float]) -> [Float] in
-            let x = try self.backend.upload(frames, shape: [frames.count / pixels, pixels])
-            let z = try self.backend.download(try encoder.forward(x, training: false))
-            return (0..<(z.count / d)).flatMap { i -> [Float] in
-                let row = z[(i * d)..<((i + 1) * d)], norm = max(row.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-                return row.map { $0 / norm }
-            }
+        let normalize = L2Normalize(on: backend)
+        let encode = { (frames: Tensor) -> [Float] in
+            try self.backend.download(try normalize.forward(try encoder.forward(frames, training: false)))
         }
         let weights = try Metrics.fitRidge(features: try encode(probe.frames), targets: probe.positions, rows: probe.positions.count / 2)
         let features = try encode(test.frames), rows = test.positions.count / 2

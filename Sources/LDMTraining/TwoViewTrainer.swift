@@ -221,6 +221,7 @@ public final class TwoViewTrainer: TrainingRun {
         let c = configuration
         try createOutputDirectory(directory)
         let data = split()
+        let held = try evaluationRows(data)
         let d = data.dimension, b = c.batch
         let out = c.outputDimension ?? (c.objective.isClustering ? c.data.classes : data.latentDimension)
         guard !c.objective.isClustering || out >= 2 else {
@@ -329,7 +330,7 @@ public final class TwoViewTrainer: TrainingRun {
                 }
                 if shouldStop() { throw TrainingInterrupted(completedEpochs: epoch) }
             }
-            let evaluation = try evaluate(encoder, head, data)
+            let evaluation = try evaluate(encoder, head, data, held)
             lastR2 = evaluation.r2.map { $0.reduce(0, +) / Double($0.count) }
             var entry: [String: Any] = ["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": epochLoss / Double(c.stepsPerEpoch),
                                         "retrieval_top1": evaluation.retrieval, "seconds": clock() - started]
@@ -344,7 +345,7 @@ public final class TwoViewTrainer: TrainingRun {
                                       r2: evaluation.clusteringAccuracy ?? lastR2 ?? evaluation.retrieval,
                                       stepsPerSecond: Double(c.stepsPerEpoch) / (clock() - epochStart)))
         }
-        let evaluation = try evaluate(encoder, head, data)
+        let evaluation = try evaluate(encoder, head, data, held)
         var summary = TrainingSummary(experiment: "two-view", r2: evaluation.r2.map { $0.reduce(0, +) / Double($0.count) },
                                       r2PerDimension: evaluation.r2 ?? [], epochs: c.epochs, seconds: clock() - started,
                                       backend: backend.info.kind.rawValue, seed: c.seed, finalLoss: lastLoss,
@@ -417,19 +418,34 @@ public final class TwoViewTrainer: TrainingRun {
         var representation: [Float] = []
     }
 
+    /// The rows every evaluation encodes, uploaded once per run: both test views and the probe's training rows.
+    struct EvaluationRows {
+        var test1: Tensor, test2: Tensor
+        /// The first `probeRows` training rows of view 1 (only with true latents).
+        var probe: Tensor?
+        var probeRows: Int
+    }
+
+    func evaluationRows(_ data: Split) throws -> EvaluationRows {
+        let d = data.dimension, probeRows = min(configuration.probeCount, data.trainCount)
+        return EvaluationRows(test1: try backend.upload(data.test1, shape: [data.testCount, d]),
+                              test2: try backend.upload(data.test2, shape: [data.testCount, d]),
+                              probe: data.trainLatents == nil ? nil
+                                  : try backend.upload(Array(data.train1[0..<(probeRows * d)]), shape: [probeRows, d]),
+                              probeRows: probeRows)
+    }
+
     /// f(x) of rows x [N, d] in evaluation mode (BatchNorm on its running statistics), through the head (normalised
     /// on the sphere, or class probabilities).
-    func represent(_ encoder: MLP, _ head: (any RowHead)?, _ rows: [Float], dimension d: Int) throws -> [Float] {
-        let x = try backend.upload(rows, shape: [rows.count / d, d])
+    func represent(_ encoder: MLP, _ head: (any RowHead)?, _ x: Tensor) throws -> [Float] {
         var z = try encoder.forward(x, training: false)
         if let head { z = try head.forward(z) }
         return try backend.download(z)
     }
 
-    func evaluate(_ encoder: MLP, _ head: (any RowHead)?, _ data: Split) throws -> Evaluation {
-        let d = data.dimension
-        let test1 = try represent(encoder, head, data.test1, dimension: d)
-        let test2 = try represent(encoder, head, data.test2, dimension: d)
+    func evaluate(_ encoder: MLP, _ head: (any RowHead)?, _ data: Split, _ rows: EvaluationRows) throws -> Evaluation {
+        let test1 = try represent(encoder, head, rows.test1)
+        let test2 = try represent(encoder, head, rows.test2)
         let out = test1.count / data.testCount
         var evaluation = Evaluation(retrieval: Metrics.retrievalAccuracy(test1, test2, rows: data.testCount), representation: test1)
         if configuration.objective.isClustering, let labels = data.testLabels {
@@ -439,10 +455,10 @@ public final class TwoViewTrainer: TrainingRun {
             }
             evaluation.clusteringAccuracy = try Metrics.clusteringAccuracy(clusters: clusters, labels: labels)
         }
-        if let trainLatents = data.trainLatents, let testLatents = data.testLatents {
-            let probeRows = min(configuration.probeCount, data.trainCount), k = data.latentDimension
-            let probe = try represent(encoder, head, Array(data.train1[0..<(probeRows * d)]), dimension: d)
-            let weights = try Metrics.fitRidge(features: probe, targets: Array(trainLatents[0..<(probeRows * k)]), rows: probeRows)
+        if let trainLatents = data.trainLatents, let testLatents = data.testLatents, let probeRows = rows.probe {
+            let k = data.latentDimension
+            let probe = try represent(encoder, head, probeRows)
+            let weights = try Metrics.fitRidge(features: probe, targets: Array(trainLatents[0..<(rows.probeRows * k)]), rows: rows.probeRows)
             evaluation.r2 = Metrics.rSquared(weights: weights, features: test1, targets: testLatents, rows: data.testCount)
             evaluation.decoded = Metrics.predict(weights: weights, features: test1, rows: data.testCount, outputs: k)
             if out >= k && !configuration.objective.isClustering {

@@ -125,6 +125,19 @@ func readFiniteArray(_ path: String, ranks: [Int], what: String) throws -> (Tens
     return (shape, values)
 }
 
+/// Reads whole numbers ≥ 0 (labels, cluster ids) stored as a float .npy of shape [N] or [N, 1]; anything else is
+/// refused with the file, the entry and its value named.
+func readWholeNumbers(_ path: String, what: String) throws -> [Int] {
+    let (shape, values) = try readFiniteArray(path, ranks: [1, 2], what: what)
+    guard shape.rank == 1 || shape.dims[1] == 1 else {
+        throw LDMError.invalidFile(path: path, problem: "\(what) must be one column, found shape \(shape)")
+    }
+    if let bad = values.firstIndex(where: { $0 < 0 || $0 != $0.rounded() || $0 > 1e6 }) {
+        throw LDMError.invalidFile(path: path, problem: "\(what) must be non-negative integers, found \(values[bad]) at index \(bad)")
+    }
+    return values.map { Int($0) }
+}
+
 /// Writes each (file name, values, shape) as .npy into `directory` (created if missing); NumPyFile writes each
 /// atomically, so no half-written array is left behind.
 func writeArrays(_ files: [(String, [Float], TensorShape)], to directory: String) throws {

@@ -59,11 +59,7 @@ struct MetricsCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let ids = try [(clusters, "the cluster ids"), (labels, "the labels")].map { path, what in
-                    let (_, values) = try readFiniteArray(path, ranks: [1], what: what)
-                    guard let bad = values.firstIndex(where: { $0 < 0 || $0 != $0.rounded() || $0 > 1e6 }) else { return values.map { Int($0) } }
-                    throw LDMError.invalidFile(path: path, problem: "\(what) must be non-negative integers, found \(values[bad]) at index \(bad)")
-                }
+                let ids = try [(clusters, "the cluster ids"), (labels, "the labels")].map { try readWholeNumbers($0, what: $1) }
                 try printJSON(["clustering_accuracy": AnyCodableNumber.double(try Metrics.clusteringAccuracy(clusters: ids[0], labels: ids[1]))])
             }
         }

@@ -102,14 +102,10 @@ extension TrainCommand {
         }
         var classes: [Int]?
         if let labelsPath {
-            let (shape, values) = try NumPyFile.read(labelsPath)
-            guard shape.count == a.rows, shape.rank == 1 || (shape.rank == 2 && shape.dims[1] == 1) else {
-                throw LDMError.invalidFile(path: labelsPath, problem: "expected \(a.rows) labels (shape [N] or [N, 1]), found shape \(shape)")
+            classes = try readWholeNumbers(labelsPath, what: "the labels")
+            guard classes?.count == a.rows else {
+                throw LDMError.invalidFile(path: labelsPath, problem: "expected \(a.rows) labels, one per row of the views, found \(classes?.count ?? 0)")
             }
-            if let bad = values.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 == $0.rounded() && $0 < 16_777_216) }) {
-                throw LDMError.invalidFile(path: labelsPath, problem: "label \(bad) is \(values[bad]), not a non-negative integer")
-            }
-            classes = values.map { Int($0) }
         }
         return TwoViewArrays(view1: a.values, view2: b.values, latents: truth, labels: classes, count: a.rows,
                              dimension: a.columns, latentDimension: k == 0 ? a.columns : k)
