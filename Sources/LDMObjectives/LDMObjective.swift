@@ -6,8 +6,9 @@ import LDMEngine
 ///
 /// The KDE kernel follows the latent model: von Mises–Fisher `exp(κ_k·⟨ẑ_i, ẑ_j⟩)` on the sphere, Gaussian
 /// `exp(−κ_k·(1/D)·‖z_i − z_j‖²)` on the plane, D the length of the rows the estimator sees (d for MI, 2d for
-/// the LDM variant). For the LDM variant on the sphere the joint rows are the normalised concatenation of the
-/// normalised views, `[ẑ1 ‖ ẑ2]/√2`.
+/// the LDM variant). For the LDM variant on the sphere the joint rows are the concatenation of the normalised
+/// views as it is, `[ẑ1 ‖ ẑ2]` (not renormalised, as the paper's code does), so the joint kernel is
+/// `exp(κ_k·(⟨ẑ1_i, ẑ1_j⟩ + ⟨ẑ2_i, ẑ2_j⟩))`.
 ///
 /// ```swift
 /// let simclrLike = LDMObjective(latent: .sphere(precision: 5), entropy: .kde(precision: 5), variant: .mi())
@@ -136,33 +137,31 @@ public struct LDMObjective: Objective {
         }
 
         // Entropy term and ∂loss/∂u of it. The set estimators share the MI/LDM wiring (`setEntropy`); each
-        // closure estimates one set of rows (`joint` when it is the two views joined) and returns the gradient of
-        // weight·Ĥ.
+        // closure estimates one set of rows and returns the gradient of weight·Ĥ.
         var entropyTerm = 0.0
         let wiring = EntropyWiring(variant: variant, u1: u1, u2: u2, du1: du1, du2: du2, backend: backend)
         switch entropy {
         case let .kde(kernelPrecision, leaveOneOut):
             try checkPositive(kernelPrecision, "the kernel precision")
             let kernel: PairwiseKernel = onSphere ? .dot : .squaredDistance
-            entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, joint, weight in
-                // vMF on [ẑ1‖ẑ2]/√2 halves the scale; the Gaussian kernel divides by the row length D.
-                let scale = onSphere ? (joint ? kernelPrecision / 2 : kernelPrecision)
-                                     : kernelPrecision / Float(rowsOf.shape.dims[1])
+            entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, weight in
+                // vMF on the joint rows [ẑ1‖ẑ2] as they are; the Gaussian kernel divides by the row length D.
+                let scale = onSphere ? kernelPrecision : kernelPrecision / Float(rowsOf.shape.dims[1])
                 return try KDEEntropy.evaluate(rowsOf, kernel: kernel, scale: scale, leaveOneOut: leaveOneOut,
                                                weight: weight, on: backend)
             }
         case let .logdet(epsilon, form):
-            entropyTerm = try wiring.setEntropy(form) { rowsOf, _, weight in
+            entropyTerm = try wiring.setEntropy(form) { rowsOf, weight in
                 try LogDetEntropy.evaluate(rowsOf, epsilon: epsilon, weight: weight, on: backend)
             }
         case let .knn(k, scaleChoice):
-            entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, _, weight in
+            entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, weight in
                 let c = scaleChoice == .one ? 1 : Float(rowsOf.shape.dims[1])
                 return try KNNEntropy.evaluate(rowsOf, k: k, scale: c, weight: weight, on: backend)
             }
         case .taylor, .vicreg:
             let surrogate = covarianceSurrogate!
-            entropyTerm = try wiring.setEntropy(surrogate.form) { rowsOf, _, weight in
+            entropyTerm = try wiring.setEntropy(surrogate.form) { rowsOf, weight in
                 try CovarianceEntropy.evaluate(rowsOf, surrogate.kind, weight: weight, on: backend)
             }
         case .plugIn, .stopGradient, .none:
@@ -220,13 +219,13 @@ private struct EntropyWiring {
     let backend: any Backend
 
     /// MI: `m·½(Ĥ[u1] + Ĥ[u2])`; LDM: `Ĥ` of the views joined by `form`. Adds ∂(−term)/∂u to du1 and du2 and
-    /// returns the term. `estimate(rows, joint, weight)` gives Ĥ of `rows` and the gradient of weight·Ĥ.
+    /// returns the term. `estimate(rows, weight)` gives Ĥ of `rows` and the gradient of weight·Ĥ.
     func setEntropy(_ form: JointForm,
-                    _ estimate: (Tensor, Bool, Float) throws -> (entropy: Double, gradient: Tensor)) throws -> Double {
+                    _ estimate: (Tensor, Float) throws -> (entropy: Double, gradient: Tensor)) throws -> Double {
         switch variant {
         case let .mi(multiplier):
             try checkPositive(multiplier, "the entropy multiplier")
-            let first = try estimate(u1, false, -multiplier / 2), second = try estimate(u2, false, -multiplier / 2)
+            let first = try estimate(u1, -multiplier / 2), second = try estimate(u2, -multiplier / 2)
             try backend.axpy(1, first.gradient, du1)
             try backend.axpy(1, second.gradient, du2)
             return Double(multiplier) / 2 * (first.entropy + second.entropy)
@@ -234,7 +233,7 @@ private struct EntropyWiring {
             let rows = u1.shape.dims[0], d = u1.shape.dims[1]
             let stacked = form == .stacked
             let joint = stacked ? try backend.stackRows(u1, u2) : try backend.concatColumns(u1, u2)
-            let result = try estimate(joint, true, -1)
+            let result = try estimate(joint, -1)
             let (g1, g2) = stacked ? try backend.splitRows(result.gradient, at: rows)
                                    : try backend.splitColumns(result.gradient, at: d)
             try backend.axpy(1, g1, du1)

@@ -71,6 +71,21 @@ extension Reference {
         return -total / Double(rows)
     }
 
+    /// The LDM variant's joint KDE entropy on the sphere, as the paper's code computes it: each view normalised,
+    /// the concatenation used as it is, `Ĥ = −(1/B)·Σ_i log Σ_j exp(κ·(⟨ẑ1_i, ẑ1_j⟩ + ⟨ẑ2_i, ẑ2_j⟩))` (j ≠ i
+    /// with `leaveOneOut`). Written from the formula, independently of ``kdeEntropy(_:d:kernel:precision:leaveOneOut:)``.
+    public static func sphereJointKDEEntropy(_ z1: [Double], _ z2: [Double], d: Int, precision: Double,
+                                             leaveOneOut: Bool = false) -> Double {
+        let a = normalizedRows(z1, d: d), b = normalizedRows(z2, d: d), rows = z1.count / d
+        let total = (0..<rows).reduce(0.0) { sum, i in
+            let terms = (0..<rows).filter { !leaveOneOut || $0 != i }.map { j in
+                precision * (dot(a, a, i, j, d) + dot(b, b, i, j, d))
+            }
+            return sum + logSumExp(terms)
+        }
+        return -total / Double(rows)
+    }
+
     /// lightly's `NTXentLoss(temperature)` without a memory bank: over the 2B normalised rows of `[z1; z2]`,
     /// the mean cross-entropy of picking each row's partner among all other rows, logits `⟨ẑ_a, ẑ_b⟩/τ`.
     public static func ntXentLoss(_ z1: [Double], _ z2: [Double], d: Int, temperature: Double) -> Double {

@@ -144,6 +144,30 @@ struct CLITests {
         }
     }
 
+    /// `ldm objective --latent sphere --entropy kde --variant ldm` against the paper code's formula, composed
+    /// independently in Double: loss = −(κ_p·mean⟨ẑ1_i, ẑ2_i⟩ + Ĥ) with Ĥ over the joint rows [ẑ1 ‖ ẑ2] as they are
+    /// (not renormalised); the gradients against central differences of that formula.
+    @Test(arguments: ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []))
+    func sphereLDMObjectiveFollowsTheReferenceFormula(_ backend: String) throws {
+        let directory = try Self.objectiveInputs()
+        let a = directory.appendingPathComponent("a.npy").path, b = directory.appendingPathComponent("b.npy").path
+        let grads = directory.appendingPathComponent("grads-\(backend)").path
+        let result = try Self.run(["objective", "--z1", a, "--z2", b, "--latent", "sphere", "--entropy", "kde",
+                                   "--variant", "ldm", "--backend", backend, "--json", "--grad-dir", grads])
+        #expect(result.status == 0, "\(result.error)")
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let z1 = try NumPyFile.read(a).values.map(Double.init), z2 = try NumPyFile.read(b).values.map(Double.init)
+        let loss = { (x: [Double], y: [Double]) in
+            -(Reference.sphereAlignment(x, y, d: 8, precision: 5) + Reference.sphereJointKDEEntropy(x, y, d: 8, precision: 5))
+        }
+        let expected = loss(z1, z2), got = try #require(output["loss"] as? Double)
+        #expect(abs(got - expected) <= 1e-5 * abs(expected), "loss \(got), reference formula \(expected)")
+        expectClose(try NumPyFile.read(grads + "/dz1.npy").values, finiteDifferenceGradient(z1) { loss($0, z2) },
+                    tolerance: 1e-5, "∂loss/∂z1 on \(backend)")
+        expectClose(try NumPyFile.read(grads + "/dz2.npy").values, finiteDifferenceGradient(z2) { loss(z1, $0) },
+                    tolerance: 1e-5, "∂loss/∂z2 on \(backend)")
+    }
+
     @Test func objectiveRefusesBadInputWithOneLine() throws {
         let directory = try Self.objectiveInputs()
         let path = { (name: String) in directory.appendingPathComponent(name).path }

@@ -89,9 +89,17 @@ struct OpenCLErrorTests {
         #expect(log.contains("undefined_symbol_ldm"), "the compiler log names the bad identifier: \(log)")
     }
 
+    /// Every file of Kernels/ is embedded and compiles on the device (the list is read from the checkout, so a
+    /// new .cl file that the plugin missed fails here).
     @Test func everyEmbeddedKernelBuilds() throws {
         let backend = try TestBackends.openCL.get()
-        for name in ["matmul", "elementwise", "reduce", "transpose", "peak"] {
+        let kernels = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Kernels")
+        let files = try FileManager.default.contentsOfDirectory(atPath: kernels.path).filter { $0.hasSuffix(".cl") }
+        let names = files.map { String($0.dropLast(3)) }.sorted()
+        #expect(names.count >= 18, "Kernels/ holds \(names)")
+        #expect(KernelSources.embeddedNames == names, "embedded \(KernelSources.embeddedNames), on disk \(names)")
+        for name in names {
             let source = try #require(KernelSources.embeddedSource(of: name), "embedded kernel \(name).cl")
             try backend.compile(source: source, named: name)
         }
