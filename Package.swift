@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "LDMObjectives", "CBLAS"], path: "Sources/LDMTraining"),
 
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
-        .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL",
+        .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMObjectives",
                                                       "CLDMSupport"],
                 path: "Benchmarks/LDMBenchmarks"),
 

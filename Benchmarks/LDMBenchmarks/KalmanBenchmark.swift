@@ -1,4 +1,5 @@
 import LDMEngine
+import LDMObjectives
 import LDMReference
 
 /// kalman micro-benchmark (kalman.cl / CPUBackend+Kalman*): forward + backward of the Kalman-LDM loss

@@ -2,11 +2,9 @@ import LDMEngine
 
 /// batch_norm (CPU twin of Kernels/batch_norm.cl): batch normalisation over the rows, forward and backward.
 extension CPUBackend {
-    public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, into y: Tensor, mean: Tensor, variance: Tensor,
+    public func uncheckedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, into y: Tensor, mean: Tensor, variance: Tensor,
                           _ s: BatchNormShape) throws {
         let op = "batchNorm \(s)"
-        try KernelChecks.batchNorm(op, s, matrices: [("x", x), ("y", y)],
-                                   vectors: [("gamma", gamma), ("beta", beta), ("mean", mean), ("variance", variance)])
         let px = try floats(x, op), py = try floats(y, op), pg = try floats(gamma, op), pb = try floats(beta, op)
         let pm = try floats(mean, op), pv = try floats(variance, op)
         let (n, c) = (s.rows, s.columns)
@@ -27,12 +25,10 @@ extension CPUBackend {
         }
     }
 
-    public func batchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
+    public func uncheckedBatchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
                                   dGamma: Tensor, dBeta: Tensor, _ s: BatchNormShape) throws {
         let op = "batchNormBackward \(s)"
         guard s.training else { throw LDMError.invalidArgument("\(op): the backward is defined for training mode only") }
-        try KernelChecks.batchNorm(op, s, matrices: [("x", x), ("dy", dy), ("dx", dx)],
-                                   vectors: [("gamma", gamma), ("mean", mean), ("variance", variance), ("dGamma", dGamma), ("dBeta", dBeta)])
         let px = try floats(x, op), pg = try floats(dy, op), pgamma = try floats(gamma, op), pm = try floats(mean, op)
         let pv = try floats(variance, op), pdx = try floats(dx, op), pdg = try floats(dGamma, op), pdb = try floats(dBeta, op)
         let (n, c) = (s.rows, s.columns)

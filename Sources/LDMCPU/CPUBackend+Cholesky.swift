@@ -8,8 +8,7 @@ extension CPUBackend {
     /// Jitter tries before giving up (SPEC §9).
     static let jitterTries = 5
 
-    public func cholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {
-        try s.validate(a: a, factor: factor)
+    public func uncheckedCholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {
         let op = "cholesky \(s)"
         let pa = try floats(a, op), pf = try floats(factor, op)
         let n = s.n
@@ -43,8 +42,7 @@ extension CPUBackend {
         return largest
     }
 
-    public func triangularSolve(_ factor: Tensor, _ b: Tensor, _ s: TriangularSolveShape) throws {
-        try s.validate(factor: factor, b: b)
+    public func uncheckedTriangularSolve(_ factor: Tensor, _ b: Tensor, _ s: TriangularSolveShape) throws {
         let pl = try floats(factor, "triangularSolve"), pb = try floats(b, "triangularSolve")
         cblas_strsm(CblasRowMajor, s.left ? CblasLeft : CblasRight, CblasLower, s.transposed ? CblasTrans : CblasNoTrans,
                     CblasNonUnit, Int32(s.rows), Int32(s.columns), s.alpha, pl, Int32(s.n), pb, Int32(s.columns))

@@ -8,8 +8,7 @@ import LDMEngine
 /// treated as independent), `∂f/∂X = X̃·(M + Mᵀ)/(B−1)`; centring adds nothing because the rows of X̃ sum to zero.
 /// C comes from one `sgemm`, the gradient from another; everything else is O(d²).
 extension CPUBackend {
-    public func covarianceSurrogate(_ z: Tensor, gradient: Tensor, _ s: CovarianceSurrogateShape) throws -> Double {
-        try s.validate(z: z, gradient: gradient)
+    public func uncheckedCovarianceSurrogate(_ z: Tensor, gradient: Tensor, _ s: CovarianceSurrogateShape) throws -> Double {
         let op = "covarianceSurrogate \(s)"
         let pz = try floats(z, op), pg = try floats(gradient, op)
         let (b, d) = (s.rows, s.dimension)

@@ -10,8 +10,7 @@ import LDMEngine
 /// is chosen. The gradient `c/(B·(ρ_i + 1e-8))·(z_i − z_n)/ρ_i` goes to row i and, negated, to its neighbour n,
 /// added row by row on one thread (a row can be the neighbour of many): no atomics.
 extension CPUBackend {
-    public func knnEntropy(_ z: Tensor, gradient: Tensor, _ s: KNNShape) throws -> KNNResult {
-        try s.validate(z: z, gradient: gradient)
+    public func uncheckedKnnEntropy(_ z: Tensor, gradient: Tensor, _ s: KNNShape) throws -> KNNResult {
         let op = "knnEntropy \(s)"
         let pz = try floats(z, op), pg = try floats(gradient, op)
         let (b, d, k) = (s.rows, s.dimension, s.k)

@@ -4,8 +4,7 @@ import LDMEngine
 /// kalman (CPU twin of Kernels/kalman.cl): the covariance half of the filter once per group, the means half one
 /// sequence per task, and the Rauch–Tung–Striebel smoother split the same way. Layouts: KalmanKernels.swift.
 extension CPUBackend {
-    public func kalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
-        try KalmanChecks.covarianceForward(x, tape)
+    public func uncheckedKalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
         let op = "kalmanCovarianceForward"
         let (n, m, g, steps) = (x.n, x.m, x.groups, x.steps)
         let f = try floats(x.F, op), h = try floats(x.H, op), q = try floats(x.Q, op), r = try floats(x.R.tensor, op)
@@ -77,9 +76,9 @@ extension CPUBackend {
         return jitters.max() ?? 0
     }
 
-    public func kalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
+    public func uncheckedKalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
                                   into means: KalmanMeanTape) throws {
-        let b = try KalmanChecks.meanForward(z, x, tape, means)
+        let b = z.shape.dims[0]
         let op = "kalmanMeanForward"
         let (n, m, steps, g) = (tape.n, tape.m, tape.steps, tape.groups)
         let pz = try floats(z, op), f = try floats(x.F, op), c = try floats(x.offset, op), h = try floats(x.H, op)
@@ -128,8 +127,7 @@ extension CPUBackend {
         }
     }
 
-    public func kalmanCovarianceSmoother(_ tape: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws {
-        try KalmanChecks.smoother(tape, F: F, smoother)
+    public func uncheckedKalmanCovarianceSmoother(_ tape: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws {
         let op = "kalmanCovarianceSmoother"
         let (n, g, steps) = (tape.n, tape.groups, tape.steps)
         let f = try floats(F, op), predicted = try floats(tape.predicted, op), filtered = try floats(tape.filtered, op)
@@ -170,9 +168,8 @@ extension CPUBackend {
         }
     }
 
-    public func kalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
+    public func uncheckedKalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
                                    into smoothedMeans: Tensor) throws {
-        try KalmanChecks.meanSmoother(means, smoother, groups: g, smoothedMeans)
         let op = "kalmanMeanSmoother"
         let (b, n, steps) = (means.batch, means.n, means.steps)
         let filtered = try floats(means.filteredMeans, op), predicted = try floats(means.predictedMeans, op)

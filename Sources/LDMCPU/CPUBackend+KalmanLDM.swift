@@ -10,9 +10,8 @@ import LDMEngine
 /// C̄ = C̄₀ − (P̄ + P̄ᵀ)·K, S̄ = S̄₀ + Kᵀ·P̄·K, P̄⁻ = P̄ + [C̄ 0] + [S̄ 0; 0 0], Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1},
 /// ∂/∂log Q_ii = P̄⁻_ii·Q_ii, ∂/∂log R_ii = S̄_ii·R_ii, P̄_{t−1} = Aᵀ·½(P̄⁻ + P̄⁻ᵀ)·A.
 extension CPUBackend {
-    public func kalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
+    public func uncheckedKalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
                                       gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws {
-        try KalmanChecks.ldmMeanBackward(tape, means, A: A, adjoints)
         let op = "kalmanLDMMeanBackward"
         let (b, n, m, steps, g) = (means.batch, means.n, means.m, means.steps, tape.groups)
         let a = try floats(A, op), gains = try floats(tape.gains, op), whitened = try floats(means.whitened, op)
@@ -58,10 +57,9 @@ extension CPUBackend {
         }
     }
 
-    public func kalmanLDMCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
+    public func uncheckedKalmanLDMCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
                                             seedS: Tensor, sequencesPerGroup: Int,
                                             into grads: KalmanLDMCovarianceGradients) throws {
-        try KalmanChecks.ldmCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: sequencesPerGroup, grads)
         let op = "kalmanLDMCovarianceBackward"
         let (n, m, g, steps) = (x.n, x.m, x.groups, x.steps)
         let a = try floats(x.F, op), q = try floats(x.Q, op), r = try floats(x.R.tensor, op), p0 = try floats(x.P0, op)

@@ -4,8 +4,7 @@ import LDMEngine
 /// kalman_ldm_parameters (CPU twin of Kernels/kalman_ldm_parameters.cl): the packed Kalman-LDM parameters
 /// θ = [A | b | a | s] unpacked into the filter's inputs, and the reverse pass's sums packed into θ̄.
 extension CPUBackend {
-    public func kalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws {
-        try KalmanChecks.unpack(theta, n: n, A: A, Q: Q, offset: offset)
+    public func uncheckedKalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws {
         let op = "kalmanLDMUnpack"
         let p = try floats(theta, op), a = try floats(A, op), q = try floats(Q, op), c = try floats(offset, op)
         let s = p[n * n + 2 * n]
@@ -21,8 +20,7 @@ extension CPUBackend {
         }
     }
 
-    public func kalmanLDMShiftLogNoise(_ theta: Tensor, n: Int, logNoise: Tensor?, into out: Tensor) throws {
-        try KalmanChecks.shiftLogNoise(theta, n: n, logNoise: logNoise, out: out)
+    public func uncheckedKalmanLDMShiftLogNoise(_ theta: Tensor, n: Int, logNoise: Tensor?, into out: Tensor) throws {
         let op = "kalmanLDMShiftLogNoise"
         let s = try floats(theta, op)[n * n + 2 * n], o = try floats(out, op)
         if let logNoise {
@@ -33,9 +31,8 @@ extension CPUBackend {
         }
     }
 
-    public func kalmanLDMPackGradient(_ theta: Tensor, n: Int, sums: KalmanLDMReverseSums, batch: Int,
+    public func uncheckedKalmanLDMPackGradient(_ theta: Tensor, n: Int, sums: KalmanLDMReverseSums, batch: Int,
                                       into gradient: Tensor) throws {
-        try KalmanChecks.packGradient(theta, n: n, sums: sums, batch: batch, gradient: gradient)
         let op = "kalmanLDMPackGradient"
         let p = try floats(theta, op), v = try floats(sums.hBarSum, op), m = try floats(sums.meanGradA, op)
         let c = try floats(sums.covariances.gradA, op), q = try floats(sums.covariances.gradLogQ, op)

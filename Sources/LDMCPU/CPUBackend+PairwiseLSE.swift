@@ -20,8 +20,7 @@ extension CPUBackend {
     static let rowTile = 256
     static let columnTile = 2048
 
-    public func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ s: PairwiseLSEShape) throws {
-        try s.validate(x: x, y: y, lse: lse)
+    public func uncheckedPairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ s: PairwiseLSEShape) throws {
         let px = try floats(x, "pairwiseLSE"), py = try floats(y, "pairwiseLSE"), pl = try floats(lse, "pairwiseLSE")
         if x.storage === y.storage && s.rows == s.columns && s.rows > 0 {   // one set: use the symmetry of Z·Zᵀ
             try pairwiseLSESelf(px, into: pl, s)
@@ -54,9 +53,8 @@ extension CPUBackend {
         }
     }
 
-    public func pairwiseLSEBackward(_ x: Tensor, _ y: Tensor, _ lse: Tensor, _ g: Tensor,
+    public func uncheckedPairwiseLSEBackward(_ x: Tensor, _ y: Tensor, _ lse: Tensor, _ g: Tensor,
                                     dx: Tensor, dy: Tensor, _ s: PairwiseLSEShape) throws {
-        try s.validateBackward(x: x, y: y, lse: lse, g: g, dx: dx, dy: dy)
         let op = "pairwiseLSEBackward \(s)"
         let px = try floats(x, op), py = try floats(y, op), pl = try floats(lse, op), pg = try floats(g, op)
         let pdx = try floats(dx, op), pdy = try floats(dy, op)

@@ -6,8 +6,7 @@ import LDMEngine
 /// Sums and norms accumulate in Double: as cheap as float here (the loop is memory-bound) and it makes the
 /// norm immune to overflow of x². Eight independent accumulators keep the adds from waiting on each other.
 extension CPUBackend {
-    public func reduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ s: RowsShape) throws {
-        try KernelChecks.rows("reduceRows(\(reduction))", s, x: x, out: out)
+    public func uncheckedReduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ s: RowsShape) throws {
         let px = try floats(x, "reduceRows"), po = try floats(out, "reduceRows")
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
@@ -45,10 +44,9 @@ extension CPUBackend {
         return total
     }
 
-    public func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
+    public func uncheckedReduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
                                    _ reduction: RowReduction, _ s: RowsShape) throws {
         let op = "reduceRowsBackward(\(reduction))"
-        try KernelChecks.rowsBackward(op, s, x: x, y: y, gy: gy, gx: gx)
         let px = try floats(x, op), py = try floats(y, op), pg = try floats(gy, op), pgx = try floats(gx, op)
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
@@ -73,9 +71,8 @@ extension CPUBackend {
 extension CPUBackend {
     static let normalizeEpsilon: Float = 1e-12
 
-    public func normalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ s: RowsShape) throws {
+    public func uncheckedNormalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ s: RowsShape) throws {
         let op = "normalizeRows \(s)"
-        try KernelChecks.normalize(op, s, matrices: [("x", x), ("out", out)], norms: norms, output: out)
         let px = try floats(x, op), po = try floats(out, op), pn = try floats(norms, op)
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
@@ -89,10 +86,9 @@ extension CPUBackend {
         }
     }
 
-    public func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor,
+    public func uncheckedNormalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor,
                                       _ s: RowsShape) throws {
         let op = "normalizeRowsBackward \(s)"
-        try KernelChecks.normalize(op, s, matrices: [("out", out), ("g", g), ("dx", dx)], norms: norms, output: dx)
         let po = try floats(out, op), pn = try floats(norms, op), pg = try floats(g, op), pdx = try floats(dx, op)
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: columns) { rows in
@@ -113,9 +109,8 @@ extension CPUBackend {
 
 /// Row softmax (CPU twin of softmax_rows in Kernels/reduce.cl): the same running maximum, sums in Double.
 extension CPUBackend {
-    public func softmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
+    public func uncheckedSoftmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
         let op = "softmaxRows \(s)"
-        try KernelChecks.softmax(op, s, scale: scale, inputs: [("x", x)], output: ("y", y))
         let px = try floats(x, op), py = try floats(y, op)
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: 4 * columns) { rows in
@@ -135,9 +130,8 @@ extension CPUBackend {
         }
     }
 
-    public func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
+    public func uncheckedSoftmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
         let op = "softmaxRowsBackward \(s)"
-        try KernelChecks.softmax(op, s, scale: scale, inputs: [("y", y), ("dy", dy)], output: ("dx", dx))
         let py = try floats(y, op), pg = try floats(dy, op), pdx = try floats(dx, op)
         let columns = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: 2 * columns) { rows in

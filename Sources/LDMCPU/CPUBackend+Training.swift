@@ -3,8 +3,7 @@ import LDMEngine
 
 /// activation and optimizer (CPU twins of Kernels/activation.cl and Kernels/optimizer.cl).
 extension CPUBackend {
-    public func activation(_ x: Tensor, into y: Tensor, _ kind: Activation) throws {
-        try KernelChecks.sameCount("activation", [("x", x), ("y", y)])
+    public func uncheckedActivation(_ x: Tensor, into y: Tensor, _ kind: Activation) throws {
         let px = try floats(x, "activation"), py = try floats(y, "activation")
         Parallel.forChunks(x.count, threads: threads) { range in
             switch kind {
@@ -17,8 +16,7 @@ extension CPUBackend {
         }
     }
 
-    public func activationBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ kind: Activation) throws {
-        try KernelChecks.sameCount("activationBackward", [("x", x), ("dy", dy), ("dx", dx)])
+    public func uncheckedActivationBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ kind: Activation) throws {
         let px = try floats(x, "activationBackward"), pdy = try floats(dy, "activationBackward")
         let pdx = try floats(dx, "activationBackward")
         Parallel.forChunks(x.count, threads: threads) { range in
@@ -38,11 +36,8 @@ extension CPUBackend {
         }
     }
 
-    public func optimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor,
+    public func uncheckedOptimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor,
                               _ step: OptimizerStep) throws {
-        try KernelChecks.sameCount("optimizerStep", [("parameter", parameter), ("gradient", gradient), ("first", first),
-                                                     ("second", second)])
-        try step.validate()
         let op = "optimizerStep"
         let p = try floats(parameter, op), g = try floats(gradient, op), m = try floats(first, op), v = try floats(second, op)
         switch step {

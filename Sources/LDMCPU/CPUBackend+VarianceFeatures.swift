@@ -2,9 +2,8 @@ import LDMEngine
 
 /// variance_features (CPU twin of Kernels/variance_features.cl): the noise network's first stage.
 extension CPUBackend {
-    public func varianceFeatures(_ x: Tensor, _ w: Tensor, into y: Tensor, means: Tensor, _ s: RowsShape) throws {
+    public func uncheckedVarianceFeatures(_ x: Tensor, _ w: Tensor, into y: Tensor, means: Tensor, _ s: RowsShape) throws {
         let op = "varianceFeatures \(s)"
-        try KernelChecks.varianceFeatures(op, s, x: x, w: w, rowsByColumns: y, means: means)
         let px = try floats(x, op), pw = try floats(w, op), py = try floats(y, op), pm = try floats(means, op)
         let f = s.columns
         Parallel.forChunks(s.rows, threads: threads, costPerItem: 3 * f) { range in
@@ -18,13 +17,11 @@ extension CPUBackend {
         }
     }
 
-    public func varianceFeaturesBackward(_ x: Tensor, _ w: Tensor, means: Tensor, _ dy: Tensor, gradientW: Tensor,
-                                         _ s: RowsShape) throws {
+    public func uncheckedVarianceFeaturesBackward(_ x: Tensor, _ w: Tensor, means: Tensor, _ dy: Tensor, gradientW: Tensor,
+                                                  gradientX: Tensor?, _ s: RowsShape) throws {
         let op = "varianceFeaturesBackward \(s)"
-        try KernelChecks.varianceFeatures(op, s, x: x, w: w, rowsByColumns: dy, means: means)
-        try KernelChecks.count(op, "gradientW", gradientW, s.columns)
         let px = try floats(x, op), pw = try floats(w, op), pm = try floats(means, op), pg = try floats(dy, op)
-        let pdw = try floats(gradientW, op)
+        let pdw = try floats(gradientW, op), pdx = try gradientX.map { try floats($0, op) }
         let (rows, f) = (s.rows, s.columns)
         // Per thread: a partial dw over its rows (h_ij − r_i needs the whole row first), summed after.
         let chunks = rows * f < 1 << 16 ? 1 : max(1, min(threads, rows))
@@ -42,6 +39,7 @@ extension CPUBackend {
                     }
                     let r = sum / Float(f)
                     for j in 0..<f { base[c * f + j] += px[i * f + j] * (h[j] - r) }
+                    if let pdx { for j in 0..<f { pdx[i * f + j] = pw[j] * (h[j] - r) } }
                 }
             }
         }

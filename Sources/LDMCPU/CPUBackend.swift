@@ -37,12 +37,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         for entry in pool.drain() { free(entry.handle.pointer) }
     }
 
-    public func supports(_ op: KernelOp) -> Bool { true }
-
     // MARK: Memory
 
-    public func makeTensor(_ shape: TensorShape) throws -> Tensor {
-        try shape.validate("makeTensor")
+    public func uncheckedMakeTensor(_ shape: TensorShape) throws -> Tensor {
         // Round to whole cache lines so buffers of nearby sizes share pool slots.
         let bytes = max(64, (shape.count * MemoryLayout<Float>.stride + 63) / 64 * 64)
         let buffer = try pool.take(bytes: bytes) ?? allocate(bytes: bytes)
@@ -63,31 +60,18 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         try storage(of: tensor, as: CPUStorage.self, for: operation).floats
     }
 
-    public func write(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) throws {
-        guard values.count == tensor.count else {
-            throw LDMError.shapeMismatch(operation: "write", detail: "\(values.count) values for \(tensor.count) elements")
-        }
+    public func uncheckedWrite(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) throws {
         let destination = try floats(tensor, "write")
         if let base = values.baseAddress { destination.update(from: base, count: values.count) }
     }
 
-    public func read(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) throws {
-        guard values.count == tensor.count else {
-            throw LDMError.shapeMismatch(operation: "read", detail: "\(values.count) slots for \(tensor.count) elements")
-        }
+    public func uncheckedRead(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) throws {
         let source = try floats(tensor, "read")
         if let base = values.baseAddress { base.update(from: source, count: values.count) }
     }
 
-    public func copy(_ source: Tensor, to destination: Tensor) throws {
-        try KernelChecks.sameCount("copy", [("source", source), ("destination", destination)])
-        let from = try floats(source, "copy"), to = try floats(destination, "copy")
-        to.update(from: from, count: source.count)
-    }
-
-    public func copy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
+    public func uncheckedCopy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
                      count: Int) throws {
-        try KernelChecks.range(source: source, sourceOffset, destination: destination, destinationOffset, count: count)
         let from = try floats(source, "copy"), to = try floats(destination, "copy")
         (to + destinationOffset).update(from: from + sourceOffset, count: count)
     }

@@ -8,6 +8,10 @@ public struct KalmanFilterResult {
     /// The largest jitter added to any S_t (0 when none was needed).
     public let jitter: Float
 
+    public init(batch: Int, steps: Int, covariances: KalmanCovarianceTape, means: KalmanMeanTape, jitter: Float) {
+        (self.batch, self.steps, self.covariances, self.means, self.jitter) = (batch, steps, covariances, means, jitter)
+    }
+
     /// How many covariance groups the batch shares (1, or one per sequence).
     public var groups: Int { covariances.groups }
     /// [B] log p(z_1…z_T) per sequence, the −m/2·log 2π constants included.
@@ -36,34 +40,6 @@ public enum KalmanLayout {
         }
         return out
     }
-}
-
-/// The constant tensors of the Kalman-LDM loss for one (d_s, d_l, B·T): D = [I 0], P0 = I, the zero initial mean
-/// and a ones vector. Pass one to repeated `kalmanLDMLoss` calls (a training loop) so they are made once instead
-/// of uploaded on every step.
-public final class KalmanLDMWorkspace {
-    public let n: Int, dl: Int, rows: Int
-    let observationMap: Tensor, identity: Tensor, zeroMean: Tensor, ones: Tensor
-
-    public init(n: Int, dl: Int, rows: Int, on backend: any Backend) throws {
-        (self.n, self.dl, self.rows) = (n, dl, rows)
-        observationMap = try backend.upload((0..<(dl * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [dl, n])
-        identity = try backend.upload((0..<(n * n)).map { Float($0 / n == $0 % n ? 1 : 0) }, shape: [n, n])
-        zeroMean = try backend.makeTensor([n])
-        ones = try backend.makeTensor([1, rows])
-        try backend.fill(zeroMean, with: 0)
-        try backend.fill(ones, with: 1)
-    }
-
-    func fits(n: Int, dl: Int, rows: Int) -> Bool { self.n == n && self.dl == dl && self.rows == rows }
-}
-
-/// The Kalman-LDM loss's two forms (SPEC §5).
-public enum KalmanLDMVariant: String, Sendable, CaseIterable {
-    /// Σ_t ½ log det S_t + ½ (sg[z_t] − ẑ_t)ᵀ S_t⁻¹ (sg[z_t] − ẑ_t): the default.
-    case stopGradient = "stopgrad"
-    /// No stop-gradient, S_t + 1e-6·I, minus T·d·mean log ρ₃ (kNN entropy over all B·T latents).
-    case knn
 }
 
 extension Backend {
@@ -105,142 +81,5 @@ extension Backend {
         let means = try makeTensor([filtered.batch, t, n])
         try kalmanMeanSmoother(filtered.means, smoother, groups: g, into: means)
         return KalmanSmoothed(means: means, covariances: smoother.covariances)
-    }
-
-    /// The Kalman-LDM loss of SPEC §5 (mean over the B sequences of Σ_t) and its gradients with respect to z, A,
-    /// b, a, s and, when given, the per-step log observation-noise ℓ ([B, T, d_l]: Σ_D,t = e^s·diag(e^ℓ_t)).
-    ///
-    /// ```swift
-    /// let p = try KalmanLDMParameters(A: [0.95, -0.31, 0.31, 0.95], logScale: -2)
-    /// let result = try backend.kalmanLDMLoss(z, p)     // z: [B, T, 2] encoder outputs
-    /// // result.gradZ goes back into the encoder; gradA, gradB, ... into the optimiser.
-    /// ```
-    public func kalmanLDMLoss(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
-                              logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
-        -> KalmanLDMResult {
-        let n = p.stateDimension
-        let theta = try upload(p.packed, shape: [n * n + 2 * n + 1]), gradient = try makeTensor(theta.shape)
-        let result = try kalmanLDMLoss(z, packed: theta, stateDimension: n, variant: variant,
-                                       logObservationNoise: logObservationNoise, workspace: workspace, gradient: gradient)
-        let g = try download(gradient)
-        return KalmanLDMResult(loss: result.loss, gradZ: result.gradZ, gradA: Array(g[0..<(n * n)]),
-                               gradB: Array(g[(n * n)..<(n * n + n)]), gradLogProcessNoise: Array(g[(n * n + n)..<(n * n + 2 * n)]),
-                               gradLogScale: g[n * n + 2 * n], gradLogObservationNoise: result.gradLogObservationNoise,
-                               entropy: result.entropy, filter: result.filter)
-    }
-
-    /// The Kalman-LDM loss from the packed parameters θ = [A | b | a | s] on the device, writing θ̄ into `gradient`
-    /// (same size as θ): the parameters and their gradient never pass through the host; the loss (a scalar) and,
-    /// for the kNN form, the entropy estimate come back. The training loop's form of
-    /// ``kalmanLDMLoss(_:_:variant:logObservationNoise:workspace:)``.
-    public func kalmanLDMLoss(_ z: Tensor, packed theta: Tensor, stateDimension n: Int, variant: KalmanLDMVariant = .stopGradient,
-                              logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil,
-                              gradient: Tensor) throws -> KalmanLDMDeviceResult {
-        try KalmanChecks.packedParameters("kalmanLDMLoss", theta, n: n)
-        try KernelChecks.count("kalmanLDMLoss", "gradient", gradient, theta.count)
-        let forward = try kalmanLDMForward(z, packed: theta, n: n, variant: variant, logObservationNoise: logObservationNoise,
-                                           workspace: workspace, operation: "kalmanLDMLoss")
-        let (inputs, a, constants) = (forward.inputs, forward.A, forward.constants)
-        let (tape, means) = (forward.filter.covariances, forward.filter.means)
-        let (b, t, dl, g) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2], inputs.groups)
-
-        // Reverse: means per sequence, then the covariance recursion per group seeded by sums over its sequences.
-        let adjoints = try KalmanLDMMeanAdjoints(batch: b, steps: t, n: n, m: dl, on: self)
-        try kalmanLDMMeanBackward(tape, means, A: a, gradientScale: 1 / Float(b), stopGradient: variant == .stopGradient,
-                                  into: adjoints)
-        let perGroup = b / g
-        let seedC = try makeTensor([t, g, n, dl]), seedS = try makeTensor([t, g, dl, dl])
-        try matmul(adjoints.hBar, means.whitened, into: seedC, MatmulShape(batch: t * g, m: n, n: dl, k: perGroup, transposeA: true))
-        try matmul(adjoints.w, means.whitened, into: seedS,
-                   MatmulShape(batch: t * g, m: dl, n: dl, k: perGroup, transposeA: true, alpha: -1))
-        let covarianceGrads = try KalmanLDMCovarianceGradients(groups: g, steps: t, n: n, m: dl, on: self)
-        try kalmanLDMCovarianceBackward(inputs, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: perGroup,
-                                        into: covarianceGrads)
-        // The means' share of Ā and b̄ (Σ_{t,q} h̄⁻·uᵀ with u = ĥ_{t−1} − b, and Σ h̄⁻), Σ ∂/∂ℓ, then θ̄, all on the device.
-        let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n]), logRSum = try makeTensor([1])
-        try matmul(adjoints.hBarMinus, means.previousMeans, into: meanGradA, MatmulShape(m: n, n: n, k: t * b, transposeA: true))
-        try matmul(constants.ones, adjoints.hBarMinus, into: hBarSum, MatmulShape(m: 1, n: n, k: t * b))
-        try reduceRows(covarianceGrads.gradLogR, into: logRSum, .sum, RowsShape(rows: 1, columns: covarianceGrads.gradLogR.count))
-        let sums = KalmanLDMReverseSums(hBarSum: hBarSum, meanGradA: meanGradA, covariances: covarianceGrads, groups: g,
-                                        logRSum: logRSum)
-        try kalmanLDMPackGradient(theta, n: n, sums: sums, batch: b, into: gradient)
-        var gradNoiseTensor: Tensor?
-        if logObservationNoise != nil {
-            let scaled = try makeTensor([b, t, dl])
-            try scale(covarianceGrads.gradLogR, by: 1 / Float(b), into: scaled)
-            gradNoiseTensor = scaled
-        }
-
-        // The loss: Σ_q log p summed on the device, one scalar read back.
-        let logLikelihoodSum = try makeTensor([1])
-        try reduceRows(means.logLikelihood, into: logLikelihoodSum, .sum, RowsShape(rows: 1, columns: b))
-        var loss = -Double(try download(logLikelihoodSum)[0]) / Double(b) - Double(t * dl) / 2 * Foundation.log(2 * Double.pi)
-        var entropy: Double?
-        if variant == .knn {
-            // − T·d·mean log ρ₃ over all B·T latents: the kNN estimate with c = d and no clip (quantile 1).
-            let latents = try z.reshaped([b * t, dl]), knnGradient = try makeTensor([b * t, dl])
-            let value = try knnEntropy(latents, gradient: knnGradient, KNNShape(rows: b * t, dimension: dl, k: 3,
-                                                                                 scale: Float(dl), quantile: 1)).value
-            loss -= Double(t) * value
-            try axpy(-Float(t), try knnGradient.reshaped(z.shape), adjoints.gradZ)
-            entropy = value
-        }
-        return KalmanLDMDeviceResult(loss: loss, gradZ: adjoints.gradZ, gradLogObservationNoise: gradNoiseTensor,
-                                     entropy: entropy, filter: forward.filter)
-    }
-
-    /// The Kalman-LDM model's filter alone (the loss's forward pass, no reverse pass): filtered and predicted means
-    /// and covariances of `z` [B, T, d_l], with the per-step observation noise when given. For evaluation.
-    public func kalmanLDMFilter(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
-                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
-        -> KalmanFilterResult {
-        let n = p.stateDimension
-        return try kalmanLDMFilter(z, packed: try upload(p.packed, shape: [n * n + 2 * n + 1]), stateDimension: n,
-                                   variant: variant, logObservationNoise: logObservationNoise, workspace: workspace)
-    }
-
-    /// ``kalmanLDMFilter(_:_:variant:logObservationNoise:workspace:)`` from packed parameters θ on the device.
-    public func kalmanLDMFilter(_ z: Tensor, packed theta: Tensor, stateDimension n: Int, variant: KalmanLDMVariant = .stopGradient,
-                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
-        -> KalmanFilterResult {
-        try KalmanChecks.packedParameters("kalmanLDMFilter", theta, n: n)
-        return try kalmanLDMForward(z, packed: theta, n: n, variant: variant, logObservationNoise: logObservationNoise,
-                                    workspace: workspace, operation: "kalmanLDMFilter").filter
-    }
-
-    /// Checks the arguments, unpacks A, Q = e^s·diag(e^a), b − A·b and the observation log-variances ℓ + s from θ
-    /// on the device, and runs the forward pass: covariances per group, means per sequence.
-    private func kalmanLDMForward(_ z: Tensor, packed theta: Tensor, n: Int, variant: KalmanLDMVariant,
-                                  logObservationNoise: Tensor?, workspace: KalmanLDMWorkspace?, operation op: String) throws
-        -> (inputs: KalmanCovarianceInputs, A: Tensor, constants: KalmanLDMWorkspace, filter: KalmanFilterResult) {
-        guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
-            throw LDMError.shapeMismatch(operation: op, detail: "z must be [B, T, d_l] with d_l ≤ d_s = \(n), got \(z.shape)")
-        }
-        let (b, t, dl) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2])
-        if let noise = logObservationNoise, noise.shape != z.shape {
-            throw LDMError.shapeMismatch(operation: op, detail: "the log observation noise must be [\(b), \(t), \(dl)] like z, got \(noise.shape)")
-        }
-        if variant == .knn && b * t <= 3 {
-            throw LDMError.shapeMismatch(operation: op, detail: "the kNN variant needs more than 3 latents (B·T = \(b * t))")
-        }
-        let g = logObservationNoise == nil ? 1 : b
-        let constants = try workspace.flatMap { $0.fits(n: n, dl: dl, rows: b * t) ? $0 : nil }
-            ?? KalmanLDMWorkspace(n: n, dl: dl, rows: b * t, on: self)
-        let a = try makeTensor([n, n]), q = try makeTensor([1, n, n]), offset = try makeTensor([n])
-        try kalmanLDMUnpack(theta, n: n, A: a, Q: q, offset: offset)
-        // Σ_D = diag(exp(ℓ + s)): s is folded into the log-variances on the device.
-        let logVariances = try makeTensor(logObservationNoise?.shape ?? [1, 1, dl])
-        try kalmanLDMShiftLogNoise(theta, n: n, logNoise: logObservationNoise, into: logVariances)
-        let d = constants.observationMap
-        let inputs = KalmanCovarianceInputs(
-            F: a, H: d, Q: q, qGroups: 1,
-            R: .logDiagonal(logVariances, groups: g, steps: logObservationNoise == nil ? 1 : t,
-                          extra: variant == .knn ? 1e-6 : 0),
-            P0: constants.identity, groups: g, steps: t, n: n, m: dl)
-        let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
-        let jitter = try kalmanCovarianceForward(inputs, into: tape)
-        let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
-        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: offset, H: d, m0: constants.zeroMean), tape, into: means)
-        return (inputs, a, constants, KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter))
     }
 }

@@ -61,15 +61,4 @@ public struct LinearGaussianModel: Sendable, Equatable {
     public var qGroups: Int { Q.count / (stateDimension * stateDimension) }
     public var rGroups: Int { R.count / (observationDimension * observationDimension) }
     public var noiseGroups: Int { Swift.max(qGroups, rGroups) }
-
-    /// The general model the Kalman-LDM filter runs: F = A, c = (I − A)·b, H = D = [I 0], Q = e^s·diag(e^a),
-    /// R = e^s·I, m0 = 0, P0 = I.
-    public init(kalmanLDM p: KalmanLDMParameters, observationDimension dl: Int) throws {
-        let n = p.stateDimension, scale = Foundation.exp(p.logScale)
-        var offset = p.b
-        for i in 0..<n { for j in 0..<n { offset[i] -= p.A[i * n + j] * p.b[j] } }
-        try self.init(F: p.A, H: (0..<(dl * n)).map { $0 / n == $0 % n ? 1 : 0 },
-                      Q: (0..<(n * n)).map { $0 / n == $0 % n ? scale * Foundation.exp(p.logProcessNoise[$0 / n]) : 0 },
-                      R: (0..<(dl * dl)).map { $0 / dl == $0 % dl ? scale : 0 }, offset: offset)
-    }
 }

@@ -1,4 +1,4 @@
-/// Argument checks of the kalman kernels, shared by the backends: every count is verified before anything runs.
+/// Argument checks of the kalman kernels' checked entry points: every count is verified before anything runs.
 public enum KalmanChecks {
     /// Validates the covariance recursion's inputs against the tape.
     public static func covarianceForward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape) throws {
@@ -28,6 +28,7 @@ public enum KalmanChecks {
     }
 
     /// Validates observations [B, T, m] and the tapes of the means pass; returns B.
+    @discardableResult
     public static func meanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
                                    _ means: KalmanMeanTape) throws -> Int {
         let op = "kalmanMeanForward"

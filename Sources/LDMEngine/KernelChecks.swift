@@ -1,4 +1,5 @@
-/// Argument checks shared by every backend, so both refuse exactly the same inputs with the same message.
+/// Argument checks of the checked entry points (`Backend+Kernels.swift`), so every backend refuses exactly the same
+/// inputs with the same message; compositions of kernels (the objectives) use them too.
 public enum KernelChecks {
     /// Throws unless all tensors have the same element count.
     public static func sameCount(_ operation: String, _ tensors: [(String, Tensor)]) throws {
@@ -28,6 +29,7 @@ public enum KernelChecks {
     }
 
     /// Validates the ICA terms' operands (x N × d, W d × d, gradients of the same sizes, α ≥ 0, β ≥ 1); returns (N, d).
+    @discardableResult
     public static func ica(x: Tensor, w: Tensor, gradientX: Tensor, gradientW: Tensor, alpha: Float, beta: Float)
         throws -> (rows: Int, dimension: Int) {
         let op = "icaTerms"
@@ -44,6 +46,7 @@ public enum KernelChecks {
     }
 
     /// Validates the Barlow Twins operands (two equal N × d views with N ≥ 2, gradients alike, finite λ); returns (N, d).
+    @discardableResult
     public static func barlow(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
         -> (rows: Int, dimension: Int) {
         let op = "barlowTwins"
@@ -192,6 +195,7 @@ public enum KernelChecks {
 
     /// The categorical plug-in entropy's operands: z1 [B, K] with its gradient, and z2 (same shape, with a
     /// gradient) when the joint is asked for. Returns (B, K) and, for the joint, z2 with its gradient.
+    @discardableResult
     public static func categorical(_ z1: Tensor, _ z2: Tensor?, gradient1: Tensor, gradient2: Tensor?) throws
         -> (b: Int, k: Int, joint: (z2: Tensor, gradient2: Tensor)?) {
         let op = "categoricalEntropy"

@@ -13,8 +13,6 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
     case outOfMemory(bytes: Int, device: String)
     /// A tensor that lives on another backend was passed to this one.
     case wrongBackend(operation: String, expected: String, got: String)
-    /// The backend does not implement the operation; `Backend.supports(_:)` says so up front.
-    case unsupported(operation: String, backend: String)
     /// A device API call failed: `name` is the symbolic error code (for OpenCL, e.g. `CL_OUT_OF_RESOURCES`).
     case deviceFailure(call: String, code: Int32, name: String, device: String)
     /// A kernel source failed to compile; `log` is the compiler's build log.
@@ -36,8 +34,6 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
             return "out of memory: could not allocate \(Self.formatBytes(bytes)) (\(bytes) bytes) on \(device)"
         case let .wrongBackend(op, expected, got):
             return "\(op): tensor lives on \(got), expected \(expected)"
-        case let .unsupported(op, backend):
-            return "\(op) is not supported by \(backend)"
         case let .deviceFailure(call, code, name, device):
             return "\(call) failed with \(name) (\(code)) on \(device)"
         case let .kernelBuildFailed(kernel, device, log):

@@ -3,11 +3,9 @@ import LDMEngine
 
 /// batch_norm (OpenCL launcher of Kernels/batch_norm.cl): batch normalisation over the rows, forward and backward.
 extension OpenCLBackend {
-    public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, into y: Tensor, mean: Tensor, variance: Tensor,
+    public func uncheckedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, into y: Tensor, mean: Tensor, variance: Tensor,
                           _ s: BatchNormShape) throws {
         let op = "batchNorm \(s)"
-        try KernelChecks.batchNorm(op, s, matrices: [("x", x), ("y", y)],
-                                   vectors: [("gamma", gamma), ("beta", beta), ("mean", mean), ("variance", variance)])
         let (rows, columns) = (try requireInt32(s.rows, op), try requireInt32(s.columns, op))
         _ = try requireInt32(s.count, op)
         let group = Self.elementwiseGroup
@@ -22,12 +20,10 @@ extension OpenCLBackend {
                    global: [padded(s.count, to: group)], local: [group])
     }
 
-    public func batchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
+    public func uncheckedBatchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
                                   dGamma: Tensor, dBeta: Tensor, _ s: BatchNormShape) throws {
         let op = "batchNormBackward \(s)"
         guard s.training else { throw LDMError.invalidArgument("\(op): the backward is defined for training mode only") }
-        try KernelChecks.batchNorm(op, s, matrices: [("x", x), ("dy", dy), ("dx", dx)],
-                                   vectors: [("gamma", gamma), ("mean", mean), ("variance", variance), ("dGamma", dGamma), ("dBeta", dBeta)])
         let (rows, columns) = (try requireInt32(s.rows, op), try requireInt32(s.columns, op))
         _ = try requireInt32(s.count, op)
         let group = Self.elementwiseGroup

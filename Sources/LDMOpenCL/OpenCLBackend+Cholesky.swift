@@ -77,8 +77,7 @@ extension OpenCLBackend {
         }
     }
 
-    public func cholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {
-        try s.validate(a: a, factor: factor)
+    public func uncheckedCholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {
         _ = try requireInt32(a.count, "cholesky")
         if s.batch == 1 { return try choleskyWithJitter(a, into: factor, n: s.n, what: "matrix 0 of \(s)") }
         // Batches: one work-group per matrix; matrices that fail get the jitter policy one at a time.
@@ -99,14 +98,12 @@ extension OpenCLBackend {
         return largest
     }
 
-    public func triangularSolve(_ factor: Tensor, _ b: Tensor, _ s: TriangularSolveShape) throws {
-        try s.validate(factor: factor, b: b)
+    public func uncheckedTriangularSolve(_ factor: Tensor, _ b: Tensor, _ s: TriangularSolveShape) throws {
         try triangularSolve(b, rows: s.rows, columns: s.columns, factor: factor, left: s.left, transposed: s.transposed,
                             alpha: s.alpha)
     }
 
-    public func gaussianLogDet(_ z: Tensor, gradient: Tensor, _ s: LogDetShape) throws -> LogDetResult {
-        try s.validate(z: z, gradient: gradient)
+    public func uncheckedGaussianLogDet(_ z: Tensor, gradient: Tensor, _ s: LogDetShape) throws -> LogDetResult {
         let op = "gaussianLogDet \(s)"
         let (b, d) = (s.rows, s.dimension)
         _ = try requireInt32(max(z.count, d * d), op)

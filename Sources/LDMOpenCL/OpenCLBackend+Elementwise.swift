@@ -5,25 +5,20 @@ import LDMEngine
 extension OpenCLBackend {
     static let elementwiseGroup = 256
 
-    public func add(_ a: Tensor, _ b: Tensor, into out: Tensor) throws {
-        try KernelChecks.sameCount("add", [("a", a), ("b", b), ("out", out)])
+    public func uncheckedAdd(_ a: Tensor, _ b: Tensor, into out: Tensor) throws {
         let n = try requireInt32(out.count, "add")
         let args: [KernelArgument] = [.int(n), .buffer(try mem(a, "add")), .buffer(try mem(b, "add")),
                                       .buffer(try mem(out, "add"))]
         try elementwise("add", n, args)
     }
 
-    public func scale(_ x: Tensor, by alpha: Float, into out: Tensor) throws {
-        try KernelChecks.sameCount("scale", [("x", x), ("out", out)])
-        try KernelChecks.finite("scale", "alpha", alpha)
+    public func uncheckedScale(_ x: Tensor, by alpha: Float, into out: Tensor) throws {
         let n = try requireInt32(out.count, "scale")
         try elementwise("scale", n, [.int(n), .float(alpha), .buffer(try mem(x, "scale")),
                                      .buffer(try mem(out, "scale"))])
     }
 
-    public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws {
-        try KernelChecks.sameCount("axpy", [("x", x), ("y", y)])
-        try KernelChecks.finite("axpy", "alpha", alpha)
+    public func uncheckedAxpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws {
         let n = try requireInt32(y.count, "axpy")
         try elementwise("axpy", n, [.int(n), .float(alpha), .buffer(try mem(x, "axpy")), .buffer(try mem(y, "axpy"))])
     }

@@ -9,8 +9,7 @@ extension OpenCLBackend {
     /// The largest k the kernel's private top-k arrays are compiled for.
     static let knnLargestK = 32
 
-    public func knnEntropy(_ z: Tensor, gradient: Tensor, _ s: KNNShape) throws -> KNNResult {
-        try s.validate(z: z, gradient: gradient)
+    public func uncheckedKnnEntropy(_ z: Tensor, gradient: Tensor, _ s: KNNShape) throws -> KNNResult {
         guard s.k <= Self.knnLargestK else {
             throw LDMError.invalidArgument("knnEntropy: k = \(s.k) exceeds the OpenCL kernel's limit of \(Self.knnLargestK)")
         }

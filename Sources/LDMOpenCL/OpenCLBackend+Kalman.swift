@@ -17,8 +17,7 @@ extension OpenCLBackend {
         try values.map { .int(try requireInt32($0, op)) }
     }
 
-    public func kalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
-        try KalmanChecks.covarianceForward(x, tape)
+    public func uncheckedKalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
         let op = "kalmanCovarianceForward"
         let (n, m, g) = (x.n, x.m, x.groups)
         let scratch = try makeTensor([g, 3 * n * n + 2 * n * m + m * m]), status = try makeTensor([g, 2])
@@ -40,9 +39,9 @@ extension OpenCLBackend {
         return (0..<g).map { report[2 * $0 + 1] }.max() ?? 0
     }
 
-    public func kalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
+    public func uncheckedKalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
                                   into means: KalmanMeanTape) throws {
-        let b = try KalmanChecks.meanForward(z, x, tape, means)
+        let b = z.shape.dims[0]
         let op = "kalmanMeanForward"
         var arguments = try ints(b, tape.steps, tape.groups, op: op)
         arguments += try [z, x.F, x.offset, x.H, x.m0, tape.factors, tape.gains, tape.logDeterminants,
@@ -51,8 +50,7 @@ extension OpenCLBackend {
         try launch(try kalmanKernel("kalman_mean_forward", n: tape.n, m: tape.m), op, arguments, global: [b], local: nil)
     }
 
-    public func kalmanCovarianceSmoother(_ tape: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws {
-        try KalmanChecks.smoother(tape, F: F, smoother)
+    public func uncheckedKalmanCovarianceSmoother(_ tape: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws {
         let op = "kalmanCovarianceSmoother"
         let (n, g) = (tape.n, tape.groups)
         let scratch = try makeTensor([g, 3 * n * n]), status = try makeTensor([g])
@@ -67,9 +65,8 @@ extension OpenCLBackend {
         }
     }
 
-    public func kalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
+    public func uncheckedKalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
                                    into smoothedMeans: Tensor) throws {
-        try KalmanChecks.meanSmoother(means, smoother, groups: g, smoothedMeans)
         let op = "kalmanMeanSmoother"
         var arguments = try ints(means.batch, means.steps, g, op: op)
         arguments += try [means.filteredMeans, means.predictedMeans, smoother.gains, smoothedMeans].map { .buffer(try mem($0, op)) }
@@ -77,9 +74,8 @@ extension OpenCLBackend {
                    global: [means.batch], local: nil)
     }
 
-    public func kalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
+    public func uncheckedKalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
                                       gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws {
-        try KalmanChecks.ldmMeanBackward(tape, means, A: A, adjoints)
         let op = "kalmanLDMMeanBackward"
         var arguments = try ints(means.batch, means.steps, tape.groups, op: op)
         arguments += try [A, tape.gains, means.whitened].map { .buffer(try mem($0, op)) }
@@ -89,10 +85,9 @@ extension OpenCLBackend {
                    global: [means.batch], local: nil)
     }
 
-    public func kalmanLDMCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
+    public func uncheckedKalmanLDMCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
                                             seedS: Tensor, sequencesPerGroup: Int,
                                             into grads: KalmanLDMCovarianceGradients) throws {
-        try KalmanChecks.ldmCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: sequencesPerGroup, grads)
         let op = "kalmanLDMCovarianceBackward"
         let (n, m, g) = (x.n, x.m, x.groups)
         let scratch = try makeTensor([g, 5 * n * n + n * m + m * m])

@@ -4,8 +4,7 @@ import LDMEngine
 /// kalman_ldm_parameters (OpenCL launcher of Kernels/kalman_ldm_parameters.cl): the packed Kalman-LDM parameters
 /// unpacked on the device, and the reverse pass's sums packed into the gradient there.
 extension OpenCLBackend {
-    public func kalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws {
-        try KalmanChecks.unpack(theta, n: n, A: A, Q: Q, offset: offset)
+    public func uncheckedKalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws {
         let op = "kalmanLDMUnpack"
         let group = Self.elementwiseGroup
         try launch(try kernel("kalman_ldm_parameters", "kalman_ldm_unpack", options: ""), op,
@@ -13,8 +12,7 @@ extension OpenCLBackend {
                    global: [padded(n * n, to: group)], local: [group])
     }
 
-    public func kalmanLDMShiftLogNoise(_ theta: Tensor, n: Int, logNoise: Tensor?, into out: Tensor) throws {
-        try KalmanChecks.shiftLogNoise(theta, n: n, logNoise: logNoise, out: out)
+    public func uncheckedKalmanLDMShiftLogNoise(_ theta: Tensor, n: Int, logNoise: Tensor?, into out: Tensor) throws {
         let op = "kalmanLDMShiftLogNoise"
         guard out.count > 0 else { return }
         let group = Self.elementwiseGroup
@@ -25,9 +23,8 @@ extension OpenCLBackend {
                    global: [padded(out.count, to: group)], local: [group])
     }
 
-    public func kalmanLDMPackGradient(_ theta: Tensor, n: Int, sums: KalmanLDMReverseSums, batch: Int,
+    public func uncheckedKalmanLDMPackGradient(_ theta: Tensor, n: Int, sums: KalmanLDMReverseSums, batch: Int,
                                       into gradient: Tensor) throws {
-        try KalmanChecks.packGradient(theta, n: n, sums: sums, batch: batch, gradient: gradient)
         let op = "kalmanLDMPackGradient"
         let group = Self.elementwiseGroup
         let buffers = [theta, sums.hBarSum, sums.meanGradA, sums.covariances.gradA, sums.covariances.gradLogQ,

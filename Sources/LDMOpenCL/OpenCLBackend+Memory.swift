@@ -30,8 +30,7 @@ final class OpenCLStorage: TensorStorage, @unchecked Sendable {
 }
 
 extension OpenCLBackend {
-    public func makeTensor(_ shape: TensorShape) throws -> Tensor {
-        try shape.validate("makeTensor")
+    public func uncheckedMakeTensor(_ shape: TensorShape) throws -> Tensor {
         // Whole 256-byte blocks: nearby sizes share pool slots, and sub-allocations stay aligned.
         let bytes = max(256, (shape.count * MemoryLayout<Float>.stride + 255) / 256 * 256)
         let memory = try pool.take(bytes: bytes) ?? allocate(bytes: bytes)
@@ -79,37 +78,22 @@ extension OpenCLBackend {
         try storage(of: tensor, as: OpenCLStorage.self, for: operation).mem
     }
 
-    public func write(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) throws {
-        guard values.count == tensor.count else {
-            throw LDMError.shapeMismatch(operation: "write", detail: "\(values.count) values for \(tensor.count) elements")
-        }
+    public func uncheckedWrite(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) throws {
         let destination = try mem(tensor, "write")
         guard let base = values.baseAddress, values.count > 0 else { return }
         try checkCL(clEnqueueWriteBuffer(queue, destination, cl_bool(CL_TRUE), 0, values.count * 4, base, 0, nil, nil),
                     "clEnqueueWriteBuffer", device: info.description)
     }
 
-    public func read(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) throws {
-        guard values.count == tensor.count else {
-            throw LDMError.shapeMismatch(operation: "read", detail: "\(values.count) slots for \(tensor.count) elements")
-        }
+    public func uncheckedRead(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) throws {
         let source = try mem(tensor, "read")
         guard let base = values.baseAddress, values.count > 0 else { return }
         try checkCL(clEnqueueReadBuffer(queue, source, cl_bool(CL_TRUE), 0, values.count * 4, base, 0, nil, nil),
                     "clEnqueueReadBuffer", device: info.description)
     }
 
-    public func copy(_ source: Tensor, to destination: Tensor) throws {
-        try KernelChecks.sameCount("copy", [("source", source), ("destination", destination)])
-        let from = try mem(source, "copy"), to = try mem(destination, "copy")
-        guard source.count > 0, from != to else { return }
-        try checkCL(clEnqueueCopyBuffer(queue, from, to, 0, 0, source.count * 4, 0, nil, nil),
-                    "clEnqueueCopyBuffer", device: info.description)
-    }
-
-    public func copy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
+    public func uncheckedCopy(_ source: Tensor, offset sourceOffset: Int, to destination: Tensor, offset destinationOffset: Int,
                      count: Int) throws {
-        try KernelChecks.range(source: source, sourceOffset, destination: destination, destinationOffset, count: count)
         let from = try mem(source, "copy"), to = try mem(destination, "copy")
         guard count > 0 else { return }
         try checkCL(clEnqueueCopyBuffer(queue, from, to, sourceOffset * 4, destinationOffset * 4, count * 4, 0, nil, nil),

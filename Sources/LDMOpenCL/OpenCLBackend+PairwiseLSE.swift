@@ -15,8 +15,7 @@ extension OpenCLBackend {
          .int(s.excludeDiagonal ? 1 : 0)]
     }
 
-    public func pairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ s: PairwiseLSEShape) throws {
-        try s.validate(x: x, y: y, lse: lse)
+    public func uncheckedPairwiseLSE(_ x: Tensor, _ y: Tensor, into lse: Tensor, _ s: PairwiseLSEShape) throws {
         _ = try requireInt32(max(x.count, y.count), "pairwiseLSE")
         let arguments = lseArguments(s) + [.buffer(try mem(x, "pairwiseLSE")), .buffer(try mem(y, "pairwiseLSE")),
                                            .buffer(try mem(lse, "pairwiseLSE"))]
@@ -26,9 +25,8 @@ extension OpenCLBackend {
                    global: [tile, padded(s.rows, to: tile)], local: [tile, tile])
     }
 
-    public func pairwiseLSEBackward(_ x: Tensor, _ y: Tensor, _ lse: Tensor, _ g: Tensor, dx: Tensor, dy: Tensor,
+    public func uncheckedPairwiseLSEBackward(_ x: Tensor, _ y: Tensor, _ lse: Tensor, _ g: Tensor, dx: Tensor, dy: Tensor,
                                     _ s: PairwiseLSEShape) throws {
-        try s.validateBackward(x: x, y: y, lse: lse, g: g, dx: dx, dy: dy)
         let op = "pairwiseLSEBackward"
         _ = try requireInt32(max(x.count, y.count), op)
         let inputs: [KernelArgument] = [.buffer(try mem(x, op)), .buffer(try mem(y, op)), .buffer(try mem(lse, op)),
@@ -48,8 +46,7 @@ extension OpenCLBackend {
     }
 
     /// The row and column passes of lse.cl into two buffers, summed.
-    public func pairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ s: PairwiseLSEShape) throws {
-        try s.validateSelfBackward(z: z, lse: lse, g: g, dz: dz)
+    public func uncheckedPairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ s: PairwiseLSEShape) throws {
         let other = try makeTensor(dz.shape)
         try pairwiseLSEBackward(z, z, lse, g, dx: dz, dy: other, s)
         try axpy(1, other, dz)

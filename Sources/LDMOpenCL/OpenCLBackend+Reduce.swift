@@ -15,9 +15,8 @@ extension OpenCLBackend {
         return "-DREDUCE_OP=\(op) -DREDUCE_WG=\(reduceGroup)"
     }
 
-    public func reduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ s: RowsShape) throws {
+    public func uncheckedReduceRows(_ x: Tensor, into out: Tensor, _ reduction: RowReduction, _ s: RowsShape) throws {
         let op = "reduceRows(\(reduction))"
-        try KernelChecks.rows(op, s, x: x, out: out)
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(out, op))]
         guard s.rows > 0 else { return }
@@ -25,10 +24,9 @@ extension OpenCLBackend {
         try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
     }
 
-    public func reduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
+    public func uncheckedReduceRowsBackward(_ x: Tensor, _ y: Tensor, _ gy: Tensor, into gx: Tensor,
                                    _ reduction: RowReduction, _ s: RowsShape) throws {
         let op = "reduceRowsBackward(\(reduction))"
-        try KernelChecks.rowsBackward(op, s, x: x, y: y, gy: gy, gx: gx)
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(y, op)),
                                       .buffer(try mem(gy, op)), .buffer(try mem(gx, op))]
@@ -40,9 +38,8 @@ extension OpenCLBackend {
 
 /// Row normalisation (OpenCL launcher of normalize_rows in Kernels/reduce.cl).
 extension OpenCLBackend {
-    public func normalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ s: RowsShape) throws {
+    public func uncheckedNormalizeRows(_ x: Tensor, into out: Tensor, norms: Tensor, _ s: RowsShape) throws {
         let op = "normalizeRows \(s)"
-        try KernelChecks.normalize(op, s, matrices: [("x", x), ("out", out)], norms: norms, output: out)
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(x, op)), .buffer(try mem(out, op)),
                                       .buffer(try mem(norms, op))]
@@ -51,10 +48,9 @@ extension OpenCLBackend {
         try launch(kernel, op, args, global: [s.rows * Self.reduceGroup], local: [Self.reduceGroup])
     }
 
-    public func normalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor,
+    public func uncheckedNormalizeRowsBackward(_ out: Tensor, _ norms: Tensor, _ g: Tensor, into dx: Tensor,
                                       _ s: RowsShape) throws {
         let op = "normalizeRowsBackward \(s)"
-        try KernelChecks.normalize(op, s, matrices: [("out", out), ("g", g), ("dx", dx)], norms: norms, output: dx)
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .buffer(try mem(out, op)), .buffer(try mem(norms, op)),
                                       .buffer(try mem(g, op)), .buffer(try mem(dx, op))]
@@ -74,9 +70,8 @@ extension OpenCLBackend {
         return group
     }
 
-    public func softmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
+    public func uncheckedSoftmaxRows(_ x: Tensor, into y: Tensor, scale: Float, _ s: RowsShape) throws {
         let op = "softmaxRows \(s)"
-        try KernelChecks.softmax(op, s, scale: scale, inputs: [("x", x)], output: ("y", y))
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .float(scale), .buffer(try mem(x, op)), .buffer(try mem(y, op))]
         guard s.rows > 0 else { return }
@@ -85,9 +80,8 @@ extension OpenCLBackend {
         try launch(kernel, op, args, global: [s.rows * group], local: [group])
     }
 
-    public func softmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
+    public func uncheckedSoftmaxRowsBackward(_ y: Tensor, _ dy: Tensor, into dx: Tensor, scale: Float, _ s: RowsShape) throws {
         let op = "softmaxRowsBackward \(s)"
-        try KernelChecks.softmax(op, s, scale: scale, inputs: [("y", y), ("dy", dy)], output: ("dx", dx))
         _ = try requireInt32(s.count, op)
         let args: [KernelArgument] = [.int(Int32(s.columns)), .float(scale), .buffer(try mem(y, op)), .buffer(try mem(dy, op)),
                                       .buffer(try mem(dx, op))]

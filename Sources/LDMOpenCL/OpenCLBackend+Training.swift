@@ -4,26 +4,22 @@ import LDMEngine
 
 /// activation and optimizer (OpenCL launchers of Kernels/activation.cl and Kernels/optimizer.cl).
 extension OpenCLBackend {
-    public func activation(_ x: Tensor, into y: Tensor, _ kind: Activation) throws {
-        try KernelChecks.sameCount("activation", [("x", x), ("y", y)])
+    public func uncheckedActivation(_ x: Tensor, into y: Tensor, _ kind: Activation) throws {
         let n = try requireInt32(x.count, "activation")
         try pointwise("activation", "activation", options: "-DACT=\(kind.code)", n,
                       [.int(n), .buffer(try mem(x, "activation")), .buffer(try mem(y, "activation"))])
     }
 
-    public func activationBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ kind: Activation) throws {
+    public func uncheckedActivationBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ kind: Activation) throws {
         let op = "activationBackward"
-        try KernelChecks.sameCount(op, [("x", x), ("dy", dy), ("dx", dx)])
         let n = try requireInt32(x.count, op)
         try pointwise("activation", "activation_backward", options: "-DACT=\(kind.code)", n,
                       [.int(n), .buffer(try mem(x, op)), .buffer(try mem(dy, op)), .buffer(try mem(dx, op))])
     }
 
-    public func optimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor,
+    public func uncheckedOptimizerStep(_ parameter: Tensor, _ gradient: Tensor, first: Tensor, second: Tensor,
                               _ step: OptimizerStep) throws {
         let op = "optimizerStep"
-        try KernelChecks.sameCount(op, [("parameter", parameter), ("gradient", gradient), ("first", first), ("second", second)])
-        try step.validate()
         let n = try requireInt32(parameter.count, op)
         switch step {
         case let .adam(lr, beta1, beta2, epsilon, weightDecay, decoupled, t):

@@ -3,9 +3,8 @@ import LDMEngine
 
 /// variance_features (OpenCL launcher of Kernels/variance_features.cl): the noise network's first stage.
 extension OpenCLBackend {
-    public func varianceFeatures(_ x: Tensor, _ w: Tensor, into y: Tensor, means: Tensor, _ s: RowsShape) throws {
+    public func uncheckedVarianceFeatures(_ x: Tensor, _ w: Tensor, into y: Tensor, means: Tensor, _ s: RowsShape) throws {
         let op = "varianceFeatures \(s)"
-        try KernelChecks.varianceFeatures(op, s, x: x, w: w, rowsByColumns: y, means: means)
         let (rows, f) = (try requireInt32(s.rows, op), try requireInt32(s.columns, op))
         _ = try requireInt32(s.count, op)
         let group = Self.elementwiseGroup
@@ -14,11 +13,9 @@ extension OpenCLBackend {
                    global: [padded(s.rows, to: group)], local: [group])
     }
 
-    public func varianceFeaturesBackward(_ x: Tensor, _ w: Tensor, means: Tensor, _ dy: Tensor, gradientW: Tensor,
-                                         _ s: RowsShape) throws {
+    public func uncheckedVarianceFeaturesBackward(_ x: Tensor, _ w: Tensor, means: Tensor, _ dy: Tensor, gradientW: Tensor,
+                                                  gradientX: Tensor?, _ s: RowsShape) throws {
         let op = "varianceFeaturesBackward \(s)"
-        try KernelChecks.varianceFeatures(op, s, x: x, w: w, rowsByColumns: dy, means: means)
-        try KernelChecks.count(op, "gradientW", gradientW, s.columns)
         let (rows, f) = (try requireInt32(s.rows, op), try requireInt32(s.columns, op))
         _ = try requireInt32(s.count, op)
         let rowTerms = try makeTensor([s.rows])
@@ -29,5 +26,10 @@ extension OpenCLBackend {
         try launch(try kernel("variance_features", "variance_features_weights", options: ""), op,
                    [.int(rows), .int(f)] + (try [x, w, means, dy, rowTerms, gradientW].map { .buffer(try mem($0, op)) }),
                    global: [padded(s.columns, to: group)], local: [group])
+        if let gradientX {
+            try launch(try kernel("variance_features", "variance_features_inputs", options: ""), op,
+                       [.int(rows), .int(f)] + (try [x, w, means, dy, rowTerms, gradientX].map { .buffer(try mem($0, op)) }),
+                       global: [padded(s.rows, to: group)], local: [group])
+        }
     }
 }

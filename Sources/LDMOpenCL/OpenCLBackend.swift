@@ -75,10 +75,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         clReleaseContext(context)
     }
 
-    /// Every kernel of the protocol runs on OpenCL.
-    public func supports(_ op: KernelOp) -> Bool { true }
-
-
     /// Waits for every enqueued command.
     public func synchronize() throws {
         try checkCL(clFinish(queue), "clFinish", device: info.description)

@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMReference
 
 /// The Kalman-LDM predictor of SPEC §5: an encoder f (frames → pseudo-observations z_t) and a linear-Gaussian

@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMReference
 
 /// The experiments `ldm train` runs, with the reference settings of SPEC §6.

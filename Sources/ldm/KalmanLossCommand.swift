@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LDMEngine
+import LDMObjectives
 
 extension KalmanCommand {
     /// `ldm kalman loss`: the Kalman-LDM loss of SPEC §5 with its gradients.

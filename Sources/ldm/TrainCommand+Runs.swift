@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMTraining
 
 /// Turning `ldm train`'s options into a configured run of the chosen experiment.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMTraining
 
 /// Set by the SIGINT handler; the training loop polls it after every step.

@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMReference
 import Testing
 

@@ -30,6 +30,17 @@ struct NoiseNetworkTests {
             zip(Reference.varianceFeatures(x64, v, rows: rows).y, g64).reduce(0) { $0 + $1.0 * $1.1 }
         }
         expectClose(try backend.download(dw), numeric, tolerance: GradientTests.tolerance, "dw on \(name)")
+        // ∂/∂x on the first 5 rows (rows are independent, so a 5-row problem is the same function of them).
+        let few = 5 * f, fewShape = RowsShape(rows: 5, columns: f)
+        let fx = try backend.upload(Array(x[0..<few]), shape: [5, f]), fg = try backend.upload(Array(g[0..<few]), shape: [5, f])
+        let fy = try backend.makeTensor([5, f]), fm = try backend.makeTensor([5]), fdw = try backend.makeTensor([f])
+        let dx = try backend.makeTensor([5, f])
+        try backend.varianceFeatures(fx, tw, into: fy, means: fm, fewShape)
+        try backend.varianceFeaturesBackward(fx, tw, means: fm, fg, gradientW: fdw, gradientX: dx, fewShape)
+        let numericX = finiteDifferenceGradient(Array(x64[0..<few])) { v in
+            zip(Reference.varianceFeatures(v, w64, rows: 5).y, g64[0..<few]).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        expectClose(try backend.download(dx), numericX, tolerance: GradientTests.tolerance, "dx on \(name)")
         #expect(throws: LDMError.self) { try backend.varianceFeatures(tx, try backend.makeTensor([f + 1]), into: y, means: means, shape) }
     }
 
