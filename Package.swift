@@ -6,7 +6,7 @@ let package = Package(
     name: "ldm",
     products: [
         .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference", "LDMObjectives",
-                                              "LDMTraining"]),
+                                              "LDMData", "LDMMetrics", "LDMTraining"]),
         .executable(name: "ldm", targets: ["ldm"]),
     ],
     dependencies: [
@@ -36,8 +36,13 @@ let package = Package(
         // LDM objectives (alignment + entropy estimators, presets) composed from the backend's kernels.
         .target(name: "LDMObjectives", dependencies: ["LDMEngine"], path: "Sources/LDMObjectives"),
 
-        // Training: layers, optimisers, data generators, models, metrics, checkpoints (`ldm train`).
-        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "LDMObjectives", "CBLAS"], path: "Sources/LDMTraining"),
+        // The data sets the engine generates itself (dot-motion videos, Ornstein–Uhlenbeck mixtures, two-view vectors).
+        .target(name: "LDMData", dependencies: ["LDMReference"], path: "Sources/LDMData"),
+        // Evaluation metrics on host arrays: the ridge probe, MCC, linear CKA, clustering accuracy (`ldm metrics`).
+        .target(name: "LDMMetrics", dependencies: ["LDMEngine", "CBLAS"], path: "Sources/LDMMetrics"),
+        // Training: modules, optimisers, the training loop and its tasks, checkpoints, reports (`ldm train`).
+        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "LDMObjectives", "LDMData", "LDMMetrics"],
+                path: "Sources/LDMTraining"),
 
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
         .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMObjectives",
@@ -45,7 +50,7 @@ let package = Package(
                 path: "Benchmarks/LDMBenchmarks"),
 
         .executableTarget(name: "ldm", dependencies: [
-            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks", "LDMObjectives", "LDMTraining",
+            "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks", "LDMObjectives", "LDMData", "LDMMetrics", "LDMTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ldm"),
 
@@ -53,7 +58,7 @@ let package = Package(
                     path: "Tests/LDMEngineTests"),
         .testTarget(name: "BackendParityTests",
                     dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources", "LDMObjectives",
-                                   "LDMTraining"],
+                                   "LDMData", "LDMMetrics", "LDMTraining"],
                     path: "Tests/BackendParityTests"),
     ]
 )

@@ -29,27 +29,26 @@ struct Bench: ParsableCommand {
     @Option(help: "cpu, opencl or all.")
     var backend: BackendChoice = .all
 
-    @Option(help: "OpenCL device index (see `ldm devices`).")
-    var device: Int?
+    @OptionGroup var device: DeviceOption
 
     @Option(help: "OpenCL matmul implementation: clblast or kernel (Kernels/matmul.cl).")
     var matmulEngine: OpenCLBackend.MatmulEngine?
 
-    @Option(help: "Least time spent timing each case, in seconds.")
+    @Option(parsing: .unconditional, help: "Least time spent timing each case, in seconds.")
     var minSeconds: Double = 1.0
 
     @Flag(help: "Print a JSON array of rows (kernel, backend, shape, seconds_median, gflops, ...).")
     var json = false
 
     func validate() throws {
-        guard minSeconds > 0, minSeconds.isFinite else { throw ValidationError("--min-seconds must be positive") }
+        guard minSeconds > 0, minSeconds <= 3600 else { throw ValidationError("--min-seconds must be in (0, 3600], got \(minSeconds)") }
     }
 
     func run() throws {
         try reportingErrors {
             let selected = kernels.isEmpty ? Kernel.allCases : kernels
             var rows: [BenchmarkRow] = []
-            for backend in try openBackends(backend, device: device, matmul: matmulEngine) {
+            for backend in try openBackends(backend, device: device.device, matmul: matmulEngine) {
                 let peak = try measurePeak(backend)
                 note(String(format: "%@: measured FP32 peak %.1f GFLOP/s", backend.info.description, peak))
                 var label = backend.info.kind.rawValue

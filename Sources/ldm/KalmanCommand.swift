@@ -28,15 +28,10 @@ struct KalmanCommand: ParsableCommand {
         @Option(help: "Initial mean, n (default 0).") var m0: String?
         @Option(name: .customLong("P0"), help: "Initial covariance, n × n (default I).") var p0: String?
         @Flag(help: "Also run the Rauch–Tung–Striebel smoother.") var smooth = false
-        @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
-        @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
+        @OptionGroup(title: "Backend") var backend: BackendOptions
         @Option(help: "Directory for filtered_means.npy, filtered_covs.npy (and smoothed_*.npy with --smooth).")
         var out: String?
         @Flag(help: "Print JSON: log_likelihood, backend, seconds, jitter.") var json = false
-
-        func validate() throws {
-            guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
-        }
 
         struct Output: Encodable {
             var logLikelihood: Double
@@ -69,7 +64,7 @@ struct KalmanCommand: ParsableCommand {
                     throw LDMError.invalidFile(path: path, problem: "\(what) must be \(size) × \(size) or \(dims[0]) × \(size) × \(size), found shape \(shape)")
                 }
                 let model = try LinearGaussianModel(F: fValues, H: hValues, Q: qValues, R: rValues, m0: m0Values, P0: p0Values)
-                let engine = try openBackends(backend, device: device)[0]
+                let engine = try backend.open()
                 let start = DispatchTime.now().uptimeNanoseconds
                 let observations = try engine.upload(zValues, shape: TensorShape(dims))
                 let filtered = try engine.kalmanFilter(observations, model)
@@ -110,39 +105,5 @@ struct KalmanCommand: ParsableCommand {
             }
             return (shape, values)
         }
-    }
-}
-
-/// A finite `.npy` array of one of the given ranks, refusing others with the file and the problem named.
-func readFiniteArray(_ path: String, ranks: [Int], what: String) throws -> (TensorShape, [Float]) {
-    let (shape, values) = try NumPyFile.read(path)
-    guard ranks.contains(shape.rank) else {
-        throw LDMError.invalidFile(path: path, problem: "\(what) must have rank \(ranks.map(String.init).joined(separator: " or ")), found shape \(shape)")
-    }
-    if let bad = values.firstIndex(where: { !$0.isFinite }) {
-        throw LDMError.invalidFile(path: path, problem: "\(what) has a non-finite value at flat index \(bad)")
-    }
-    return (shape, values)
-}
-
-/// Reads whole numbers ≥ 0 (labels, cluster ids) stored as a float .npy of shape [N] or [N, 1]; anything else is
-/// refused with the file, the entry and its value named.
-func readWholeNumbers(_ path: String, what: String) throws -> [Int] {
-    let (shape, values) = try readFiniteArray(path, ranks: [1, 2], what: what)
-    guard shape.rank == 1 || shape.dims[1] == 1 else {
-        throw LDMError.invalidFile(path: path, problem: "\(what) must be one column, found shape \(shape)")
-    }
-    if let bad = values.firstIndex(where: { $0 < 0 || $0 != $0.rounded() || $0 > 1e6 }) {
-        throw LDMError.invalidFile(path: path, problem: "\(what) must be non-negative integers, found \(values[bad]) at index \(bad)")
-    }
-    return values.map { Int($0) }
-}
-
-/// Writes each (file name, values, shape) as .npy into `directory` (created if missing); NumPyFile writes each
-/// atomically, so no half-written array is left behind.
-func writeArrays(_ files: [(String, [Float], TensorShape)], to directory: String) throws {
-    try createOutputDirectory(directory)
-    for (name, values, shape) in files {
-        try NumPyFile.write(values, shape: shape, to: (directory as NSString).appendingPathComponent(name))
     }
 }

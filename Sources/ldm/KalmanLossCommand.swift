@@ -23,19 +23,17 @@ extension KalmanCommand {
         @Option(name: .customLong("A"), help: "Transition matrix, d_s × d_s (d_s ≥ d_l).") var a: String
         @Option(help: "Offset b, d_s (default 0).") var b: String?
         @Option(help: "Log process-noise diagonal a, d_s (default 0).") var logProcessNoise: String?
-        @Option(help: "Joint log-scale s.") var logScale: Float = 0
+        @Option(parsing: .unconditional, help: "Joint log-scale s (any real number; negative values are written as a separate argument too).") var logScale: Float = 0
         @Option(help: "Per-step log observation noise ℓ, [B, T, d_l] like z (default: none, Σ_D = e^s·I).")
         var logObservationNoise: String?
         @Option(help: "stopgrad (the default) or knn.") var variant: LossVariant = .stopgrad
-        @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
-        @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
+        @OptionGroup(title: "Backend") var backend: BackendOptions
         @Option(help: "Directory for predicted_means, filtered_means, filtered_covs, innovation_covs and the grad_*.npy files.")
         var out: String?
         @Flag(help: "Print JSON: loss, backend, seconds.") var json = false
 
         func validate() throws {
-            guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
-            guard logScale.isFinite else { throw ValidationError("--log-scale must be finite") }
+            try Check.finite(logScale, "--log-scale")
         }
 
         struct Output: Encodable {
@@ -62,7 +60,7 @@ extension KalmanCommand {
                     }
                     return values
                 }
-                let engine = try openBackends(backend, device: device)[0]
+                let engine = try backend.open()
                 let start = DispatchTime.now().uptimeNanoseconds
                 let observations = try engine.upload(zValues, shape: TensorShape(dims))
                 let noise = try noiseValues.map { try engine.upload($0, shape: TensorShape(dims)) }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import LDMEngine
-import LDMTraining
+import LDMMetrics
 
 /// `ldm metrics`: SPEC §7's comparisons of representations saved as .npy arrays.
 struct MetricsCommand: ParsableCommand {

@@ -4,241 +4,127 @@ import LDMEngine
 import LDMObjectives
 import LDMTraining
 
-/// Set by the SIGINT handler; the training loop polls it after every step.
-nonisolated(unsafe) private var interruptRequested: sig_atomic_t = 0
-
-/// `ldm train`: trains a model end to end and writes metrics, a checkpoint, a summary and a report.
+/// `ldm train`: one subcommand per training task, all run by the same loop (metrics, checkpoints, resume, Ctrl-C,
+/// summary, report). `ldm train --experiment NAME` (the form before the subcommands) still works.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an experiment end to end (Kalman-LDM on dot-motion videos, ICA, two-view LDM).",
+        abstract: "Train a model end to end (Kalman-LDM or CPC on dot-motion videos, ICA, two-view LDM).",
         discussion: """
-            square: a dot moving around a square (0.314 rad per step), d_s = d_l = 2, Adam 0.02 → 0.005 linearly; \
-            figure8: a figure-8 path, d_s = 10, d_l = 5, Adam 0.005 with step decay; \
-            circular: a noisy rotation (process noise 0.05) seen through half_flip frames with random pixel noise \
-            (mean 0.3), Σ_D learned as one scale; circular-inferred: the same motion without the flip, 3200 \
-            sequences in batches of 32, Σ_D predicted per frame by a noise network. The kNN form of the loss by default \
-            (circular-inferred: the reference's stop-gradient form). \
-            All: 100 frames of 10 × 10 pixels per sequence, 8 test sequences, encoder MLP 100 → 100 → d_l (ReLU) \
-            (SPEC §5, §6). The held-out R² is a ridge probe from the filtered states to the true positions, fitted \
-            on 64 training sequences and scored on the test set. Writes metrics.jsonl, checkpoint.safetensors \
-            (atomically, every epoch), summary.json and report.html to --out. Ctrl-C stops after the current step; \
-            the last epoch's checkpoint stays valid for --resume. \
-            --objective cpc trains the same encoder on the same videos with CPC instead of the filter: contexts of the \
-            last --context-steps encodings (default 1), linear predictors for horizons 1…--horizons (default 3), InfoNCE \
-            over the batch's (sequence, step) targets at --temperature (default 1: these paths repeat, and sharper kernels \
-            treat the same position in other sequences as negatives); the probe reads the normalised encodings. \
-            ou-ica: two Ornstein–Uhlenbeck sources (θ = 2.0, 0.2) mixed by a 45° rotation, unmixed by W = exp(skew) \
-            under a Gaussian latent with per-source weights 1/std, plain SGD at 0.01 for 1000 full-batch steps (one \
-            step per epoch); reports the MCC and the unmixing angle. \
-            two-view: an MLP encoder 10 → 128 → 128 → 10 trained on pairs of views x = g(s + 0.1·ε) of latents s on the \
-            sphere (or --latent gaussian) through a fixed random invertible MLP g, with a two-view --objective \
-            (default ldm-contrastive), Adam 0.01 with a one-epoch warm-up and cosine decay, batch 256, 10 240 pairs, 50 epochs; \
-            or your own paired views with --view1/--view2 (N × d .npy, optional --latents N × k for the probe; the last \
-            --test-rows rows are held out). Reports the held-out probe R² to the latents, the MCC and the top-1 \
-            retrieval accuracy, and the oracle R² of g⁻¹(x₁) = s + ε₁ (the ceiling). --objective clustering or \
-            clustering-mi puts a softmax over --classes K (default 10) on the encoder, trains the categorical model \
-            with p annealed 0.8 → 0.99 and the plug-in entropy, on latents drawn from K clusters (or your views with \
-            optional --labels), and reports the clustering accuracy of the argmax class.
-            """)
+            Every task writes to --out: metrics.jsonl (a line every few steps and one per evaluation), \
+            checkpoint.safetensors (atomically, at every evaluation), summary.json and report.html. Ctrl-C or SIGTERM \
+            stops after the current step with the last checkpoint intact; --resume continues from it and ends exactly \
+            where an uninterrupted run ends. Without a subcommand, trains `kalman` (square dot motion); \
+            `ldm train --experiment square|figure8|circular|circular-inferred|ou-ica|two-view [...]` picks the task \
+            as before (--objective cpc with a video experiment is the cpc task).
+            """,
+        subcommands: [TrainKalman.self, TrainCPC.self, TrainICA.self, TrainTwoView.self, TrainByExperiment.self],
+        defaultSubcommand: TrainByExperiment.self)
+}
 
-    enum ExperimentChoice: String, ExpressibleByArgument, CaseIterable {
-        case square, figure8, circular, circularInferred = "circular-inferred", ouICA = "ou-ica", twoView = "two-view"
-    }
+/// What every training subcommand does once its task is built: open the backend, run the loop with a progress
+/// line and signal handling, print the result.
+struct TrainingRunner {
+    let backend: BackendOptions
+    let run: RunOptions
 
-    @Option(help: "square, figure8, circular, circular-inferred, ou-ica or two-view.")
-    var experiment: ExperimentChoice = .square
-    @Option(help: "Kalman experiments: knn or stopgrad (default knn, stopgrad for circular-inferred; stopgrad uses the reference's learning rates), or cpc (the same videos and encoder trained with CPC instead of the filter). two-view: simclr, ldm-contrastive (default), mi-contrastive, ldm-logdet, ldm-knn, vicreg, barlow, byol, jepa (with a predictor head), clustering, clustering-mi (a softmax head over --classes), or a grid point LATENT+ENTROPY[+mi] such as plane+knn or sphere+logdet+mi.")
-    var objective: String?
-    @Option(help: "cpu or opencl.") var backend: BackendChoice = .cpu
-    @Option(help: "OpenCL device index (see `ldm devices`).") var device: Int?
-    @Option(help: "Seed of the data, the initialisation and the batch order.") var seed: UInt64 = 0
-    @Option(help: "Epochs (default 20 for the Kalman experiments as the reference, 1000 full-batch steps for ou-ica, 50 for two-view).") var epochs: Int?
-    @Option(help: "Training sequences (default 800; fewer for a quick run).") var trainSequences: Int?
-    @Option(help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad as in the reference, 1 with knn).")
-    var filterRateMultiplier: Float?
-    @Option(help: "circular experiments: the probability of a 135° jump per step (default 0).") var jumpRate: Double?
-    @Option(help: "--objective cpc: encodings per context window (default 1).") var contextSteps: Int?
-    @Option(help: "--objective cpc: prediction horizons 1…K, one linear predictor each (default 3).") var horizons: Int?
-    @Option(help: "--objective cpc: the InfoNCE temperature (default 1).") var temperature: Float?
-    @Option(help: "Clip the global gradient norm to this value before each step (default: no clipping).") var clipNorm: Float?
-    @Option(help: "Adam's (L2) weight decay (default: the experiment's, 1e-6 or 1e-4).") var weightDecay: Float?
-    @Option(help: "Multiplies the experiment's learning-rate schedule (default 1).") var learningRateScale: Float = 1
-    @Option(help: "adam, adamw, sgd (momentum 0.9; 0 for ou-ica) or lars (default: the experiment's: adam, or sgd for ou-ica).")
-    var optimizer: OptimizerKind?
-    @Option(help: "The base learning rate (default: the experiment's); the schedule keeps its shape.") var learningRate: Float?
-    @Option(help: "constant, linear (to 1 % of the base), step (halved at 1/3 and 2/3) or cosine (after --warmup-steps) (default: the experiment's).")
-    var schedule: LearningRateSchedule.Kind?
-    @Option(help: "Linear warm-up steps before the cosine schedule (default 0).") var warmupSteps: Int?
-    @Option(help: "two-view: the synthetic latent, sphere (default), gaussian or clusters (the default for the clustering objectives).")
-    var latent: TwoViewData.Latent?
-    @Option(help: "two-view: your first views, N × d .npy (with --view2).") var view1: String?
-    @Option(help: "two-view: your second views, N × d .npy, row i paired with --view1's row i.") var view2: String?
-    @Option(help: "two-view: the true latents of your views, N × k .npy, for the probe R² and MCC (optional).") var latents: String?
-    @Option(help: "two-view: class labels of your views, N whole numbers as a float .npy (labels.astype(np.float32)), for the clustering accuracy (optional).")
-    var labels: String?
-    @Option(help: "two-view: clusters of the synthetic clusters latent and width of the clustering objectives' softmax head (default 10; with --labels, the labels' count).")
-    var classes: Int?
-    @Option(help: "two-view: held-out rows (default 2048; the last rows of your arrays).") var testRows: Int?
-    @Option(help: "two-view: training pairs generated (default 10240).") var trainRows: Int?
-    @Option(help: "two-view: pairs per batch (default 256).") var batchSize: Int?
-    @Flag(help: "two-view: BatchNorm after each hidden layer of the encoder.") var batchNorm = false
-    @Option(help: "two-view byol/jepa: base momentum of a target encoder that follows the online one, rising to 1 on a cosine (BYOL's schedule; default 0.99); 0: the online encoder is its own detached target (SimSiam).")
-    var targetMomentum: Float?
-    @Option(help: "Output directory (default runs/<experiment>).") var out: String?
-    @Flag(help: "Continue from <out>/checkpoint.safetensors.") var resume = false
-    @Flag(help: "Print summary.json to standard output when done.") var json = false
-    @Flag(help: "No progress bar.") var quiet = false
-
-    var isKalman: Bool { Experiment(rawValue: experiment.rawValue) != nil }
-
-    /// What the progress bar's running metric is for two-view: the clustering accuracy for the clustering objectives
-    /// (when labels exist), the probe R² when latents exist, else the retrieval top-1.
-    var progressLabel: String {
-        guard experiment == .twoView else { return "R²" }
-        let clustering = objective.flatMap(TwoViewObjective.init(rawValue:))?.isClustering ?? false
-        if clustering && (view1 == nil || labels != nil) { return "accuracy" }
-        return latents == nil && view1 != nil ? "top-1" : "R²"
-    }
-
-    func validate() throws {
-        guard backend != .all else { throw ValidationError("--backend must be cpu or opencl") }
-        let twoViewOnly: [(Bool, String)] = [(latent != nil, "--latent"), (view1 != nil, "--view1"), (view2 != nil, "--view2"),
-                                             (latents != nil, "--latents"), (testRows != nil, "--test-rows"),
-                                             (labels != nil, "--labels"), (classes != nil, "--classes"),
-                                             (targetMomentum != nil, "--target-momentum"),
-                                             (trainRows != nil, "--train-rows"), (batchSize != nil, "--batch-size"),
-                                             (batchNorm, "--batch-norm")]
-        if experiment != .twoView, let (_, name) = twoViewOnly.first(where: { $0.0 }) {
-            throw ValidationError("\(name) applies to --experiment two-view only")
-        }
-        if let warmupSteps {
-            guard schedule == .cosine else { throw ValidationError("--warmup-steps applies to --schedule cosine only") }
-            guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0, got \(warmupSteps)") }
-        }
-        if let learningRate, !(learningRate.isFinite && learningRate > 0) {
-            throw ValidationError("--learning-rate must be positive, got \(learningRate)")
-        }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let clipNorm, !(clipNorm.isFinite && clipNorm > 0) { throw ValidationError("--clip-norm must be positive, got \(clipNorm)") }
-        if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
-        guard learningRateScale.isFinite, learningRateScale > 0 else { throw ValidationError("--learning-rate-scale must be positive") }
-        if experiment == .twoView {
-            if let objective, TwoViewObjective(rawValue: objective) == nil {
-                throw ValidationError("--objective for two-view must be \(TwoViewObjective.accepted); got '\(objective)'")
-            }
-            guard (view1 == nil) == (view2 == nil) else { throw ValidationError("--view1 and --view2 go together") }
-            if latents != nil && view1 == nil { throw ValidationError("--latents needs --view1 and --view2") }
-            if labels != nil && view1 == nil { throw ValidationError("--labels needs --view1 and --view2 (the synthetic clusters bring their own)") }
-            if let classes, classes < 2 { throw ValidationError("--classes must be at least 2, got \(classes)") }
-            if let targetMomentum {
-                guard let name = objective, TwoViewObjective(rawValue: name)?.needsPredictor == true else {
-                    throw ValidationError("--target-momentum applies to --objective byol or jepa only")
-                }
-                guard targetMomentum.isFinite, (0..<1).contains(targetMomentum) else {
-                    throw ValidationError("--target-momentum must be in [0, 1), got \(targetMomentum)")
-                }
-            }
-            if view1 != nil && (latent != nil || trainRows != nil) {
-                throw ValidationError("--latent and --train-rows describe the synthetic data; your arrays come with --view1/--view2")
-            }
-            for (value, name) in [(testRows, "--test-rows"), (trainRows, "--train-rows"), (batchSize, "--batch-size")] {
-                if let value, value < 2 { throw ValidationError("\(name) must be at least 2, got \(value)") }
-            }
-        }
-        if !isKalman {
-            for (given, name) in [(experiment == .ouICA && objective != nil, "--objective"), (trainSequences != nil, "--train-sequences"),
-                                  (filterRateMultiplier != nil, "--filter-rate-multiplier"), (jumpRate != nil, "--jump-rate"),
-                                  (contextSteps != nil, "--context-steps"), (horizons != nil, "--horizons"),
-                                  (temperature != nil, "--temperature")] where given {
-                throw ValidationError("\(name) does not apply to --experiment \(experiment.rawValue)")
-            }
-            return
-        }
-        if let objective, KalmanLDMVariant(rawValue: objective) == nil && objective != "cpc" {
-            throw ValidationError("--objective must be stopgrad, knn or cpc for the Kalman experiments, got '\(objective)'")
-        }
-        let cpcOnly: [(Bool, String)] = [(contextSteps != nil, "--context-steps"), (horizons != nil, "--horizons"),
-                                         (temperature != nil, "--temperature")]
-        if objective != "cpc", let (_, name) = cpcOnly.first(where: { $0.0 }) {
-            throw ValidationError("\(name) applies to --objective cpc only")
-        }
-        if objective == "cpc" {
-            if filterRateMultiplier != nil { throw ValidationError("--filter-rate-multiplier applies to the Kalman filter, not to --objective cpc") }
-            for (value, name) in [(contextSteps, "--context-steps"), (horizons, "--horizons")] {
-                if let value, !(1...50).contains(value) { throw ValidationError("\(name) must be in 1…50, got \(value)") }
-            }
-            if let temperature, !(temperature.isFinite && temperature > 0) { throw ValidationError("--temperature must be positive, got \(temperature)") }
-        }
-        if let jumpRate {
-            guard [.circular, .circularInferred].contains(experiment) else { throw ValidationError("--jump-rate applies to the circular experiments only") }
-            guard (0...1).contains(jumpRate) else { throw ValidationError("--jump-rate must be in [0, 1], got \(jumpRate)") }
-        }
-        guard let kind = Experiment(rawValue: experiment.rawValue) else { return }   // isKalman held above
-        let batch = TrainingConfiguration(experiment: kind).batch
-        if let trainSequences, trainSequences < batch {
-            throw ValidationError("--train-sequences must be at least one batch (\(batch)) for \(experiment.rawValue)")
-        }
-    }
-
-    func run() throws {
+    /// Runs the task `make` builds on the chosen backend into `--out` (default `runs/<defaultName>`).
+    func train(defaultName: String, _ make: (any Backend) throws -> any TrainingTask) throws {
         try reportingErrors {
-            let engine = try openBackends(backend, device: device)[0]
-            let directory = out ?? "runs/\(experiment.rawValue)"
-            let trainer = try makeRun(on: engine, directory: directory)
-            if !quiet {
-                note("training \(experiment.rawValue) on \(engine.info) → \(directory)")
-                let terminal = isatty(STDERR_FILENO) != 0
-                trainer.progress = { p in
-                    // On a terminal the line redraws in place; in a log, only the end of each epoch is written.
-                    guard terminal || p.step == p.stepsPerEpoch else { return }
-                    let filled = Int(20 * Double(p.step) / Double(p.stepsPerEpoch))
-                    let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 20 - filled)
-                    let label = experiment == .ouICA ? "MCC" : progressLabel
-                    let r2 = p.r2.map { String(format: " %@ %.4f", label, $0) } ?? ""
-                    FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s ", terminal ? "\r" : "",
-                                                               p.epoch, p.epochs, bar, p.loss, r2, p.stepsPerSecond).utf8))
-                    if p.step == p.stepsPerEpoch { FileHandle.standardError.write(Data("\n".utf8)) }
-                }
+            let engine = try backend.open()
+            let task = try make(engine)
+            let directory = run.out ?? "runs/\(defaultName)"
+            let loop = TrainingLoop(task, on: engine, directory: directory)
+            loop.stopOnSignals = true
+            if !run.quiet {
+                note("training \(task.experiment) (\(task.objective)) on \(engine.info) → \(directory)")
+                loop.progress = Self.progressLine(terminal: isatty(STDERR_FILENO) != 0)
             }
-            interruptRequested = 0
-            // A parent may have spawned us with SIGINT blocked (test runners do); unblock it for the handler.
-            var unblock = sigset_t()
-            sigemptyset(&unblock)
-            sigaddset(&unblock, SIGINT)
-            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-            signal(SIGINT) { _ in interruptRequested = 1 }
-            defer { signal(SIGINT, SIG_DFL) }
-            trainer.shouldStop = { interruptRequested != 0 }
             do {
-                let summary = try trainer.run(resume: resume)
-                if json {
-                    try printJSON(summary)
-                } else if experiment == .twoView {
-                    let oracle = summary.oracleR2.map { String(format: " (oracle %.4f)", $0) } ?? ""
-                    let mcc = summary.mcc.map { String(format: ", MCC %.4f", $0) } ?? ""
-                    let r2 = summary.r2.map { String(format: "held-out R² %.4f%@%@, ", $0, oracle, mcc) } ?? ""
-                    let accuracy = summary.clusteringAccuracy.map { String(format: "clustering accuracy %.4f, ", $0) } ?? ""
-                    print(String(format: "two-view (%@): %@%@retrieval top-1 %.4f after %d epochs in %.1f s on %@", summary.objective ?? "?",
-                                 accuracy, r2, summary.retrievalTop1 ?? .nan, summary.epochs, summary.seconds, summary.backend))
-                } else if let mcc = summary.mcc, experiment == .ouICA {
-                    print(String(format: "%@: MCC %.4f (mean squared correlation %.4f) after %d epochs in %.1f s on %@; unmixing angle %.4f rad",
-                                 summary.experiment, mcc, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend,
-                                 summary.unmixingAngle ?? 0))
-                } else {
-                    let rotation = summary.rotationPerStep.map { String(format: "; rotation per step %.4f rad", $0) } ?? ""
-                    let form = summary.objective.map { " (\($0))" } ?? ""
-                    print(String(format: "%@%@: held-out R² %.4f after %d epochs in %.1f s on %@%@",
-                                 summary.experiment, form, summary.r2 ?? .nan, summary.epochs, summary.seconds, summary.backend, rotation))
-                }
+                let summary = try loop.run(resume: run.resume)
+                if run.json { try printJSON(summary) } else { print(Self.describe(summary)) }
             } catch let stop as TrainingInterrupted {
                 note("\nldm: \(stop)")
-                throw ExitCode(130)
+                throw ExitCode(128 + (stop.signal ?? SIGINT))
             }
         }
+    }
+
+    /// On a terminal the line redraws in place; in a log, only the end of each epoch is written.
+    static func progressLine(terminal: Bool) -> (TrainingProgress) -> Void {
+        { p in
+            guard terminal || p.step == p.stepsPerEpoch else { return }
+            let filled = Int(20 * Double(p.step) / Double(p.stepsPerEpoch))
+            let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 20 - filled)
+            let metric = p.metric.map { String(format: " %@ %.4f", label(p.metricName), $0) } ?? ""
+            FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s ", terminal ? "\r" : "",
+                                                       p.epoch, p.epochs, bar, p.loss, metric, p.stepsPerSecond).utf8))
+            if p.step == p.stepsPerEpoch { FileHandle.standardError.write(Data("\n".utf8)) }
+        }
+    }
+
+    /// The metrics a summary line shows, in this order, with their labels.
+    static let shown = [("clustering_accuracy", "clustering accuracy"), ("mcc", "MCC"), ("r2", "R²"),
+                        ("oracle_r2", "oracle R²"), ("retrieval_top1", "retrieval top-1"),
+                        ("rotation_per_step", "rotation per step (rad)"), ("unmixing_angle", "unmixing angle (rad)")]
+
+    static func label(_ metric: String) -> String {
+        ["r2": "R²", "mcc": "MCC", "clustering_accuracy": "accuracy", "retrieval_top1": "top-1"][metric] ?? metric
+    }
+
+    /// `square (knn): R² 0.9771, rotation per step (rad) 0.3147 after 20 epochs in 3.6 s on cpu`.
+    static func describe(_ summary: TrainingSummary) -> String {
+        let metrics = shown.compactMap { key, label in summary.number(key).map { String(format: "%@ %.4f", label, $0) } }
+        return String(format: "%@ (%@): %@ after %d epochs in %.1f s on %@", summary.experiment, summary.objective,
+                      metrics.joined(separator: ", "), summary.epochs, summary.seconds, summary.backend)
     }
 }
 
-extension OptimizerKind: ExpressibleByArgument {}
-extension LearningRateSchedule.Kind: ExpressibleByArgument {}
-extension TwoViewData.Latent: ExpressibleByArgument {}
+/// `ldm train --experiment NAME [options]`: the form before the subcommands, mapped onto them (the video
+/// experiments to `kalman`, or `cpc` with `--objective cpc`; `ou-ica` to `ica`; `two-view`). Each subcommand's
+/// parser then refuses any option that does not belong to its task.
+struct TrainByExperiment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment", abstract: "Train by --experiment name, as before the subcommands.", shouldDisplay: false)
+
+    @Argument(parsing: .captureForPassthrough, help: "--experiment NAME and the task's options.")
+    var arguments: [String] = []
+
+    func run() throws {
+        var rest = arguments, experiment = "square"
+        if let index = rest.firstIndex(where: { $0 == "--experiment" || $0.hasPrefix("--experiment=") }) {
+            if rest[index].hasPrefix("--experiment=") {
+                experiment = String(rest[index].dropFirst("--experiment=".count))
+                rest.remove(at: index)
+            } else {
+                guard index + 1 < rest.count else { throw ValidationError("Missing value for '--experiment <name>'") }
+                experiment = rest[index + 1]
+                rest.removeSubrange(index...(index + 1))
+            }
+        }
+        switch experiment {
+        case "ou-ica": try Self.run("ica", rest)
+        case "two-view": try Self.run("two-view", rest)
+        case _ where VideoExperiment(rawValue: experiment) != nil:
+            let cpc = rest.indices.first { rest[$0] == "--objective=cpc" || (rest[$0] == "--objective" && rest.indices.contains($0 + 1) && rest[$0 + 1] == "cpc") }
+            if let cpc {
+                rest.removeSubrange(cpc...(rest[cpc] == "--objective" ? cpc + 1 : cpc))
+                try Self.run("cpc", ["--experiment", experiment] + rest)
+            } else {
+                try Self.run("kalman", ["--experiment", experiment] + rest)
+            }
+        default:
+            throw ValidationError("--experiment must be square, figure8, circular, circular-inferred, ou-ica or two-view, got '\(experiment)'")
+        }
+    }
+
+    /// Parses `arguments` as `ldm train <subcommand>` (its errors and help are that subcommand's) and runs it.
+    static func run(_ subcommand: String, _ arguments: [String]) throws {
+        var parsed: any ParsableCommand
+        do { parsed = try LDM.parseAsRoot(["train", subcommand] + arguments) } catch { LDM.exit(withError: error) }
+        try parsed.run()
+    }
+}
+
+extension VideoExperiment: ExpressibleByArgument {}
+extension KalmanLDMVariant: ExpressibleByArgument {}

@@ -247,26 +247,35 @@ struct CLITests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-cli-train-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let cases: [([String], String)] = [
-            (["--experiment", "ou-ica", "--objective", "knn"], "--objective does not apply to --experiment ou-ica"),
-            (["--experiment", "ou-ica", "--latent", "gaussian"], "--latent applies to --experiment two-view only"),
-            (["--experiment", "two-view", "--objective", "stopgrad"], "--objective for two-view must be simclr"),
-            (["--experiment", "two-view", "--objective", "plane+knn+ldm"], "LATENT+ENTROPY[+mi]"),
+            // Options that belong to another task are refused by the task's own parser, legacy form or not.
+            (["--experiment", "ou-ica", "--objective", "knn"], "Unknown option '--objective'"),
+            (["--experiment", "ou-ica", "--latent", "gaussian"], "Unknown option '--latent'"),
+            (["ica", "--train-sequences", "16"], "Unknown option '--train-sequences'"),
+            (["kalman", "--horizons", "2"], "Unknown option '--horizons'"),
+            (["--experiment", "two-view", "--temperature", "0.5"], "Unknown option '--temperature'"),
+            (["--objective", "cpc", "--filter-rate-multiplier", "10"], "Unknown option '--filter-rate-multiplier'"),
+            (["--experiment", "cube"], "--experiment must be square, figure8, circular, circular-inferred, ou-ica or two-view"),
+            (["--experiment", "two-view", "--objective", "stopgrad"], "unknown objective 'stopgrad'"),
+            (["two-view", "--objective", "plane+knn+ldm"], "LATENT+ENTROPY[+mi]"),
+            (["two-view", "--objective", "cpc"], "--objective cpc does not train on two views"),
             (["--experiment", "two-view", "--view1", "a.npy"], "--view1 and --view2 go together"),
-            (["--experiment", "two-view", "--batch-size", "1"], "--batch-size must be at least 2"),
+            (["--experiment", "two-view", "--batch-size", "1"], "--batch-size must be in 2…1000000, got 1"),
             (["--warmup-steps", "10"], "--warmup-steps applies to --schedule cosine only"),
             (["--learning-rate", "0"], "--learning-rate must be positive"),
+            (["--learning-rate", "-0.5"], "--learning-rate must be positive and finite, got -0.5"),
             (["--optimizer", "rmsprop"], "rmsprop"),
             (["--experiment", "square", "--jump-rate", "0.1"], "--jump-rate applies to the circular experiments only"),
-            (["--objective", "vicreg"], "--objective must be stopgrad, knn or cpc"),
-            (["--horizons", "2"], "--horizons applies to --objective cpc only"),
-            (["--experiment", "two-view", "--temperature", "0.5"], "--temperature does not apply to --experiment two-view"),
-            (["--objective", "cpc", "--filter-rate-multiplier", "10"], "--filter-rate-multiplier applies to the Kalman filter"),
-            (["--objective", "cpc", "--context-steps", "0"], "--context-steps must be in 1…50"),
-            (["--objective", "cpc", "--temperature=-1"], "--temperature must be positive"),
-            (["--experiment", "two-view", "--classes", "1"], "--classes must be at least 2"),
-            (["--experiment", "two-view", "--target-momentum", "0.9"], "--target-momentum applies to --objective byol or jepa only"),
+            (["--experiment", "circular", "--jump-rate", "-0.1"], "--jump-rate must be in 0.0…1.0, got -0.1"),
+            (["--objective", "vicreg"], "The value 'vicreg' is invalid for '--objective <objective>'"),
+            (["--objective", "cpc", "--context-steps", "0"], "--context-steps must be in 1…50, got 0"),
+            (["cpc", "--temperature", "-1"], "--temperature must be positive and finite, got -1.0"),
+            (["--experiment", "two-view", "--classes", "1"], "--classes must be in 2…10000, got 1"),
+            (["--experiment", "two-view", "--target-momentum", "0.9"], "--target-momentum applies to byol, jepa"),
             (["--experiment", "two-view", "--objective", "jepa", "--target-momentum", "1"], "--target-momentum must be in [0, 1)"),
-            (["--epochs", "0"], "--epochs must be at least 1"),
+            (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+            (["kalman", "--epochs", "-3"], "--epochs must be at least 1, got -3"),
+            (["--train-sequences", "4"], "--train-sequences must be in 8…100000"),
+            (["--device", "-1", "--backend", "opencl"], "--device must be at least 0, got -1"),
             (["--resume", "--out", directory], "--resume needs a checkpoint"),
             (["--learning-rate-scale", "0"], "--learning-rate-scale must be positive"),
             (["--clip-norm", "0"], "--clip-norm must be positive"),
@@ -278,25 +287,45 @@ struct CLITests {
             #expect(result.status != 0, "\(arguments)")
             #expect(result.error.contains(message), "\(result.error) should contain \(message)")
         }
-        // SIGINT during a long run: exit status 130, and the checkpoint of the last completed epoch is valid.
-        guard let binary = Self.ldm else { throw MissingBinary() }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["train", "--experiment", "square", "--epochs", "1000", "--train-sequences", "16", "--out", directory, "--quiet"]
-        process.standardError = Pipe()
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
+        // SIGINT or SIGTERM during a long run: exit status 128 + the signal, and the checkpoint of the last completed
+        // epoch is valid (with a subcommand and with the --experiment form).
+        for (signal, arguments) in [(SIGINT, ["train", "--experiment", "square"]), (SIGTERM, ["train", "kalman"])] {
+            try? FileManager.default.removeItem(atPath: directory)
+            guard let binary = Self.ldm else { throw MissingBinary() }
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = arguments + ["--epochs", "1000", "--train-sequences", "16", "--out", directory, "--quiet"]
+            process.standardError = Pipe()
+            try process.run()
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: directory + "/checkpoint.safetensors") && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 128 + signal, "signal \(signal)")
+            let (tensors, metadata) = try SafeTensors.read(directory + "/checkpoint.safetensors")
+            let epochs = try #require(metadata["epochs"].flatMap(Int.init))
+            #expect(epochs >= 1 && epochs < 1000)
+            #expect(tensors["encoder.0.weight"] != nil)
         }
-        Thread.sleep(forTimeInterval: 0.2)
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
-        let (tensors, metadata) = try SafeTensors.read(directory + "/checkpoint.safetensors")
-        let epochs = try #require(metadata["epochs"].flatMap(Int.init))
-        #expect(epochs >= 1 && epochs < 1000)
-        #expect(tensors["encoder.0.weight"] != nil)
+    }
+
+    /// A negative number is a value, also as a separate argument: `--log-scale -0.5` is `--log-scale=-0.5`.
+    @Test func negativeNumbersAreSeparateArguments() throws {
+        let directory = try Self.objectiveInputs()
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
+        var generator = SeededGenerator(seed: 5)
+        try NumPyFile.write(generator.floats(3 * 10 * 2), shape: [3, 10, 2], to: path("z.npy"))
+        try NumPyFile.write([0.9, -0.2, 0.2, 0.9], shape: [2, 2], to: path("A.npy"))
+        let common = ["kalman", "loss", "--z", path("z.npy"), "--A", path("A.npy"), "--json"]
+        let separate = try Self.run(common + ["--log-scale", "-0.5"]), joined = try Self.run(common + ["--log-scale=-0.5"])
+        #expect(separate.status == 0 && joined.status == 0, "\(separate.error) \(joined.error)")
+        #expect(separate.output == joined.output || separate.output.split(separator: ",").first == joined.output.split(separator: ",").first)
+        let loss = { (run: Run) in (try? JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])?["loss"] as? Double }
+        #expect(loss(separate) != nil && loss(separate) == loss(joined))
+        #expect(loss(separate) != loss(try Self.run(common + ["--log-scale", "0.5"])), "the sign was read")
     }
 
     @Test func metricsCompareArrays() throws {

@@ -3,12 +3,12 @@ import LDMEngine
 import LDMReference
 import Testing
 
-/// cholesky and triangularSolve on every backend: factors against the Double Cholesky, solves by their residual.
-/// (Their gradients are checked where they are used: log-det, ICA, the Gaussian model with a covariance.)
-@Suite("Cholesky and triangular solves")
+/// cholesky.cl on every backend: factors against the Double Cholesky, solves by their residual, and the Gaussian
+/// log-det entropy built on them (value against the Double reference, gradient against central differences,
+/// jitter on a singular covariance). The solves' gradients are checked where they are used (ICA, the Gaussian
+/// model with a covariance).
+@Suite("cholesky.cl")
 struct CholeskyTests {
-    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
-
     /// A symmetric positive definite n × n matrix: G·Gᵀ/n + I for a seeded G.
     static func spd(_ n: Int, seed: UInt64) -> [Float] {
         var generator = SeededGenerator(seed: seed)
@@ -24,7 +24,7 @@ struct CholeskyTests {
         return a
     }
 
-    @Test(arguments: backends, [1, 7, 33, 130])
+    @Test(arguments: TestBackends.all, [1, 7, 33, 130])
     func factorsMatchTheReference(_ name: String, _ n: Int) throws {
         let backend = try TestBackends.named(name)
         let batch = 3
@@ -35,11 +35,11 @@ struct CholeskyTests {
         let expected = (0..<batch).flatMap { b in
             Reference.cholesky(host[(b * n * n)..<((b + 1) * n * n)].map(Double.init), n: n)!
         }
-        expectClose(try backend.download(factor), expected, tolerance: ParityChecks.float32Tolerance,
+        expectClose(try backend.download(factor), expected, tolerance: Tolerance.float32,
                     "cholesky \(batch)x\(n) on \(name)")
     }
 
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func aSingularMemberGetsJitter(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let n = 4
@@ -51,7 +51,7 @@ struct CholeskyTests {
         #expect(try backend.download(factor).allSatisfy { $0.isFinite })
     }
 
-    @Test(arguments: backends, [(false, false), (false, true), (true, false), (true, true)])
+    @Test(arguments: TestBackends.all, [(false, false), (false, true), (true, false), (true, true)])
     func solvesLeaveASmallResidual(_ name: String, _ variant: (Bool, Bool)) throws {
         let backend = try TestBackends.named(name)
         let (left, transposed) = variant
@@ -73,7 +73,49 @@ struct CholeskyTests {
                                                 : (0..<n).reduce(0) { $0 + x[i * columns + $1] * op($1, j) }
             }
         }
-        expectClose(product.map(Float.init), hostB.map { 0.5 * Double($0) }, tolerance: ParityChecks.float32Tolerance,
+        expectClose(product.map(Float.init), hostB.map { 0.5 * Double($0) }, tolerance: Tolerance.float32,
                     "triangularSolve \(shape) residual on \(name)")
+    }
+
+    @Test(arguments: TestBackends.all, [(9, 4), (33, 7), (300, 31)])
+    func valueAndGradientMatchTheReference(_ name: String, _ size: (Int, Int)) throws {
+        let cpu = try TestBackends.named(name)
+        let (b, d) = size
+        var generator = SeededGenerator(seed: UInt64(b * d))
+        let host = generator.floats(b * d)
+        let z = try cpu.upload(host, shape: [b, d]), gradient = try cpu.makeTensor([b, d])
+        let result = try cpu.gaussianLogDet(z, gradient: gradient, LogDetShape(rows: b, dimension: d))
+        let z64 = host.map(Double.init)
+        let expected = try #require(Reference.gaussianLogDetEntropy(z64, d: d))
+        #expect(result.jitter == 0)
+        #expect(abs(result.value - expected) <= 1e-5 * max(1, abs(expected)), "\(result.value) vs \(expected)")
+        if b * d <= 300 {   // finite differences cost b·d evaluations of a b·d² reference
+            let fd = finiteDifferenceGradient(z64) { Reference.gaussianLogDetEntropy($0, d: d)! }
+            expectClose(try cpu.download(gradient), fd, tolerance: Tolerance.gradient, "∂/∂z \(b)x\(d) on \(name)")
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func singularCovarianceGetsJitter(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
+        // A constant column has exactly zero variance on any backend, so Cholesky meets a zero pivot with ε = 0
+        // and the jitter policy must step in.
+        var generator = SeededGenerator(seed: 4)
+        var host: [Float] = []
+        for _ in 0..<20 { host += [Float(generator.normal()), Float(generator.normal()), 0.5] }
+        let z = try cpu.upload(host, shape: [20, 3]), gradient = try cpu.makeTensor([20, 3])
+        let result = try cpu.gaussianLogDet(z, gradient: gradient, LogDetShape(rows: 20, dimension: 3, epsilon: 0))
+        #expect(result.jitter > 0)
+        #expect(result.value.isFinite)
+        #expect(try cpu.download(gradient).allSatisfy { $0.isFinite })
+    }
+
+    @Test(arguments: TestBackends.all)
+    func refusesBadShapesAndEpsilon(_ name: String) throws {
+        let cpu = try TestBackends.named(name)
+        let z = try cpu.makeTensor([4, 2]), gradient = try cpu.makeTensor([4, 2])
+        #expect(throws: LDMError.self) { _ = try cpu.gaussianLogDet(z, gradient: gradient, LogDetShape(rows: 2, dimension: 4, epsilon: -1)) }
+        #expect(throws: LDMError.self) { _ = try cpu.gaussianLogDet(z, gradient: z, LogDetShape(rows: 4, dimension: 2)) }
+        #expect(throws: LDMError.self) { _ = try cpu.gaussianLogDet(z, gradient: gradient, LogDetShape(rows: 1, dimension: 8)) }
     }
 }

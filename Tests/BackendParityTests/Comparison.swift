@@ -3,6 +3,21 @@ import LDMEngine
 import LDMReference
 import Testing
 
+/// The tolerances of the parity and gradient tests (docs/mathematics.md §9).
+enum Tolerance {
+    /// Relative L2 error of a float32 kernel against its Double reference.
+    static let float32 = 1e-5
+    /// Exactly rounded kernels (elementwise, transpose, max): only rounding the Double reference to float touches them.
+    static let exact = 1e-7
+    /// Analytic gradients against central finite differences in Double.
+    static let gradient = 1e-4
+}
+
+/// A fresh path under the temporary directory (not created).
+func temporaryDirectory(_ label: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("ldm-\(label)-\(UUID().uuidString)").path
+}
+
 /// Compares a float32 result with its Double reference by relative L2 error, and on failure reports the
 /// largest absolute and relative errors and the first mismatching indices.
 func expectClose(_ got: [Float], _ expected: [Double], tolerance: Double, _ what: String,

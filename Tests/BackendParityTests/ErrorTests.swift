@@ -8,11 +8,7 @@ import Testing
 /// Bad input gets a typed error before anything is launched, on every backend.
 @Suite("Errors")
 struct ErrorTests {
-    static var backends: [String] {
-        TestBackends.cpuNames + (TestBackends.openCLEnabled ? ["opencl"] : [])
-    }
-
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func shapeMismatchBeforeLaunch(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let a = try backend.upload([Float](repeating: 1, count: 6), shape: [2, 3])
@@ -36,7 +32,7 @@ struct ErrorTests {
         #expect(throws: LDMError.self) { try backend.upload([1, 2, 3], shape: [2, 2]) }
     }
 
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func outOfMemoryNamesSizeAndDevice(_ name: String) throws {
         let backend = try TestBackends.named(name)
         // 2^36 floats = 256 GiB: more than any test machine or PoCL device offers.

@@ -6,11 +6,9 @@ import Testing
 
 /// knn on every backend: value against the Double reference, gradient against finite differences with the
 /// quantile cap held fixed (the estimator detaches it), refusals.
-@Suite("kNN entropy")
+@Suite("knn.cl")
 struct KNNTests {
-    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
-
-    @Test(arguments: backends, [(40, 3, 3, Float(1)), (57, 5, 1, Float(5)), (300, 4, 3, Float(1)), (2100, 2, 3, Float(2))])
+    @Test(arguments: TestBackends.all, [(40, 3, 3, Float(1)), (57, 5, 1, Float(5)), (300, 4, 3, Float(1)), (2100, 2, 3, Float(2))])
     func valueAndGradientMatchTheReference(_ name: String, _ size: (Int, Int, Int, Float)) throws {
         let cpu = try TestBackends.named(name)
         let (b, d, k, scale) = size
@@ -27,11 +25,11 @@ struct KNNTests {
             let fd = finiteDifferenceGradient(z64, step: 1e-6) {
                 Reference.knnEntropy($0, d: d, k: k, scale: Double(scale), cap: cap)
             }
-            expectClose(try cpu.download(gradient), fd, tolerance: GradientTests.tolerance, "∂/∂z \(b)x\(d) k \(k) on \(name)")
+            expectClose(try cpu.download(gradient), fd, tolerance: Tolerance.gradient, "∂/∂z \(b)x\(d) k \(k) on \(name)")
         }
     }
 
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func refusesTooFewRowsAndBadScales(_ name: String) throws {
         let cpu = try TestBackends.named(name)
         let z = try cpu.makeTensor([3, 2]), gradient = try cpu.makeTensor([3, 2])

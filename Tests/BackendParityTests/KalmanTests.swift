@@ -6,10 +6,8 @@ import Testing
 /// kalman on every backend: the float32 batched filter and smoother (kalman_covariance_*, kalman_mean_*) against
 /// the Double reference (itself checked against exact Gaussian conditioning in KalmanReferenceTests), shared and
 /// per-sequence noises, and long-run stability.
-@Suite("Kalman filter and smoother")
+@Suite("kalman.cl")
 struct KalmanTests {
-    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
-
     /// A 4-state model observed in 2 dimensions: a damped rotation in the first two states, slow drifts in the rest.
     static func model(rotation: Double = 0.3, damping: Double = 0.97, Q: [Float]? = nil, R: [Float]? = nil) throws
         -> LinearGaussianModel {
@@ -55,7 +53,7 @@ struct KalmanTests {
         let perSequence = { (tensor: Tensor, elements: Int) in
             KalmanLayout.perSequence(try backend.download(tensor), steps: t, groups: g, batch: b, elements: elements)
         }
-        let tolerance = ParityChecks.float32Tolerance
+        let tolerance = Tolerance.float32
         expectClose(try backend.download(filtered.means.predictedMeans), expected.predictedMeans, tolerance: tolerance, "predicted means \(label)")
         expectClose(try backend.download(filtered.means.filteredMeans), expected.filteredMeans, tolerance: tolerance, "filtered means \(label)")
         expectClose(try perSequence(filtered.covariances.filtered, n * n), expected.filteredCovs, tolerance: tolerance, "filtered covariances \(label)")
@@ -66,7 +64,7 @@ struct KalmanTests {
         expectClose(try perSequence(smoothed.covariances, n * n), expected.smoothedCovs, tolerance: tolerance, "smoothed covariances \(label)")
     }
 
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func filterAndSmootherMatchTheReference(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let (b, t) = (3, 50)
@@ -75,7 +73,7 @@ struct KalmanTests {
     }
 
     /// Per-sequence Q and R: one covariance group per sequence.
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func perSequenceNoisesMatchTheReference(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let (b, t) = (3, 30)
@@ -89,7 +87,7 @@ struct KalmanTests {
 
     /// SPEC §9: covariances stay symmetric positive definite for T = 10 000 steps of a marginally stable system
     /// (an undamped rotation, |eigenvalues| = 1).
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func covariancesStayPositiveDefiniteOverTenThousandSteps(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let model = try Self.model(rotation: 0.314, damping: 1.0)
@@ -106,7 +104,7 @@ struct KalmanTests {
         #expect(try backend.download(filtered.logLikelihood).allSatisfy { $0.isFinite })
     }
 
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func refusesBadShapesAndIndefiniteNoise(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let model = try Self.model()

@@ -1,7 +1,7 @@
 import Foundation
 import LDMEngine
 import LDMReference
-import LDMTraining
+import LDMMetrics
 import Testing
 
 /// SPEC §7's comparison metrics: the Hungarian matching against brute force, and MCC, linear CKA and clustering

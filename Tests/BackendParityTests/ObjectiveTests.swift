@@ -2,13 +2,13 @@ import Foundation
 import LDMEngine
 import LDMObjectives
 import LDMReference
+import LDMTraining
 import Testing
 
 /// Objectives against Double compositions of the SPEC references (values) and central finite differences of
 /// them (gradients of the loss), on every backend.
 @Suite("Objectives")
 struct ObjectiveTests {
-    static var backends: [String] { ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) }
     static let (rows, d) = (6, 3)
 
     struct Case: Sendable, CustomStringConvertible {
@@ -63,7 +63,7 @@ struct ObjectiveTests {
     ]
 
     /// BYOL / stop-gradient: −mean cos(z1, sg[z2]); z2 gets no gradient.
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func stopGradientDetachesTheTarget(_ name: String) throws {
         let backend = try TestBackends.named(name)
         var generator = SeededGenerator(seed: 81)
@@ -76,11 +76,11 @@ struct ObjectiveTests {
         #expect(abs(result.value.loss - reference(a)) <= 1e-6)
         #expect(result.value.entropy == 0)
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a, reference),
-                    tolerance: GradientTests.tolerance, "∂loss/∂z1 byol on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z1 byol on \(name)")
         #expect(try backend.download(result.dz2).allSatisfy { $0 == 0 }, "the target is detached")
     }
 
-    @Test(arguments: backends, cases)
+    @Test(arguments: TestBackends.all, cases)
     func valueAndGradientsMatchTheReference(_ name: String, _ c: Case) throws {
         let backend = try TestBackends.named(name)
         var generator = SeededGenerator(seed: 77)
@@ -94,9 +94,9 @@ struct ObjectiveTests {
         #expect(abs(result.value.loss + result.value.alignment + result.value.entropy) <= 1e-9 * max(1, abs(expected)),
                 "loss = −(alignment + entropy)")
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { c.reference($0, b) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(c) on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z1 \(c) on \(name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { c.reference(a, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c) on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z2 \(c) on \(name)")
     }
 
     static let covarianceCases: [Case] = [
@@ -130,7 +130,7 @@ struct ObjectiveTests {
 
     /// Covariance-based objectives (log-det, Taylor, VICReg, Barlow Twins) on every backend (10 × 3 views, so
     /// every covariance, 6 × 6 included, has full rank).
-    @Test(arguments: backends, covarianceCases)
+    @Test(arguments: TestBackends.all, covarianceCases)
     func covarianceObjectivesMatchTheReference(_ name: String, _ c: Case) throws {
         let backend = try TestBackends.named(name)
         var generator = SeededGenerator(seed: 78)
@@ -141,15 +141,15 @@ struct ObjectiveTests {
         let expected = c.reference(a, b)
         #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(c) on \(name): \(result.value.loss) vs \(expected)")
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { c.reference($0, b) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(c) on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z1 \(c) on \(name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { c.reference(a, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(c) on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z2 \(c) on \(name)")
     }
 
     /// kNN objectives on every backend. The estimator detaches its quantile cap, so the reference holds each cap
     /// at its value for the unperturbed input; and finite differences are only meaningful where the estimator is
     /// differentiable, so the test first requires every ρ to stay clear of the cap and of a neighbour switch.
-    @Test(arguments: backends, [false, true])
+    @Test(arguments: TestBackends.all, [false, true])
     func knnObjectivesMatchTheReference(_ name: String, _ joint: Bool) throws {
         let backend = try TestBackends.named(name)
         let (rows, d) = (20, 3)
@@ -186,51 +186,14 @@ struct ObjectiveTests {
         let expected = reference(a, b)
         #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(objective.name)")
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a, step: 1e-6) { reference($0, b) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z1 \(objective.name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z1 \(objective.name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b, step: 1e-6) { reference(a, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z2 \(objective.name)")
-    }
-
-    /// The categorical model with the plug-in entropy, joint (LDM) and marginal (MI), on softmax rows, every backend.
-    @Test(arguments: backends, [true, false])
-    func categoricalPlugInMatchesTheReference(_ name: String, _ joint: Bool) throws {
-        let backend = try TestBackends.named(name)
-        let (rows, classes, p) = (8, 4, 0.9)
-        var generator = SeededGenerator(seed: joint ? 90 : 91)
-        func softmax(_ logits: [Float]) -> [Float] {
-            (0..<rows).flatMap { i -> [Float] in
-                let row = logits[(i * classes)..<((i + 1) * classes)].map { exp($0) }
-                let total = row.reduce(0, +)
-                return row.map { $0 / total }
-            }
-        }
-        let host1 = softmax(generator.floats(rows * classes)), host2 = softmax(generator.floats(rows * classes))
-        let objective = LDMObjective(latent: .categorical(matchProbability: Float(p)), entropy: .plugIn,
-                                     variant: joint ? .ldm : .mi())
-        let inverseTau = log(Double(classes - 1) * p / (1 - p))
-        let reference = { (z1: [Double], z2: [Double]) -> Double in
-            let alignment = inverseTau * zip(z1, z2).reduce(0) { $0 + $1.0 * $1.1 } / Double(rows)
-            let entropy = joint ? Reference.categoricalJointEntropy(z1, z2, classes: classes)
-                : Reference.categoricalMarginalEntropy(z1, classes: classes) + Reference.categoricalMarginalEntropy(z2, classes: classes)
-            return -(alignment + entropy)
-        }
-        let z1 = try backend.upload(host1, shape: [rows, classes]), z2 = try backend.upload(host2, shape: [rows, classes])
-        let result = try objective.evaluate(z1, z2, on: backend)
-        let a = host1.map(Double.init), b = host2.map(Double.init)
-        #expect(abs(result.value.loss - reference(a, b)) <= 1e-5 * max(1, abs(reference(a, b))))
-        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { reference($0, b) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z1 categorical joint \(joint)")
-        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(b) { reference(a, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z2 categorical joint \(joint)")
-        // Not softmax rows: refused with the reason.
-        let raw = try backend.upload(generator.floats(rows * classes), shape: [rows, classes])
-        let error = #expect(throws: LDMError.self) { _ = try objective.evaluate(raw, raw, on: backend) }
-        #expect(error?.description.contains("expected softmax outputs") == true)
+                    tolerance: Tolerance.gradient, "∂loss/∂z2 \(objective.name)")
     }
 
     /// The stop-gradient diagnostic: cos(−∂A/∂z2, ∂Ĥ_kNN/∂z2) against Double (plane model, so −∂A/∂z2 =
     /// −2κ/(d·B)·(z1 − z2); the kNN gradient by finite differences at a differentiable point).
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func stopGradientDiagnosticMatchesTheReference(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let (rows, d, kappa) = (20, 3, 2.0)
@@ -254,7 +217,7 @@ struct ObjectiveTests {
     }
 
     /// The Gaussian-predictor model with a given Σ (full and diagonal): −½·mean (z1 − z2)ᵀΣ⁻¹(z1 − z2), every backend.
-    @Test(arguments: backends, [true, false])
+    @Test(arguments: TestBackends.all, [true, false])
     func gaussianWithCovarianceMatchesTheReference(_ name: String, _ full: Bool) throws {
         let backend = try TestBackends.named(name)
         let d = Self.d
@@ -288,12 +251,12 @@ struct ObjectiveTests {
         let a = host1.map(Double.init), b = host2.map(Double.init)
         #expect(abs(result.value.loss - reference(a, b)) <= 1e-5 * max(1, reference(a, b)))
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(a) { reference($0, b) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂μ gaussian Σ on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂μ gaussian Σ on \(name)")
         #expect(try backend.download(result.dz2).allSatisfy { $0 == 0 }, "stop-gradient target")
     }
 
     /// CPC: InfoNCE of q̂ = normalize(W·c) against ẑ, gradients for c, z and W, on every backend.
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func cpcMatchesTheReference(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let (rows, dc, dz, tau) = (6, 4, 3, 0.3)
@@ -316,18 +279,18 @@ struct ObjectiveTests {
         let expected = reference(c64, z64, w64)
         #expect(abs(result.value.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(result.value.loss) vs \(expected)")
         expectClose(try backend.download(result.dz1), finiteDifferenceGradient(c64) { reference($0, z64, w64) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂c cpc on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂c cpc on \(name)")
         expectClose(try backend.download(result.dz2), finiteDifferenceGradient(z64) { reference(c64, $0, w64) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z cpc on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z cpc on \(name)")
         let dw = try #require(result.parameterGradients["predictor"])
         expectClose(try backend.download(dw), finiteDifferenceGradient(w64) { reference(c64, z64, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂W cpc on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂W cpc on \(name)")
     }
 
     /// Sequence CPC: windows of m encodings as contexts, K horizons, the mean of their InfoNCE losses; the loss
     /// against a Double reference built from windows gathered on the host, the gradients for z and every W_k
     /// against its central differences, on every backend.
-    @Test(arguments: backends)
+    @Test(arguments: TestBackends.all)
     func sequenceCPCMatchesTheReference(_ name: String) throws {
         let backend = try TestBackends.named(name)
         let (b, t, d, m, horizons, tau) = (2, 7, 3, 2, 2, 0.4)
@@ -359,13 +322,13 @@ struct ObjectiveTests {
         let expected = reference(z64, w64)
         #expect(abs(result.loss - expected) <= 1e-5 * max(1, abs(expected)), "\(result.loss) vs \(expected)")
         expectClose(try backend.download(result.dz), finiteDifferenceGradient(z64) { reference($0, w64) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂z sequence cpc on \(name)")
+                    tolerance: Tolerance.gradient, "∂loss/∂z sequence cpc on \(name)")
         for k in 0..<horizons {
             expectClose(try backend.download(result.predictorGradients[k]), finiteDifferenceGradient(w64[k]) { w in
                 var all = w64
                 all[k] = w
                 return reference(z64, all)
-            }, tolerance: GradientTests.tolerance, "∂loss/∂W_\(k + 1) sequence cpc on \(name)")
+            }, tolerance: Tolerance.gradient, "∂loss/∂W_\(k + 1) sequence cpc on \(name)")
         }
         #expect(throws: LDMError.self) { _ = try SequenceCPC(predictors: ws, contextSteps: 1) }   // W is d × 2d, not d × d
         #expect(throws: LDMError.self) {
@@ -373,36 +336,28 @@ struct ObjectiveTests {
         }
     }
 
-    /// ICA: F = ½ log det(W·Wᵀ) − α·mean_i Σ_k |(W·x_i)_k|^β, loss −F, gradients for x and W, every backend.
-    @Test(arguments: backends)
-    func icaMatchesTheReference(_ name: String) throws {
-        let backend = try TestBackends.named(name)
-        let (n, d, alpha, beta) = (7, 3, 0.7, 4.0)
-        var generator = SeededGenerator(seed: 92)
-        let hostX = generator.floats(n * d)
-        let hostW = (0..<(d * d)).map { Float($0 % (d + 1) == 0 ? 1 : 0) + 0.3 * Float(generator.normal()) }
-        let reference = { (x: [Double], w: [Double]) -> Double in
-            var gram = [Double](repeating: 0, count: d * d)
-            for i in 0..<d { for j in 0..<d { for t in 0..<d { gram[i * d + j] += w[i * d + t] * w[j * d + t] } } }
-            let factor = Reference.cholesky(gram, n: d)!
-            let logDet = (0..<d).reduce(0.0) { $0 + log(factor[$1 * d + $1]) }
-            var prior = 0.0
-            for i in 0..<n {
-                for k in 0..<d {
-                    let source = (0..<d).reduce(0.0) { $0 + w[k * d + $1] * x[i * d + $1] }
-                    prior += pow(abs(source), beta)
-                }
-            }
-            return -(logDet - alpha * prior / Double(n))
+    /// The registry: presets and grid points by name, what each needs around the encoder, the shared defaults.
+    @Test func registryNamesPresetsAndGridPoints() throws {
+        #expect(try ObjectiveRegistry.spec(named: "sphere+logdet+mi").head == .sphere)
+        #expect(try ObjectiveRegistry.spec(named: "plane+vicreg").head == RepresentationHead.none)
+        for bad in ["plane", "plane+knn+ldm", "cube+kde", "plane+plugin", "simclr+mi"] {
+            #expect(throws: LDMError.self, "\(bad)") { _ = try ObjectiveRegistry.spec(named: bad) }
         }
-        let x = try backend.upload(hostX, shape: [n, d]), w = try backend.upload(hostW, shape: [d, d])
-        let result = try ICA(alpha: Float(alpha), beta: Float(beta)).evaluate(x, w, on: backend)
-        let x64 = hostX.map(Double.init), w64 = hostW.map(Double.init)
-        #expect(abs(result.value.loss - reference(x64, w64)) <= 1e-5 * max(1, abs(reference(x64, w64))))
-        expectClose(try backend.download(result.dz1), finiteDifferenceGradient(x64) { reference($0, w64) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂x ica on \(name)")
-        expectClose(try backend.download(result.dz2), finiteDifferenceGradient(w64) { reference(x64, $0) },
-                    tolerance: GradientTests.tolerance, "∂loss/∂W ica on \(name)")
+        #expect(try ObjectiveRegistry.spec(named: "byol").needsPredictor && ObjectiveRegistry.spec(named: "jepa").needsPredictor)
+        #expect(try !ObjectiveRegistry.spec(named: "ldm-contrastive").needsPredictor)
+        #expect(try !ObjectiveRegistry.spec(named: "cpc").trainsTwoViews && ObjectiveRegistry.spec(named: "vicreg").trainsTwoViews)
+        #expect(try ObjectiveRegistry.spec(named: "plane+taylor").make().name
+                == LDMObjective(latent: .plane(precision: 5), entropy: .taylor(), variant: .ldm).name)
+        #expect(try ObjectiveRegistry.spec(named: "ldm-contrastive").make().name == ObjectiveRegistry.gridPoint(.sphere, .kde, mi: false).make().name)
+        // The clustering objectives: a softmax head and an annealed match probability (0.8 → 0.99, clamped).
+        let clustering = try ObjectiveRegistry.spec(named: "clustering")
+        #expect(try clustering.head == .softmax && clustering.annealsMatchProbability && ObjectiveRegistry.spec(named: "clustering-mi").head == .softmax)
+        #expect(TwoViewTask.matchProbability(at: 0) == 0.8 && abs(TwoViewTask.matchProbability(at: 1) - 0.99) < 1e-6)
+        #expect(abs(TwoViewTask.matchProbability(at: 0.5) - 0.895) < 1e-6 && TwoViewTask.matchProbability(at: 2) == TwoViewTask.matchProbability(at: 1))
+        var p = ObjectiveParameters()
+        p.matchProbability = 0.99
+        #expect(try clustering.make(p).name == LDMObjective(latent: .categorical(matchProbability: 0.99), entropy: .plugIn, variant: .ldm).name)
+        #expect(throws: LDMError.self) { _ = try ObjectiveRegistry.spec(named: "cpc").make() }   // needs its predictor W
     }
 
     @Test func refusesMismatchedViewsAndBadParameters() throws {

@@ -27,7 +27,10 @@ enum TestBackends {
         }
     }
 
-    static let cpuNames = ["cpu"]
-    static let openCLNames = ["opencl", "opencl-kernel"]
+    /// Every backend the suites run each kernel on: the CPU, and the OpenCL device when there is one (or CI
+    /// demands one).
+    static var all: [String] { ["cpu"] + (openCLEnabled ? ["opencl"] : []) }
+    /// `all`, plus the OpenCL backend whose matmul is Kernels/matmul.cl rather than CLBlast.
+    static var withKernelMatmul: [String] { all + (openCLEnabled ? ["opencl-kernel"] : []) }
     static let skipReason: Comment = "no OpenCL device (install pocl-opencl-icd; with CI=true this is a failure)"
 }

@@ -1,0 +1,78 @@
+import Foundation
+import LDMEngine
+
+/// A plot of report.html: series read from metrics.jsonl by key, or points the task computed.
+public enum ReportPlot {
+    /// (label, x key, y key) series of the metrics lines that have both keys.
+    case metrics(title: String, series: [(label: String, x: String, y: String)])
+    case points(title: String, series: [(label: String, points: [(Double, Double)])])
+}
+
+/// report.html: the run's summary and inline SVG plots. Self-contained: no scripts, no external files.
+enum Report {
+    /// Writes the page for `summary` with the task's facts and plots, reading series from `metrics`.
+    static func write(summary: TrainingSummary, facts: String, plots: [ReportPlot], metrics: [[String: Any]], to path: String) throws {
+        let rendered = plots.map { plot -> String in
+            switch plot {
+            case let .metrics(title, series):
+                return Report.plot(title: title, series.map { ($0.label, Report.series(metrics, x: $0.x, y: $0.y)) })
+            case let .points(title, series):
+                return Report.plot(title: title, series.map { ($0.label, $0.points) })
+            }
+        }
+        try page(summary: summary, facts: facts, plots: rendered, to: path)
+    }
+
+    /// (x, y) pairs of the metrics entries that have both keys.
+    static func series(_ metrics: [[String: Any]], x: String, y: String) -> [(Double, Double)] {
+        metrics.compactMap { e -> (Double, Double)? in
+            guard let a = (e[x] as? NSNumber)?.doubleValue, let b = (e[y] as? NSNumber)?.doubleValue else { return nil }
+            return (a, b)
+        }
+    }
+
+    /// The page itself: the summary's headline numbers, experiment-specific facts, then the plots.
+    static func page(summary: TrainingSummary, facts: String, plots: [String], to path: String) throws {
+        let optimizer = ", optimiser \(summary.optimizer)", objective = ", objective \(summary.objective)"
+        let perDimension = (summary.numbers("r2_per_dimension") ?? []).map { String(format: "%.4f", $0) }.joined(separator: ", ")
+        let r2 = summary.r2.map { String(format: "R² %.4f (per dimension %@),", $0, perDimension) } ?? "No R² (no true latents given),"
+        let html = """
+            <!doctype html><html><head><meta charset="utf-8"><title>ldm train \(summary.experiment)</title>
+            <style>body{font-family:sans-serif;margin:2em;max-width:60em}svg{border:1px solid #ccc;margin:0.5em}</style></head><body>
+            <h1>ldm train — \(summary.experiment)</h1>
+            <p>\(r2)
+            \(summary.epochs) epochs in \(String(format: "%.1f", summary.seconds)) s on the \(summary.backend) backend, seed \(summary.seed)\(optimizer)\(objective).
+            \(facts)</p>
+            \(plots.joined(separator: "\n"))
+            </body></html>
+            """
+        do {
+            try Data(html.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw LDMError.invalidFile(path: path, problem: "cannot write: \((error as NSError).localizedDescription)")
+        }
+    }
+
+    /// A 480 × 300 SVG line plot of the series (first black, second red) with its axis ranges printed.
+    static func plot(title: String, _ series: [(String, [(Double, Double)])]) -> String {
+        let all = series.flatMap(\.1)
+        guard let minX = all.map(\.0).min(), let maxX = all.map(\.0).max(), let minY = all.map(\.1).min(),
+              let maxY = all.map(\.1).max() else { return "<p>\(title): no data</p>" }
+        let (w, h, pad) = (480.0, 300.0, 40.0)
+        let sx = { (x: Double) in pad + (x - minX) / max(maxX - minX, 1e-12) * (w - 2 * pad) }
+        let sy = { (y: Double) in h - pad - (y - minY) / max(maxY - minY, 1e-12) * (h - 2 * pad) }
+        let colors = ["black", "red", "blue"]
+        var body = ""
+        for (index, (_, values)) in series.enumerated() {
+            let path = values.map { String(format: "%.1f,%.1f", sx($0.0), sy($0.1)) }.joined(separator: " ")
+            body += "<polyline fill=\"none\" stroke=\"\(colors[index % colors.count])\" stroke-width=\"1.5\" points=\"\(path)\"/>"
+        }
+        return """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" viewBox="0 0 \(Int(w)) \(Int(h))">
+            <text x="\(Int(pad))" y="20" font-size="13">\(title)</text>
+            <text x="\(Int(pad))" y="\(Int(h) - 10)" font-size="10">x \(String(format: "%.3g", minX))…\(String(format: "%.3g", maxX)), y \(String(format: "%.3g", minY))…\(String(format: "%.3g", maxY))</text>
+            <rect x="\(Int(pad))" y="\(Int(pad))" width="\(Int(w - 2 * pad))" height="\(Int(h - 2 * pad))" fill="none" stroke="#ddd"/>
+            \(body)</svg>
+            """
+    }
+}

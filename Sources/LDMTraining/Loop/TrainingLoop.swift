@@ -1,0 +1,178 @@
+import Foundation
+import LDMEngine
+import LDMReference
+
+/// The one training loop every task runs in. It owns the output directory (metrics.jsonl, checkpoint.safetensors,
+/// summary.json, report.html), resume, the seeded epoch order (a resumed run sees the same batches), the
+/// optimiser with its schedule and clipping, the divergence guard, the logging and checkpoint cadence, SIGINT
+/// and SIGTERM (both stop after the current step, leaving the last checkpoint valid), progress reports, the
+/// summary and the report. A ``TrainingTask`` supplies the rest.
+///
+/// ```swift
+/// let task = try KalmanLDMTask(KalmanLDMConfiguration(experiment: .square), on: backend)
+/// let loop = TrainingLoop(task, on: backend, directory: "runs/square")
+/// let summary = try loop.run()            // or run(resume: true) after an interruption
+/// print(summary.r2 ?? .nan)
+/// ```
+public final class TrainingLoop {
+    public let task: any TrainingTask
+    public let backend: any Backend
+    public let directory: String
+    /// Called after each logged step and each evaluation.
+    public var progress: (TrainingProgress) -> Void = { _ in }
+    /// Polled after every step; true stops the run with ``TrainingInterrupted`` (tests use it; signals do the same).
+    public var shouldStop: () -> Bool = { false }
+    /// Whether SIGINT and SIGTERM stop the run after the current step (the command line sets this).
+    public var stopOnSignals = false
+
+    public init(_ task: any TrainingTask, on backend: any Backend, directory: String) {
+        self.task = task
+        self.backend = backend
+        self.directory = directory
+    }
+
+    var settings: RunSettings { task.settings }
+    var path: (String) -> String { { (self.directory as NSString).appendingPathComponent($0) } }
+    var totalSteps: Int { settings.epochs * task.stepsPerEpoch }
+
+    /// What one run tracks between its epochs.
+    final class RunState {
+        var log: MetricsLog
+        var started: Double
+        var lastLoss = Double.nan
+        var metrics: [String: Double] = [:]
+        var checkpointedEpochs: Int
+        var lastReport: (time: Double, step: Int)
+        init(log: MetricsLog, started: Double, checkpointedEpochs: Int, steps: Int) {
+            (self.log, self.started, self.checkpointedEpochs) = (log, started, checkpointedEpochs)
+            lastReport = (started, steps)
+        }
+    }
+
+    /// Runs (or, with `resume`, continues from the checkpoint) and returns the summary.
+    public func run(resume: Bool = false) throws -> TrainingSummary {
+        try settings.validate()
+        guard task.stepsPerEpoch >= 1, task.batchSize >= 1, task.itemCount >= 1 else {
+            throw LDMError.invalidArgument("training: need at least one batch of \(task.batchSize) of the \(task.itemCount) items")
+        }
+        try createOutputDirectory(directory)
+        let signals = stopOnSignals ? StopSignals() : nil
+        let optimizer = try settings.optimizer.make(task.parameters, weightDecay: settings.weightDecay,
+                                                    momentum: settings.momentum, on: backend)
+        optimizer.clipNorm = settings.clipNorm
+        let state = try start(resume: resume, optimizer)
+        for epoch in state.checkpointedEpochs..<settings.epochs {
+            try runEpoch(epoch, state, optimizer, signals)
+        }
+        return try finish(state)
+    }
+
+    /// A fresh start (metrics.jsonl emptied) or the checkpoint loaded and the lines after it dropped.
+    private func start(resume: Bool, _ optimizer: any Optimizer) throws -> RunState {
+        var log = MetricsLog(path: path("metrics.jsonl"))
+        var (epochs, elapsed) = (0, 0.0)
+        if resume {
+            (epochs, elapsed) = try Checkpoint.restore(task.checkpointTensors, optimizer, identity: identity, on: backend,
+                                                       from: path("checkpoint.safetensors"))
+            guard epochs < settings.epochs else {
+                throw LDMError.invalidArgument("the checkpoint already holds \(epochs) of \(settings.epochs) epochs; "
+                    + "resume with more --epochs to train further")
+            }
+            try task.didRestore()
+            try log.truncate(afterStep: optimizer.steps)
+        } else {
+            try log.reset()
+        }
+        return RunState(log: log, started: Self.clock() - elapsed, checkpointedEpochs: epochs, steps: optimizer.steps)
+    }
+
+    /// What a checkpoint must match to be resumed by this run.
+    var identity: [String: String] {
+        task.identity.merging(["experiment": task.experiment, "objective": task.objective, "seed": String(settings.seed),
+                               "optimizer": settings.optimizer.rawValue]) { $1 }
+    }
+
+    /// The epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
+    func order(of epoch: Int) -> [Int] {
+        var generator = SeededGenerator(seed: settings.seed &* 1_000_003 &+ UInt64(epoch))
+        return Array(0..<task.itemCount).shuffled(using: &generator)
+    }
+
+    private func runEpoch(_ epoch: Int, _ state: RunState, _ optimizer: any Optimizer, _ signals: StopSignals?) throws {
+        let order = order(of: epoch), (n, b, perEpoch) = (task.itemCount, task.batchSize, task.stepsPerEpoch)
+        try task.beginEpoch(order: order)
+        var epochLoss = 0.0
+        for batchIndex in 0..<perEpoch {
+            let context = StepContext(epoch: epoch, batchIndex: batchIndex, step: optimizer.steps, totalSteps: totalSteps)
+            let batch = (0..<b).map { order[(batchIndex * b + $0) % n] }
+            let output = try trainStep(batch, context, optimizer)
+            epochLoss += output.loss
+            state.lastLoss = output.loss
+            if (context.step + 1) % settings.logEvery == 0 {
+                try state.log.append(["epoch": epoch + 1, "step": context.step + 1, "loss": output.loss,
+                                      "lr": Double(settings.schedule.rate(at: context.step, of: totalSteps)),
+                                      "seconds": Self.clock() - state.started].merging(output.scalars) { $1 })
+                if batchIndex + 1 < perEpoch { report(epoch, batchIndex + 1, output.loss, state, optimizer) }
+            }
+            let stop = signals?.received ?? (shouldStop() ? 0 : nil)
+            if batchIndex + 1 == perEpoch { try endEpoch(epoch, epochLoss / Double(perEpoch), state, optimizer) }
+            if let stop {
+                if batchIndex + 1 == perEpoch && state.checkpointedEpochs < epoch + 1 { try checkpoint(epoch + 1, state, optimizer) }
+                throw TrainingInterrupted(completedEpochs: state.checkpointedEpochs, signal: stop == 0 ? nil : stop)
+            }
+        }
+    }
+
+    /// Zeroes the gradients, runs the task's step, refuses a non-finite loss, updates and calls the task's hook.
+    private func trainStep(_ batch: [Int], _ context: StepContext, _ optimizer: any Optimizer) throws -> StepOutput {
+        for parameter in task.parameters { try backend.fill(parameter.gradient, with: 0) }
+        let output = try task.step(batch, context)
+        guard output.loss.isFinite else {
+            throw LDMError.invalidArgument("training diverged: the loss is \(output.loss) at step \(context.step) "
+                + "(epoch \(context.epoch + 1)); try a smaller --learning-rate or --clip-norm")
+        }
+        try optimizer.step(rate: settings.schedule.rate(at: context.step, of: totalSteps))
+        try task.afterUpdate(context)
+        return output
+    }
+
+    /// The evaluation, its metrics line, the checkpoint and the progress report, when one is due.
+    private func endEpoch(_ epoch: Int, _ meanLoss: Double, _ state: RunState, _ optimizer: any Optimizer) throws {
+        guard (epoch + 1) % settings.evaluateEvery == 0 || epoch + 1 == settings.epochs else { return }
+        state.metrics = try task.evaluate()
+        try state.log.append(["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": meanLoss,
+                              "seconds": Self.clock() - state.started].merging(state.metrics) { $1 })
+        try checkpoint(epoch + 1, state, optimizer)
+        report(epoch, task.stepsPerEpoch, meanLoss, state, optimizer)
+    }
+
+    private func checkpoint(_ epochs: Int, _ state: RunState, _ optimizer: any Optimizer) throws {
+        try Checkpoint.save(task.checkpointTensors, optimizer, identity: identity, epochs: epochs,
+                            seconds: Self.clock() - state.started, on: backend, to: path("checkpoint.safetensors"))
+        state.checkpointedEpochs = epochs
+    }
+
+    private func report(_ epoch: Int, _ step: Int, _ loss: Double, _ state: RunState, _ optimizer: any Optimizer) {
+        let now = Self.clock(), steps = optimizer.steps - state.lastReport.step
+        progress(TrainingProgress(epoch: epoch + 1, epochs: settings.epochs, step: step, stepsPerEpoch: task.stepsPerEpoch,
+                                  loss: loss, metricName: task.headlineMetric, metric: state.metrics[task.headlineMetric],
+                                  stepsPerSecond: Double(steps) / max(now - state.lastReport.time, 1e-9)))
+        state.lastReport = (now, optimizer.steps)
+    }
+
+    /// summary.json and report.html from the task's last evaluation.
+    private func finish(_ state: RunState) throws -> TrainingSummary {
+        let result = try task.finish(in: directory)
+        let summary = TrainingSummary(experiment: task.experiment, objective: task.objective, epochs: settings.epochs,
+                                      seconds: Self.clock() - state.started, backend: backend.info.kind.rawValue,
+                                      seed: settings.seed, finalLoss: state.lastLoss, optimizer: settings.optimizer.rawValue,
+                                      values: result.summary)
+        try summary.write(to: directory)
+        let plots = [ReportPlot.metrics(title: "training loss by step", series: [("loss", "step", "loss")])] + result.plots
+        try Report.write(summary: summary, facts: result.facts, plots: plots, metrics: try state.log.entries(),
+                         to: path("report.html"))
+        return summary
+    }
+
+    static func clock() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import LDMEngine
+import LDMTraining
+
+/// `--backend cpu|opencl` and `--device N`: which backend a command runs on.
+struct BackendOptions: ParsableArguments {
+    enum Choice: String, ExpressibleByArgument, CaseIterable { case cpu, opencl }
+
+    @Option(help: "cpu or opencl.") var backend: Choice = .cpu
+    @OptionGroup var device: DeviceOption
+
+    /// The chosen backend, opened.
+    func open() throws -> any Backend {
+        try openBackends(backend == .cpu ? .cpu : .opencl, device: device.device)[0]
+    }
+}
+
+/// `--device N`: an OpenCL device index from `ldm devices`.
+struct DeviceOption: ParsableArguments {
+    @Option(parsing: .unconditional, help: "OpenCL device index (see `ldm devices`; default LDM_OPENCL_DEVICE or the first GPU).")
+    var device: Int?
+
+    func validate() throws { try Check.atLeast(device, 0, "--device") }
+}
+
+/// The settings every training run shares: seed, epochs, where the run goes, and how it reports.
+struct RunOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Seed of the data, the initialisation and the batch order.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Epochs (default: the task's).") var epochs: Int?
+    @Option(help: "Output directory (default runs/<experiment>).") var out: String?
+    @Flag(help: "Continue from <out>/checkpoint.safetensors (with the same settings).") var resume = false
+    @Flag(help: "Print summary.json to standard output when done.") var json = false
+    @Flag(help: "No progress line.") var quiet = false
+
+    func validate() throws { try Check.atLeast(epochs, 1, "--epochs") }
+
+    func apply(to settings: inout RunSettings) {
+        settings.seed = seed
+        if let epochs { settings.epochs = epochs }
+    }
+}
+
+/// The optimiser, its learning-rate schedule, weight decay and clipping.
+struct OptimizerOptions: ParsableArguments {
+    @Option(help: "adam, adamw, sgd (momentum 0.9) or lars (default: the task's).") var optimizer: OptimizerKind?
+    @Option(parsing: .unconditional, help: "The base learning rate (default: the task's); the schedule keeps its shape.")
+    var learningRate: Float?
+    @Option(help: "constant, linear (to 1 % of the base), step (halved at 1/3 and 2/3) or cosine (after --warmup-steps) (default: the task's).")
+    var schedule: LearningRateSchedule.Kind?
+    @Option(parsing: .unconditional, help: "Linear warm-up steps before the cosine schedule (default 0).") var warmupSteps: Int?
+    @Option(parsing: .unconditional, help: "Multiplies the whole learning-rate schedule (default 1).") var learningRateScale: Float = 1
+    @Option(parsing: .unconditional, help: "Weight decay (default: the task's; L2 for adam, decoupled for adamw).")
+    var weightDecay: Float?
+    @Option(parsing: .unconditional, help: "Clip the global gradient norm to this value before each step (default: no clipping).")
+    var clipNorm: Float?
+
+    func validate() throws {
+        if warmupSteps != nil && schedule != .cosine { throw ValidationError("--warmup-steps applies to --schedule cosine only") }
+        try Check.atLeast(warmupSteps, 0, "--warmup-steps")
+        try Check.positive(learningRate, "--learning-rate")
+        try Check.positive(learningRateScale, "--learning-rate-scale")
+        try Check.positive(clipNorm, "--clip-norm")
+        try Check.nonNegative(weightDecay, "--weight-decay")
+    }
+
+    /// The task's settings with these options applied; `standard` is the task's schedule.
+    func apply(to settings: inout RunSettings) {
+        if let optimizer { settings.optimizer = optimizer }
+        if let weightDecay { settings.weightDecay = weightDecay }
+        if let clipNorm { settings.clipNorm = clipNorm }
+        let standard = settings.schedule, base = learningRate ?? standard.baseRate
+        var chosen = standard.scaled(by: base / standard.baseRate)
+        if let schedule { chosen = .named(schedule, base: base, warmup: warmupSteps ?? 0) }
+        settings.schedule = chosen.scaled(by: learningRateScale)
+    }
+}
+
+/// Range checks of numeric options; each error names the option, its allowed range and the value given.
+enum Check {
+    static func atLeast<T: Comparable>(_ value: T?, _ minimum: T, _ option: String) throws {
+        if let value, value < minimum { throw ValidationError("\(option) must be at least \(minimum), got \(value)") }
+    }
+
+    static func within<T: Comparable>(_ value: T?, _ range: ClosedRange<T>, _ option: String) throws {
+        if let value, !range.contains(value) {
+            throw ValidationError("\(option) must be in \(range.lowerBound)…\(range.upperBound), got \(value)")
+        }
+    }
+
+    static func positive(_ value: Float?, _ option: String) throws {
+        if let value, !(value.isFinite && value > 0) { throw ValidationError("\(option) must be positive and finite, got \(value)") }
+    }
+
+    static func nonNegative(_ value: Float?, _ option: String) throws {
+        if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(option) must be ≥ 0 and finite, got \(value)") }
+    }
+
+    static func finite(_ value: Float?, _ option: String) throws {
+        if let value, !value.isFinite { throw ValidationError("\(option) must be finite, got \(value)") }
+    }
+}
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
