@@ -2,10 +2,14 @@ import LDMEngine
 import LDMObjectives
 import LDMReference
 
-/// kalman micro-benchmark (kalman.cl / CPUBackend+Kalman*): forward + backward of the Kalman-LDM loss
-/// (stop-gradient) for (B, T, d) with d_s = d_l = d, on any backend, validated on one sequence against the Double
-/// reference first.
+/// kalman.cl (CPUBackend+Kalman*, OpenCLBackend+Kalman): forward + backward of the Kalman-LDM loss (stop-gradient)
+/// for (B, T, d) with d_s = d_l = d. The loss is validated on the first sequence against the Double reference, its
+/// gradients (z, A) on a 2-sequence, 12-step instance against central differences of it.
 public enum KalmanBenchmark {
+    public static func run(_ context: BenchmarkContext) throws -> [BenchmarkRow] {
+        try cases.map { c in try run(context, batch: c.batch, steps: c.steps, dimension: c.dimension) }
+    }
+
     public static let cases: [(batch: Int, steps: Int, dimension: Int)] = [(32, 100, 2), (32, 100, 10), (256, 100, 64), (4096, 100, 4)]
 
     public static func run(_ context: BenchmarkContext, batch: Int, steps: Int, dimension d: Int) throws -> BenchmarkRow {
@@ -24,6 +28,8 @@ public enum KalmanBenchmark {
                                                logScale: -1)
         let error = abs(one.loss - expected) / max(1, abs(expected))
         guard error <= 1e-4 else { throw ValidationFailure(kernel: "kalman", shape: "\(batch)x\(steps)x\(d)", error: error, tolerance: 1e-4) }
+        let gradientError = try validateGradients(backend)
+        try Validation.check("kalman gradients", "\(batch)x\(steps)x\(d)", gradientError, tolerance: Validation.gradientTolerance)
         // Timed as training runs it: θ and θ̄ stay on the device.
         let theta = try backend.upload(parameters.packed, shape: [d * d + 2 * d + 1]), gradient = try backend.makeTensor(theta.shape)
         let timing = try Timing.measure(backend, minSeconds: context.minSeconds, minRepeats: 3) {
@@ -32,47 +38,24 @@ public enum KalmanBenchmark {
         return BenchmarkRow(kernel: "kalman.forward+backward", backend: context.label, device: backend.info.deviceName,
                             shape: "\(batch)x\(steps)x\(d)", secondsMedian: timing.median, secondsMin: timing.min,
                             secondsMax: timing.max, repeats: timing.samples.count, gflops: nil, gbPerSecond: nil,
-                            peakGflops: context.peakGflops, shareOfPeak: nil, validationError: error)
+                            peakGflops: context.peakGflops, shareOfPeak: nil, validationError: max(error, gradientError))
     }
 
-    /// kalman_ldm_parameters: unpack (A, Q, b − A·b), shift ℓ by s for a [B, T, d_l] batch, and pack θ̄ from G
-    /// groups' sums, for state dimension n — the per-step cost of keeping the filter parameters on the device
-    /// (a latency, not a throughput), validated against the Double reference first.
-    public static func parameters(_ context: BenchmarkContext, n: Int = 10, groups: Int = 32, steps: Int = 100,
-                                  latent: Int = 5) throws -> BenchmarkRow {
-        let backend = context.backend
-        var generator = SeededGenerator(seed: 0x706172)
-        let hostTheta = generator.floats(n * n + 2 * n + 1).map { 0.3 * $0 }
-        let theta = try backend.upload(hostTheta, shape: [n * n + 2 * n + 1])
-        let a = try backend.makeTensor([n, n]), q = try backend.makeTensor([n, n]), offset = try backend.makeTensor([n])
-        let logNoise = try backend.upload(generator.floats(groups * steps * latent), shape: [groups, steps, latent])
-        let shifted = try backend.makeTensor(logNoise.shape)
-        let covariances = try KalmanLDMCovarianceGradients(groups: groups, steps: steps, n: n, m: latent, on: backend)
-        let hostC = generator.floats(groups * n * n), hostQ = generator.floats(groups * n)
-        let hostV = generator.floats(n), hostM = generator.floats(n * n)
-        try backend.write(hostC, to: covariances.gradA)
-        try backend.write(hostQ, to: covariances.gradLogQ)
-        let sums = KalmanLDMReverseSums(hBarSum: try backend.upload(hostV, shape: [n]), meanGradA: try backend.upload(hostM, shape: [n, n]),
-                                        covariances: covariances, groups: groups, logRSum: try backend.upload([0.5], shape: [1]))
-        let gradient = try backend.makeTensor(theta.shape)
-        try backend.kalmanLDMUnpack(theta, n: n, A: a, Q: q, offset: offset)
-        try backend.kalmanLDMPackGradient(theta, n: n, sums: sums, batch: groups, into: gradient)
-        let theta64 = hostTheta.map(Double.init)
-        let unpacked = Reference.kalmanLDMUnpack(theta64, n: n)
-        let packed = Reference.kalmanLDMPackGradient(theta64, n: n, v: hostV.map(Double.init), M: hostM.map(Double.init),
-                                                     C: hostC.map(Double.init), q: hostQ.map(Double.init), rho: 0.5,
-                                                     groups: groups, batch: groups)
-        let error = max(StreamBenchmarks.relativeError(try backend.download(q), unpacked.Q),
-                        StreamBenchmarks.relativeError(try backend.download(offset), unpacked.offset),
-                        StreamBenchmarks.relativeError(try backend.download(gradient), packed))
-        try StreamBenchmarks.check("kalman_ldm_parameters", "n\(n)", error)
-        let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
-            try backend.kalmanLDMUnpack(theta, n: n, A: a, Q: q, offset: offset)
-            try backend.kalmanLDMShiftLogNoise(theta, n: n, logNoise: logNoise, into: shifted)
-            try backend.kalmanLDMPackGradient(theta, n: n, sums: sums, batch: groups, into: gradient)
+    /// ∂loss/∂z and ∂loss/∂A of a [2, 12, 2] problem against central differences of the Double loss (the target z
+    /// detached, as the stop-gradient form has it).
+    static func validateGradients(_ backend: any Backend) throws -> Double {
+        let (b, t, d) = (2, 12, 2)
+        var generator = SeededGenerator(seed: 0x6b616d)
+        let hostA: [Float] = [0.9, -0.2, 0.2, 0.9], hostZ = generator.floats(b * t * d)
+        let result = try backend.kalmanLDMLoss(try backend.upload(hostZ, shape: [b, t, d]), try KalmanLDMParameters(A: hostA, logScale: -1))
+        let z = hostZ.map(Double.init), a = hostA.map(Double.init), zeros = [Double](repeating: 0, count: d)
+        let sequences = { (v: [Double]) in (0..<b).map { q in (0..<t).map { s in (0..<d).map { v[(q * t + s) * d + $0] } } } }
+        let loss = { (filterZ: [Double], A: [Double]) -> Double in
+            zip(sequences(filterZ), sequences(z)).reduce(0.0) {
+                $0 + Reference.kalmanLDMLoss(filterZ: $1.0, targetZ: $1.1, A: A, b: zeros, logNoise: zeros, logScale: -1)
+            } / Double(b)
         }
-        // Bytes: the shift dominates (ℓ read, ℓ' written); unpack and pack touch a few hundred floats.
-        return StreamBenchmarks.row(context, "kalman_ldm_parameters unpack+shift+pack", "n\(n) G\(groups) \(groups)x\(steps)x\(latent)",
-                                    timing, bytes: 8.0 * Double(logNoise.count), error: error)
+        return max(Validation.gradientError(try backend.download(result.gradZ), at: z) { loss($0, a) },
+                   Validation.gradientError(result.gradA, at: a) { loss(z, $0) })
     }
 }

@@ -71,3 +71,51 @@ extension Reference {
         return (y, mean, variance)
     }
 }
+
+extension Reference {
+    /// The backward of ``varianceFeatures(_:_:rows:)`` in closed form: with h_ij = 2·(w_j·x_ij − m_i)·dy_ij and
+    /// r_i = mean_j h_ij, ∂L/∂w_j = Σ_i x_ij·(h_ij − r_i) and ∂L/∂x_ij = w_j·(h_ij − r_i). (The tests hold it to
+    /// central differences; the benchmarks validate against it on their full arrays.)
+    public static func varianceFeaturesBackward(_ x: [Double], _ w: [Double], _ dy: [Double], rows: Int)
+        -> (dw: [Double], dx: [Double]) {
+        let f = w.count, means = varianceFeatures(x, w, rows: rows).means
+        var dw = [Double](repeating: 0, count: f), dx = [Double](repeating: 0, count: rows * f)
+        for i in 0..<rows {
+            let h = (0..<f).map { 2 * (w[$0] * x[i * f + $0] - means[i]) * dy[i * f + $0] }
+            let r = h.reduce(0, +) / Double(f)
+            for j in 0..<f {
+                dw[j] += x[i * f + j] * (h[j] - r)
+                dx[i * f + j] = w[j] * (h[j] - r)
+            }
+        }
+        return (dw, dx)
+    }
+
+    /// The training-mode backward of ``batchNorm(_:gamma:beta:rows:epsilon:)`` in closed form, per column with
+    /// x̂ = (x − μ)/σ: ∂L/∂x = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂)), ∂L/∂γ = Σ dy·x̂, ∂L/∂β = Σ dy.
+    public static func batchNormBackward(_ x: [Double], _ dy: [Double], gamma: [Double], rows: Int, epsilon: Double = 1e-5)
+        -> (dx: [Double], dGamma: [Double], dBeta: [Double]) {
+        let c = gamma.count, forward = batchNorm(x, gamma: gamma, beta: [Double](repeating: 0, count: c), rows: rows, epsilon: epsilon)
+        var dx = [Double](repeating: 0, count: rows * c), dGamma = [Double](repeating: 0, count: c), dBeta = dGamma
+        for j in 0..<c {
+            let sigma = (forward.variance[j] + epsilon).squareRoot()
+            let xhat = (0..<rows).map { (x[$0 * c + j] - forward.mean[j]) / sigma }
+            let g = (0..<rows).map { dy[$0 * c + j] }
+            dBeta[j] = g.reduce(0, +)
+            dGamma[j] = zip(g, xhat).reduce(0) { $0 + $1.0 * $1.1 }
+            for i in 0..<rows {
+                dx[i * c + j] = gamma[j] / sigma * (g[i] - dBeta[j] / Double(rows) - xhat[i] * dGamma[j] / Double(rows))
+            }
+        }
+        return (dx, dGamma, dBeta)
+    }
+
+    /// The backward of ``softmaxRows(_:scale:_:)`` from its output y: `dx_i = scale·y_i ⊙ (dy_i − ⟨y_i, dy_i⟩)`.
+    public static func softmaxRowsBackward(_ y: [Double], _ dy: [Double], scale: Double = 1, _ s: RowsShape) -> [Double] {
+        (0..<s.rows).flatMap { i -> [Double] in
+            let row = (i * s.columns)..<((i + 1) * s.columns)
+            let inner = row.reduce(0.0) { $0 + y[$1] * dy[$1] }
+            return row.map { scale * y[$0] * (dy[$0] - inner) }
+        }
+    }
+}

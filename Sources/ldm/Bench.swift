@@ -15,12 +15,39 @@ struct Bench: ParsableCommand {
             measured FP32 peak. Kernels: \(Kernel.allCases.map(\.rawValue).joined(separator: ", ")).
             """)
 
+    /// One entry per kernel family, named after its Kernels/*.cl file (`_` written `-`).
     enum Kernel: String, ExpressibleByArgument, CaseIterable {
-        case matmul, elementwise, reduce, transpose, lse, logdet, knn, kalman, activation, optimizer
+        case matmul, elementwise, reduce, transpose, lse, knn, cholesky, covariance, plugin, ica, kalman
+        case kalmanLDMParameters = "kalman-ldm-parameters"
+        case activation, optimizer
         case varianceFeatures = "variance-features"
         case batchNorm = "batch-norm"
-        case softmax
         case stridedCopy = "strided-copy"
+        case peak
+
+        /// The family's benchmark: its cases, each validated before it is timed.
+        var run: (BenchmarkContext) throws -> [BenchmarkRow] {
+            switch self {
+            case .matmul: return { try MatmulBenchmark.run($0) }
+            case .elementwise: return { try ElementwiseBenchmark.run($0) }
+            case .reduce: return ReduceBenchmark.run
+            case .transpose: return { try TransposeBenchmark.run($0) }
+            case .lse: return LSEBenchmark.run
+            case .knn: return KNNBenchmark.run
+            case .cholesky: return CholeskyBenchmark.run
+            case .covariance: return { try CovarianceBenchmark.run($0) }
+            case .plugin: return { try PluginBenchmark.run($0) }
+            case .ica: return { try ICABenchmark.run($0) }
+            case .kalman: return KalmanBenchmark.run
+            case .kalmanLDMParameters: return { try KalmanLDMParametersBenchmark.run($0) }
+            case .activation: return { try ActivationBenchmark.run($0) }
+            case .optimizer: return { try OptimizerBenchmark.run($0) }
+            case .varianceFeatures: return { try VarianceFeaturesBenchmark.run($0) }
+            case .batchNorm: return { try BatchNormBenchmark.run($0) }
+            case .stridedCopy: return { try StridedCopyBenchmark.run($0) }
+            case .peak: return PeakBenchmark.run
+            }
+        }
     }
 
     @Argument(help: "Kernels to benchmark (default: all).")
@@ -72,36 +99,8 @@ struct Bench: ParsableCommand {
     }
 
     private func run(_ kernel: Kernel, _ context: BenchmarkContext) throws -> [BenchmarkRow] {
-        switch kernel {
-        case .matmul:
-            return try MatmulBenchmark.cases.map { shape in
-                note("  matmul \(shape) on \(context.label)...")
-                return try MatmulBenchmark.run(context, shape)
-            }
-        case .elementwise: return [try StreamBenchmarks.axpy(context)]
-        case .activation: return [try TrainingBenchmarks.activation(context)]
-        case .optimizer: return [try TrainingBenchmarks.adam(context)]
-        case .varianceFeatures: return [try TrainingBenchmarks.varianceFeatures(context)]
-        case .batchNorm: return [try TrainingBenchmarks.batchNorm(context)]
-        case .softmax: return [try TrainingBenchmarks.softmax(context)]
-        case .stridedCopy: return [try TrainingBenchmarks.stridedCopy(context)]
-        case .reduce: return [try StreamBenchmarks.rowNorm(context), try StreamBenchmarks.normalize(context)]
-        case .transpose: return [try StreamBenchmarks.transpose(context)]
-        case .logdet:
-            return try LogDetBenchmark.cases(for: context.backend).map { try LogDetBenchmark.run(context, $0) }
-        case .kalman:
-            return try KalmanBenchmark.cases.map { c in
-                note("  kalman \(c.batch)x\(c.steps)x\(c.dimension) on \(context.label)...")
-                return try KalmanBenchmark.run(context, batch: c.batch, steps: c.steps, dimension: c.dimension)
-            } + [try KalmanBenchmark.parameters(context)]
-        case .knn:
-            return try KNNBenchmark.cases.map { try KNNBenchmark.run(context, $0) }
-        case .lse:
-            return try PairwiseLSEBenchmark.cases(for: context.backend).map { shape in
-                note("  lse \(shape) on \(context.label)...")
-                return try PairwiseLSEBenchmark.run(context, shape)
-            }
-        }
+        note("  \(kernel.rawValue) on \(context.label)...")
+        return try kernel.run(context)
     }
 
     private func describe(_ row: BenchmarkRow) -> String {

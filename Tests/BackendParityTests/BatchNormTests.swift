@@ -36,6 +36,12 @@ struct BatchNormTests {
                     tolerance: Tolerance.gradient, "dγ on \(name)")
         expectClose(try backend.download(dBeta), finiteDifferenceGradient(beta64) { functional(x64, gamma64, $0) },
                     tolerance: Tolerance.gradient, "dβ on \(name)")
+        // The closed-form Double backward the benchmark validates against agrees with the differences too.
+        let closed = Reference.batchNormBackward(x64, g64, gamma: gamma64, rows: rows)
+        expectClose(closed.dx.map { Float($0) }, finiteDifferenceGradient(x64) { functional($0, gamma64, beta64) },
+                    tolerance: Tolerance.gradient, "Reference.batchNormBackward dx")
+        expectClose(closed.dGamma.map { Float($0) }, finiteDifferenceGradient(gamma64) { functional(x64, $0, beta64) },
+                    tolerance: Tolerance.gradient, "Reference.batchNormBackward dγ")
 
         // Evaluation mode normalises with the given statistics.
         let running = Reference.batchNorm(x64, gamma: gamma64, beta: beta64, rows: rows)

@@ -135,6 +135,9 @@ struct ReduceTests {
                 zip(Reference.softmaxRows(v, scale: Double(scale), shape), w64).reduce(0) { $0 + $1.0 * $1.1 }
             }
             expectClose(try backend.download(dx), expected, tolerance: Tolerance.gradient, "softmax' \(shape) on \(name)")
+            let closed = Reference.softmaxRowsBackward(Reference.softmaxRows(moderate, scale: Double(scale), shape), w64,
+                                                       scale: Double(scale), shape)
+            expectClose(closed.map { Float($0) }, expected, tolerance: Tolerance.gradient, "Reference.softmaxRowsBackward \(shape)")
         }
         let t = try backend.makeTensor([2, 3])
         #expect(throws: LDMError.self) { try backend.softmaxRows(t, into: t, scale: 1, RowsShape(rows: 2, columns: 3)) }

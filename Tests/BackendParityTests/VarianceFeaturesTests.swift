@@ -27,6 +27,8 @@ struct VarianceFeaturesTests {
             zip(Reference.varianceFeatures(x64, v, rows: rows).y, g64).reduce(0) { $0 + $1.0 * $1.1 }
         }
         expectClose(try backend.download(dw), numeric, tolerance: Tolerance.gradient, "dw on \(name)")
+        expectClose(Reference.varianceFeaturesBackward(x64, w64, g64, rows: rows).dw.map { Float($0) }, numeric,
+                    tolerance: Tolerance.gradient, "Reference.varianceFeaturesBackward dw")
         // ∂/∂x on the first 5 rows (rows are independent, so a 5-row problem is the same function of them).
         let few = 5 * f, fewShape = RowsShape(rows: 5, columns: f)
         let fx = try backend.upload(Array(x[0..<few]), shape: [5, f]), fg = try backend.upload(Array(g[0..<few]), shape: [5, f])

@@ -1,9 +1,15 @@
 import LDMEngine
 import LDMReference
 
-/// logdet micro-benchmark (CPUBackend+LogDet, OpenCLBackend+Cholesky): value + gradient of ½·log det(Cov(z) + εI),
-/// B = 8192, d = 512 (d = 128 on OpenCL CPU devices such as PoCL, whose single-work-group Cholesky is slow).
-public enum LogDetBenchmark {
+/// cholesky.cl (CPUBackend+LogDet and +Cholesky, OpenCLBackend+Cholesky): value + gradient of the Gaussian log-det
+/// entropy ½·log det(Cov(z) + εI), which factors and solves with it, B = 8192, d = 512 (d = 128 on OpenCL CPU
+/// devices such as PoCL, whose single-work-group Cholesky is slow). The value is validated on a 2d-row subsample,
+/// the gradient on a 20 × 4 instance against central differences of the Double reference.
+public enum CholeskyBenchmark {
+    public static func run(_ context: BenchmarkContext) throws -> [BenchmarkRow] {
+        try cases(for: context.backend).map { try run(context, $0) }
+    }
+
     public static func cases(for backend: any Backend) -> [LogDetShape] {
         let slowDevice = backend.info.kind == .opencl && backend.info.details["type"] == "CPU"
         return [LogDetShape(rows: 8192, dimension: slowDevice ? 128 : 512)]
@@ -26,8 +32,16 @@ public enum LogDetBenchmark {
                                                        epsilon: Double(s.epsilon)) ?? .nan
         let error = abs(subValue - expected) / max(1, abs(expected))
         guard error <= 1e-4, result.value.isFinite else {
-            throw ValidationFailure(kernel: "logdet", shape: s.description, error: error, tolerance: 1e-4)
+            throw ValidationFailure(kernel: "cholesky.logdet", shape: s.description, error: error, tolerance: 1e-4)
         }
+        let small = LogDetShape(rows: 20, dimension: 4, epsilon: s.epsilon)
+        var smallGenerator = SeededGenerator(seed: 0x6c6f6765)
+        let smallZ = smallGenerator.floats(80), smallGradient = try cpu.makeTensor([20, 4])
+        _ = try cpu.gaussianLogDet(try cpu.upload(smallZ, shape: [20, 4]), gradient: smallGradient, small)
+        let gradientError = Validation.gradientError(try cpu.download(smallGradient), at: smallZ.map(Double.init)) {
+            Reference.gaussianLogDetEntropy($0, d: 4, epsilon: Double(s.epsilon)) ?? .nan
+        }
+        try Validation.check("cholesky.logdet gradient", s.description, gradientError, tolerance: Validation.gradientTolerance)
         let timing = try Timing.measure(cpu, minSeconds: context.minSeconds) {
             _ = try cpu.gaussianLogDet(z, gradient: gradient, s)
         }
@@ -35,10 +49,10 @@ public enum LogDetBenchmark {
         let b = Double(s.rows), d = Double(s.dimension)
         let flops = 2 * (b * d * d / 2 + 2 * b * d * d) + d * d * d / 3
         let gflops = flops / timing.median / 1e9
-        return BenchmarkRow(kernel: "logdet.forward+backward", backend: context.label, device: cpu.info.deviceName,
+        return BenchmarkRow(kernel: "cholesky.logdet forward+backward", backend: context.label, device: cpu.info.deviceName,
                             shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
                             secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
                             peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
-                            validationError: error, peakMemoryGrowthBytes: PeakMemory.residentBytes() - rssBefore)
+                            validationError: max(error, gradientError), peakMemoryGrowthBytes: PeakMemory.residentBytes() - rssBefore)
     }
 }
