@@ -2,7 +2,7 @@
 // the small helpers the log-det estimators need around it.
 //     cholesky_lower: A[b] = L·Lᵀ, L written over the lower triangle of A[b] and the strict upper triangle
 //                     zeroed; info[b] = 0, or j + 1 if the pivot of column j was not positive (then A[b] is
-//                     partly overwritten and must be restored before a retry with jitter, SPEC §9).
+//                     partly overwritten and must be restored before a retry with jitter, docs/mathematics.md §9).
 //     add_diagonal:   A[b][j][j] += value           diagonal: out[b·n + j] = A[b][j][j]
 //     log_diagonal:   out[b·n + j] = log A[b][j][j] (the factor's; their sum is ½·log det)
 // Work-items: cholesky_lower runs one work-group of CHOL_WG items per matrix (group id = batch index) and steps

@@ -1,4 +1,4 @@
-// covariance.cl — the covariance-based surrogates' device work (VICReg penalty, Taylor log-det; SPEC §3.4–3.5).
+// covariance.cl — the covariance-based surrogates' device work (VICReg penalty, Taylor log-det; docs/mathematics.md §3.4–3.5).
 //     column_means:   mean[k] = (1/rows)·Σ_i z[i, k]                      (one work-item per column)
 //     center_columns: out[i, k] = z[i, k] − mean[k]                      (one work-item per element)
 //     surrogate_rows: for row k of the covariance C (d × d), part[k] = that row's share of f(C) and

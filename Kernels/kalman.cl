@@ -1,8 +1,8 @@
-// kalman.cl — batched linear-Gaussian filtering, RTS smoothing and the Kalman-LDM reverse pass (SPEC §5).
+// kalman.cl — batched linear-Gaussian filtering, RTS smoothing and the Kalman-LDM reverse pass (docs/mathematics.md §5).
 //
 // The covariances of a filter do not depend on the observations, so they are computed once per *group* of
 // sequences sharing F, H, Q, R, P0 (one group when the noises are shared, one per sequence when not):
-//     kalman_covariance_forward   P⁻ = F·P·Fᵀ + Q, S = H·P⁻·Hᵀ + R (Cholesky with the SPEC §9 jitter),
+//     kalman_covariance_forward   P⁻ = F·P·Fᵀ + Q, S = H·P⁻·Hᵀ + R (Cholesky with the docs/mathematics.md §9 jitter),
 //                                 K = P⁻·Hᵀ·S⁻¹ (solves), P = (I − KH)·P⁻·(I − KH)ᵀ + K·R·Kᵀ symmetrised
 //     kalman_covariance_smoother  G_t = P_t·Fᵀ·(P⁻_{t+1})⁻¹, P^s_t = P_t + G_t·(P^s_{t+1} − P⁻_{t+1})·G_tᵀ
 //     kalman_ldm_covariance_backward  the reverse pass of the covariance recursion (D = [I 0], diagonal Q,
@@ -147,7 +147,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
             for (int i = 0; i < m; i++) total += s[i * m + i] / (float)m;
             meanDiagonal = total;
         }
-        // Factor S, adding 1e-6·mean(diag)·10^k on the diagonal after each failure (SPEC §9).
+        // Factor S, adding 1e-6·mean(diag)·10^k on the diagonal after each failure (docs/mathematics.md §9).
         int factored = 0;
         float jitter = 0.0f;
         for (int attempt = 0; attempt <= 5 && !factored; attempt++) {

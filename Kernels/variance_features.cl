@@ -1,5 +1,5 @@
 // variance_features.cl — the first stage of the per-step observation-noise network (the "inferred noise"
-// configuration of SPEC §6: Σ_D,t predicted from the frame x_t). For rows x_i of length f and per-feature weights w:
+// configuration of docs/mathematics.md §6: Σ_D,t predicted from the frame x_t). For rows x_i of length f and per-feature weights w:
 //     u_ij = w_j·x_ij,   m_i = (1/f)·Σ_j u_ij,   y_ij = (u_ij − m_i)²           (variance_features: y and m)
 // and, for dy = ∂L/∂y, the gradients with respect to w and (when the caller asks; the training frames are data
 // and need none) x:

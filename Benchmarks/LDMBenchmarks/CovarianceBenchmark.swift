@@ -1,7 +1,7 @@
 import LDMEngine
 import LDMReference
 
-/// covariance.cl (CPUBackend+Covariance and +CrossCorrelation, OpenCLBackend+Covariance and +CrossCorrelation):
+/// covariance.cl (CPUBackend+Covariance[+Barlow], OpenCLBackend+Covariance[+Barlow]):
 /// value + gradient of the VICReg surrogate of an 8192 × 256 batch and of Barlow Twins on two such views. Values
 /// are validated on the timed arrays against the Double reference, gradients on 24 × 5 instances against central
 /// differences of it.

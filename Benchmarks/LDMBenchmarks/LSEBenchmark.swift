@@ -2,7 +2,7 @@ import Foundation
 import LDMEngine
 import LDMReference
 
-/// lse.cl (CPUBackend+PairwiseLSE[Self], OpenCLBackend+PairwiseLSE): forward + backward of the fused pairwise
+/// lse.cl (CPUBackend+LSE[+Self], OpenCLBackend+LSE): forward + backward of the fused pairwise
 /// log-sum-exp on one set, the core of the KDE entropy and InfoNCE (x = y = z). The forward is validated on 16
 /// sampled rows of the timed problem, the backward on a 24-row instance of the same kernel against central
 /// differences of the Double reference.

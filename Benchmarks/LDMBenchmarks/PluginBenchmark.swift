@@ -2,7 +2,7 @@ import Foundation
 import LDMEngine
 import LDMReference
 
-/// plugin.cl (CPUBackend+PlugIn, OpenCLBackend+PlugIn): value + gradients of the categorical plug-in entropy of the
+/// plugin.cl (CPUBackend+Plugin, OpenCLBackend+Plugin): value + gradients of the categorical plug-in entropy of the
 /// batch joint of two 8192 × 64 softmax views (a clustering head). The value is validated on the timed arrays
 /// against the Double reference, the gradients on a 24 × 4 instance against central differences of it.
 public enum PluginBenchmark {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peers of `ldm bench lse`, timed in the same script as ldm (same session, same machine):
+"""PyTorch peers of `ldm bench lse`, timed in the same script as ldm (same run, same machine):
 
 - InfoNCE: normalize -> matmul -> cross_entropy -> backward, B = 8192, d = 256 (logits B x B are materialised).
 - Gaussian-kernel KDE entropy: cdist -> square -> logsumexp (diagonal left out) -> backward, B = 8192, d = 256.

@@ -2,10 +2,10 @@ import CBLAS
 import Foundation
 import LDMEngine
 
-/// cholesky (CPU twin of Kernels/cholesky.cl): LAPACK's `spotrf` per matrix with the SPEC §9 jitter policy, and
+/// cholesky (CPU twin of Kernels/cholesky.cl): LAPACK's `spotrf` per matrix with the docs/mathematics.md §9 jitter policy, and
 /// triangular solves through `strsm`.
 extension CPUBackend {
-    /// Jitter tries before giving up (SPEC §9).
+    /// Jitter tries before giving up (docs/mathematics.md §9).
     static let jitterTries = 5
 
     public func uncheckedCholesky(_ a: Tensor, into factor: Tensor, _ s: CholeskyShape) throws -> Float {

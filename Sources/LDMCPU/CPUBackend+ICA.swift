@@ -2,7 +2,7 @@ import CBLAS
 import Foundation
 import LDMEngine
 
-/// ica (CPU): the ICA objective of SPEC §2/§4, `F = ½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β` with `s = x·Wᵀ`.
+/// ica (CPU): the ICA objective of docs/mathematics.md §2/§4, `F = ½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β` with `s = x·Wᵀ`.
 ///
 /// `½·log det(W·Wᵀ) = Σ log L_kk` for the Cholesky factor of W·Wᵀ, and its gradient `(W·Wᵀ)⁻¹·W` comes from two
 /// triangular solves against the same factor (no inverse). For the prior, with `D = ∂/∂s = −α·β·|s|^(β−1)·sign(s)/N`,

@@ -72,7 +72,7 @@ enum SmallMatrix {
         return true
     }
 
-    /// Factors the m × m matrix s into `factor` with the SPEC §9 jitter policy (1e-6·mean diagonal, ×10 per try);
+    /// Factors the m × m matrix s into `factor` with the docs/mathematics.md §9 jitter policy (1e-6·mean diagonal, ×10 per try);
     /// returns the jitter used, or nil when even the last try fails.
     static func factorWithJitter(_ s: UnsafePointer<Float>, _ m: Int, into factor: UnsafeMutablePointer<Float>,
                                  tries: Int) -> Float? {

@@ -1,7 +1,7 @@
 import Foundation
 import LDMReference
 
-/// The dot-motion videos of SPEC §6: a 2-D position drawn as a Gaussian blob on a 10 × 10 image (100 inputs per
+/// The dot-motion videos of docs/mathematics.md §6: a 2-D position drawn as a Gaussian blob on a 10 × 10 image (100 inputs per
 /// frame) plus pixel noise. Seeded: the same seed gives the same data on every machine.
 public struct DotMotion: Sendable, Equatable {
     public enum Path: String, Sendable, CaseIterable {

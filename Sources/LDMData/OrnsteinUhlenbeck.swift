@@ -1,7 +1,7 @@
 import Foundation
 import LDMReference
 
-/// The Ornstein–Uhlenbeck ICA data of SPEC §6: independent OU processes, one per source, simulated by
+/// The Ornstein–Uhlenbeck ICA data of docs/mathematics.md §6: independent OU processes, one per source, simulated by
 /// Euler–Maruyama (`x_t = x_{t−1} + θ·(μ − x_{t−1})·dt + σ·√dt·N(0, 1)`, x_0 = 0, μ = 0), mixed by a rotation.
 ///
 /// The reference demo (ICA/ou-process.py of the paper's code) uses θ = 2.0 and 0.2, σ = 0.3, dt = 0.1, 50 000

@@ -1,7 +1,7 @@
 import Foundation
 import LDMReference
 
-/// Two-view synthetic vector data (SPEC §6): a latent s, either standard normal, uniform on the unit sphere, or
+/// Two-view synthetic vector data (docs/mathematics.md §6): a latent s, either standard normal, uniform on the unit sphere, or
 /// drawn from one of `classes` clusters (for clustering objectives), and two views `x_v = g(s + ε_v)`,
 /// ε_v ~ N(0, noise²·I), through one fixed random invertible MLP g.
 ///

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A linear-Gaussian state-space model for a batch of sequences (SPEC §5):
+/// A linear-Gaussian state-space model for a batch of sequences (docs/mathematics.md §5):
 /// `h_t = F·h_{t−1} + c + N(0, Q)`, `z_t = H·h_t + N(0, R)`, from `h_0 ~ N(m0, P0)` (the offset c is 0 unless
 /// given; the Kalman-LDM form `A(h − b) + b` is F = A, c = (I − A)·b). Matrices are row-major host arrays.
 /// Q and R are shared (n × n, m × m) or given per sequence (G × n × n, G × m × m with G the batch); the filter

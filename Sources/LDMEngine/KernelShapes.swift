@@ -152,7 +152,7 @@ public struct TransposeShape: Hashable, Sendable, CustomStringConvertible {
 public enum PairwiseKernel: String, CaseIterable, Hashable, Sendable {
     /// `s_ij = scale·⟨x_i, y_j⟩` (von Mises–Fisher on normalised rows; InfoNCE logits with scale = 1/τ).
     case dot
-    /// `s_ij = −scale·‖x_i − y_j‖²` (Gaussian kernel; SPEC's κ/d is the scale).
+    /// `s_ij = −scale·‖x_i − y_j‖²` (Gaussian kernel; the mathematics' κ/d is the scale).
     case squaredDistance
 }
 
@@ -230,7 +230,7 @@ public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The Gaussian log-determinant entropy `½·log det(Cov(z) + εI)` of `rows × dimension` samples (SPEC §3.3),
+/// The Gaussian log-determinant entropy `½·log det(Cov(z) + εI)` of `rows × dimension` samples (docs/mathematics.md §3.3),
 /// covariance with the mean removed and divided by rows − 1.
 public struct LogDetShape: Hashable, Sendable, CustomStringConvertible {
     public var rows: Int
@@ -270,7 +270,7 @@ public struct LogDetResult: Sendable, Equatable {
 }
 
 /// The Kozachenko–Leonenko kNN entropy `c·mean_i log(clip(ρ_i) + 1e-8)` of `rows × dimension` samples
-/// (SPEC §3.2): ρ_i is the distance from row i to its k-th nearest other row, clipped to [0, q] with q the
+/// (docs/mathematics.md §3.2): ρ_i is the distance from row i to its k-th nearest other row, clipped to [0, q] with q the
 /// detached `quantile` (0.9) of all ρ_i; clipped rows get no gradient.
 public struct KNNShape: Hashable, Sendable, CustomStringConvertible {
     public var rows: Int
@@ -325,7 +325,7 @@ public struct KNNResult: Sendable, Equatable {
 }
 
 /// Surrogates of the entropy computed from the sample covariance C (mean removed, divided by rows − 1) of
-/// `rows × dimension` samples (SPEC §3.4–3.5).
+/// `rows × dimension` samples (docs/mathematics.md §3.4–3.5).
 public struct CovarianceSurrogateShape: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable {
         /// VICReg's penalty `varianceWeight·(1/d)·Σ_k ReLU(1 − sqrt(C_kk + 1e-4)) +
@@ -360,7 +360,7 @@ public struct CovarianceSurrogateShape: Hashable, Sendable, CustomStringConverti
     }
 }
 
-/// A batch of `n × n` symmetric positive definite matrices to factor as `A = L·Lᵀ` (SPEC §9: jitter
+/// A batch of `n × n` symmetric positive definite matrices to factor as `A = L·Lᵀ` (docs/mathematics.md §9: jitter
 /// `1e-6·mean(diag)`, ×10, up to five tries, when a factorisation fails).
 public struct CholeskyShape: Hashable, Sendable, CustomStringConvertible {
     public var batch: Int

@@ -19,7 +19,7 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
     case kernelBuildFailed(kernel: String, device: String, log: String)
     /// No device of the requested kind is present.
     case noDevice(String)
-    /// A matrix that must be symmetric positive definite is not, even after the jitter policy of SPEC §9.
+    /// A matrix that must be symmetric positive definite is not, even after the jitter policy of docs/mathematics.md §9.
     case notPositiveDefinite(what: String, detail: String)
     /// A file could not be read or written, or its contents are not what was expected.
     case invalidFile(path: String, problem: String)

@@ -1,7 +1,7 @@
 import Foundation
 import LDMEngine
 
-/// Metrics that compare representations up to the symmetries a method cannot fix (SPEC §7): MCC after the best
+/// Metrics that compare representations up to the symmetries a method cannot fix (docs/mathematics.md §7): MCC after the best
 /// matching of dimensions, linear CKA, and clustering accuracy after the best matching of clusters to labels.
 /// Host-side, Double: the matrices are d × d or K × K.
 extension Metrics {

@@ -1,6 +1,6 @@
 import LDMEngine
 
-/// CPC for one horizon k (SPEC §4): the sphere model with a linear predictor, `q_i = W_k·c_i`, and the KDE over
+/// CPC for one horizon k (docs/mathematics.md §4): the sphere model with a linear predictor, `q_i = W_k·c_i`, and the KDE over
 /// the batch, as InfoNCE: `loss = mean_i [log Σ_j exp(⟨q̂_i, ẑ_j⟩/τ) − ⟨q̂_i, ẑ_i⟩/τ]` with q̂, ẑ unit rows.
 ///
 /// Called with `z1 = c` (contexts, B × d_c) and `z2 = z` (the encodings k steps ahead, B × d_z); `predictor` is

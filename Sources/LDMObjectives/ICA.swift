@@ -1,6 +1,6 @@
 import LDMEngine
 
-/// ICA as LDM (SPEC §2, §4): the generalised-Gaussian latent model on the sources `s = W·x` and the exact entropy
+/// ICA as LDM (docs/mathematics.md §2, §4): the generalised-Gaussian latent model on the sources `s = W·x` and the exact entropy
 /// `½·log det(W·Wᵀ)`, `F = ½·log det(W·Wᵀ) − α·mean_i Σ_k |s_ik|^β`, `loss = −F`.
 ///
 /// Called with `z1 = x` (N × d data) and `z2 = W` (d × d unmixing matrix); `dz1 = ∂loss/∂x`, `dz2 = ∂loss/∂W`.

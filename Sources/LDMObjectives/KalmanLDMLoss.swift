@@ -4,7 +4,7 @@ import LDMEngine
 // The Kalman-LDM loss of docs/mathematics.md §5, composed from the kalman.cl and kalman_ldm_parameters.cl
 // kernels (and knn.cl for its kNN form): its parameters, its constant tensors, and the loss and filter on a backend.
 
-/// The learned parameters of the Kalman-LDM predictor (SPEC §5): transition A (n × n), offset b (n), log process
+/// The learned parameters of the Kalman-LDM predictor (docs/mathematics.md §5): transition A (n × n), offset b (n), log process
 /// noise a (n, Σ_A = e^s·diag(e^a)) and the joint log-scale s (Σ_D = e^s·I). The observation map is D = [I 0].
 public struct KalmanLDMParameters: Sendable, Equatable {
     public var A: [Float]
@@ -95,7 +95,7 @@ public final class KalmanLDMWorkspace {
     func fits(n: Int, dl: Int, rows: Int) -> Bool { self.n == n && self.dl == dl && self.rows == rows }
 }
 
-/// The Kalman-LDM loss's two forms (SPEC §5).
+/// The Kalman-LDM loss's two forms (docs/mathematics.md §5).
 public enum KalmanLDMVariant: String, Sendable, CaseIterable {
     /// Σ_t ½ log det S_t + ½ (sg[z_t] − ẑ_t)ᵀ S_t⁻¹ (sg[z_t] − ẑ_t): the default.
     case stopGradient = "stopgrad"
@@ -117,7 +117,7 @@ extension LinearGaussianModel {
 }
 
 extension Backend {
-    /// The Kalman-LDM loss of SPEC §5 (mean over the B sequences of Σ_t) and its gradients with respect to z, A,
+    /// The Kalman-LDM loss of docs/mathematics.md §5 (mean over the B sequences of Σ_t) and its gradients with respect to z, A,
     /// b, a, s and, when given, the per-step log observation-noise ℓ ([B, T, d_l]: Σ_D,t = e^s·diag(e^ℓ_t)).
     ///
     /// ```swift

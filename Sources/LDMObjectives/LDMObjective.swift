@@ -1,7 +1,7 @@
 import Foundation
 import LDMEngine
 
-/// An LDM objective: alignment under a latent model plus an entropy estimate (SPEC §1–§3),
+/// An LDM objective: alignment under a latent model plus an entropy estimate (docs/mathematics.md §1–§3),
 /// `F = alignment + entropy term`, `loss = −F`.
 ///
 /// The KDE kernel follows the latent model: von Mises–Fisher `exp(κ_k·⟨ẑ_i, ẑ_j⟩)` on the sphere, Gaussian
@@ -21,7 +21,7 @@ public struct LDMObjective: Objective {
     /// With the stop-gradient estimator, also report `"stopgrad_knn_cosine"`: the cosine between the descent
     /// direction stop-gradient adds on the target (−∂alignment/∂z2, the gradient it removes, negated) and the
     /// kNN entropy's ascent direction ∂Ĥ_kNN[z2]/∂z2 (k = 3, c = 1), both at the representation (after the
-    /// sphere's normalisation). SPEC §3.7 says the first approximates the second; this measures it. Costs a kNN pass.
+    /// sphere's normalisation). docs/mathematics.md §3.7 says the first approximates the second; this measures it. Costs a kNN pass.
     public var diagnoseStopGradient: Bool
 
     public init(latent: LatentModel, entropy: EntropyTerm, variant: Variant, diagnoseStopGradient: Bool = false) {

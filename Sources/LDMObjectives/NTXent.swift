@@ -4,7 +4,7 @@ import LDMEngine
 /// normalised rows of `[z1; z2]`, the mean cross-entropy of finding each row's partner among all other rows,
 /// with logits `⟨ẑ_a, ẑ_b⟩/τ`.
 ///
-/// In LDM terms (SPEC §4) it is the sphere model with κ_p = 1/τ plus a leave-one-out vMF KDE entropy of the
+/// In LDM terms (docs/mathematics.md §4) it is the sphere model with κ_p = 1/τ plus a leave-one-out vMF KDE entropy of the
 /// 2B rows: `alignment = (1/τ)·mean_i ⟨ẑ1_i, ẑ2_i⟩`, `entropy = −mean_a lse_a`, `loss = −(alignment + entropy)`.
 /// The 2B × 2B logits are never stored.
 public struct NTXent: Objective {

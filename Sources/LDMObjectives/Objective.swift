@@ -1,6 +1,6 @@
 import LDMEngine
 
-/// The scalar parts of an objective on one batch. SPEC's quantities are maximised (F = alignment + entropy
+/// The scalar parts of an objective on one batch. The quantities of docs/mathematics.md are maximised (F = alignment + entropy
 /// term); `loss` is what an optimiser minimises (−F for LDM objectives, the preset's usual loss for presets).
 public struct ObjectiveValue: Sendable, Equatable {
     public var loss: Double
@@ -38,7 +38,7 @@ public protocol Objective: Sendable {
     func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult
 }
 
-/// The latent model of the alignment term (SPEC §2).
+/// The latent model of the alignment term (docs/mathematics.md §2).
 public enum LatentModel: Sendable {
     /// von Mises–Fisher: `κ_p·mean_i ⟨ẑ1_i, ẑ2_i⟩` with ẑ = z/‖z‖ (differentiated through).
     case sphere(precision: Float)
@@ -66,7 +66,7 @@ public enum LatentModel: Sendable {
     }
 }
 
-/// The entropy estimator (SPEC §3). The KDE kernel follows the latent model: von Mises–Fisher on the sphere,
+/// The entropy estimator (docs/mathematics.md §3). The KDE kernel follows the latent model: von Mises–Fisher on the sphere,
 /// Gaussian on the plane.
 public enum EntropyTerm: Sendable, Equatable {
     /// Kernel density ("contrastive"): `−(1/B)·Σ_i log Σ_j K(z_i, z_j)`, optionally leaving out j = i.
@@ -109,7 +109,7 @@ public enum JointForm: String, Sendable, Equatable, CaseIterable {
     case concatenated
 }
 
-/// Which entropy the objective estimates (SPEC §1).
+/// Which entropy the objective estimates (docs/mathematics.md §1).
 public enum Variant: Sendable, Equatable {
     /// The joint entropy, estimated on the concatenation `[z1 ‖ z2]` (B × 2d).
     case ldm

@@ -1,6 +1,6 @@
 import LDMEngine
 
-/// CPC over a batch of encoded sequences z [B, T, d] (SPEC §4): the context of step t is the window of the last
+/// CPC over a batch of encoded sequences z [B, T, d] (docs/mathematics.md §4): the context of step t is the window of the last
 /// m encodings `c_t = [z_{t−m+1}, …, z_t]` (a linear autoregressive aggregator, folded into the predictors), and
 /// for each horizon k = 1…K the ``CPC`` InfoNCE term scores `W_k·c_t` against `z_{t+k}` among every (sequence,
 /// step) target of the batch. The loss is the mean over horizons.

@@ -2,9 +2,9 @@ import LDMEngine
 
 /// VICReg, numerically lightly's `VICRegLoss(lambda_param: 25, mu_param: 25, nu_param: 1, eps: 1e-4)`:
 /// `λ·MSE(z1, z2) + μ·½·(V(z1) + V(z2)) + ν·(C(z1) + C(z2))` with V the mean hinge on the standard deviations
-/// and C the squared off-diagonal covariance over d (SPEC §3.5).
+/// and C the squared off-diagonal covariance over d (docs/mathematics.md §3.5).
 ///
-/// In LDM terms (SPEC §4): the plane model with κ_p = λ (`alignment = −λ·MSE`) and the negated penalties as the
+/// In LDM terms (docs/mathematics.md §4): the plane model with κ_p = λ (`alignment = −λ·MSE`) and the negated penalties as the
 /// entropy term, `loss = −(alignment + entropy)`.
 public struct VICReg: Objective {
     public var invariance: Float

@@ -8,7 +8,7 @@ extension OpenCLBackend {
     static let choleskyOptions = "-DCHOL_WG=\(choleskyGroup)"
 
     /// Factors the symmetric positive definite `n × n` matrix `source` into `factor` (lower triangle), adding
-    /// jitter `1e-6·mean(diag)·10^t` for t = 0…4 when a factorisation fails (SPEC §9). Returns the jitter used.
+    /// jitter `1e-6·mean(diag)·10^t` for t = 0…4 when a factorisation fails (docs/mathematics.md §9). Returns the jitter used.
     /// `jitter: false` factors once and throws on failure (for matrices that must be positive definite as given).
     func choleskyWithJitter(_ source: Tensor, into factor: Tensor, n: Int, what: String, jitter useJitter: Bool = true)
         throws -> Float {

@@ -122,3 +122,14 @@ extension OpenCLBackend {
         (count + group - 1) / group * group
     }
 }
+
+extension OpenCLBackend {
+    /// Launches an elementwise kernel over n items in work-groups of `elementwiseGroup`.
+    func pointwise(_ family: String, _ name: String, options: String, _ n: Int32,
+                           _ arguments: [KernelArgument]) throws {
+        guard n > 0 else { return }
+        let group = Self.elementwiseGroup
+        try launch(try kernel(family, name, options: options), name, arguments, global: [padded(Int(n), to: group)],
+                   local: [group])
+    }
+}

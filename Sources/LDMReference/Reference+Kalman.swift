@@ -1,6 +1,6 @@
 import Foundation
 
-/// Double references of linear-Gaussian filtering and smoothing (SPEC §5), one sequence at a time, plain loops.
+/// Double references of linear-Gaussian filtering and smoothing (docs/mathematics.md §5), one sequence at a time, plain loops.
 ///
 /// Model: h_t = F·h_{t−1} + N(0, Q), z_t = H·h_t + N(0, R), t = 1…T, from h_0 ~ N(m0, P0); as in filterpy's
 /// `batch_filter`, the first observation is preceded by a predict step from (m0, P0). Matrices are row-major.

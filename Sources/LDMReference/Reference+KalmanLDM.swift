@@ -1,7 +1,7 @@
 import Foundation
 
 extension Reference {
-    /// The Kalman-LDM loss of SPEC §5 for one sequence, in Double, stop-gradient form:
+    /// The Kalman-LDM loss of docs/mathematics.md §5 for one sequence, in Double, stop-gradient form:
     /// `Σ_t [½·log det S_t + ½·(z_t − ẑ_t)ᵀ·S_t⁻¹·(z_t − ẑ_t)]` with D = [I_{d_l} 0], ĥ_0 = 0, P_0 = I,
     /// `h⁻_t = A(ĥ_{t−1} − b) + b`, `P⁻_t = A·P_{t−1}·Aᵀ + Σ_A`, `Σ_A = e^s·diag(e^a)`, `Σ_D = e^s·I`.
     ///

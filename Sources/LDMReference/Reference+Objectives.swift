@@ -1,8 +1,8 @@
 import Foundation
 import LDMEngine
 
-/// Double references of the LDM alignment terms and entropy estimators (SPEC §2–§3). Matrices are row-major
-/// `rows × d` arrays of Double; every function returns the quantity to be maximised (SPEC's convention), except
+/// Double references of the LDM alignment terms and entropy estimators (docs/mathematics.md §2–§3). Matrices are row-major
+/// `rows × d` arrays of Double; every function returns the quantity to be maximised (the convention of docs/mathematics.md), except
 /// `ntXentLoss`, which is lightly's loss.
 extension Reference {
     /// Pairwise similarity kernels of the KDE estimator.

@@ -4,7 +4,7 @@ import LDMEngine
 import LDMObjectives
 
 extension KalmanCommand {
-    /// `ldm kalman loss`: the Kalman-LDM loss of SPEC §5 with its gradients.
+    /// `ldm kalman loss`: the Kalman-LDM loss of docs/mathematics.md §5 with its gradients.
     struct Loss: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The Kalman-LDM loss of pseudo-observations z, with its gradients.",

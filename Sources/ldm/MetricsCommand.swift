@@ -3,7 +3,7 @@ import Foundation
 import LDMEngine
 import LDMMetrics
 
-/// `ldm metrics`: SPEC §7's comparisons of representations saved as .npy arrays.
+/// `ldm metrics`: docs/mathematics.md §7's comparisons of representations saved as .npy arrays.
 struct MetricsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metrics",

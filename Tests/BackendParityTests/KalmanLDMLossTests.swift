@@ -6,7 +6,7 @@ import Testing
 
 /// The Kalman-LDM loss on every backend (kalman_* kernels composed by Backend.kalmanLDMLoss): value against the
 /// Double reference and every gradient (z, A, b, a, s, per-step ℓ) against central finite differences of it
-/// (SPEC §9: relative error < 1e-4), in the stop-gradient and kNN forms, with shared and per-step noise.
+/// (docs/mathematics.md §9: relative error < 1e-4), in the stop-gradient and kNN forms, with shared and per-step noise.
 @Suite("Kalman-LDM loss")
 struct KalmanLDMLossTests {
     /// A seeded problem: parameters near a damped identity and z of [batch, t, dl].

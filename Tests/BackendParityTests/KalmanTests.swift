@@ -85,7 +85,7 @@ struct KalmanTests {
                                        "per-sequence noise on \(name)")
     }
 
-    /// SPEC §9: covariances stay symmetric positive definite for T = 10 000 steps of a marginally stable system
+    /// docs/mathematics.md §9: covariances stay symmetric positive definite for T = 10 000 steps of a marginally stable system
     /// (an undamped rotation, |eigenvalues| = 1).
     @Test(arguments: TestBackends.all)
     func covariancesStayPositiveDefiniteOverTenThousandSteps(_ name: String) throws {

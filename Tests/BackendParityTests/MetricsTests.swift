@@ -4,7 +4,7 @@ import LDMReference
 import LDMMetrics
 import Testing
 
-/// SPEC §7's comparison metrics: the Hungarian matching against brute force, and MCC, linear CKA and clustering
+/// docs/mathematics.md §7's comparison metrics: the Hungarian matching against brute force, and MCC, linear CKA and clustering
 /// accuracy on cases with known answers.
 @Suite("Identifiability metrics")
 struct MetricsTests {

@@ -5,7 +5,7 @@ import LDMReference
 import LDMTraining
 import Testing
 
-/// Objectives against Double compositions of the SPEC references (values) and central finite differences of
+/// Objectives against Double compositions of the Double references (values) and central finite differences of
 /// them (gradients of the loss), on every backend.
 @Suite("Objectives")
 struct ObjectiveTests {

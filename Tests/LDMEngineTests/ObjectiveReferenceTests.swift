@@ -2,7 +2,7 @@ import Foundation
 import LDMReference
 import Testing
 
-/// The Double references of SPEC §2–§3 on inputs whose answers are known in closed form.
+/// The Double references of docs/mathematics.md §2–§3 on inputs whose answers are known in closed form.
 @Suite("Objective references")
 struct ObjectiveReferenceTests {
     func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-12) -> Bool {

@@ -2,7 +2,7 @@ import CBLAS
 import Foundation
 import LDMEngine
 
-/// crosscorrelation (CPU): the Barlow Twins loss, as lightly's `BarlowTwinsLoss(lambda_param)` computes it.
+/// covariance.cl family, Barlow Twins (CPU twin of its cross-correlation kernels): the Barlow Twins loss, as lightly's `BarlowTwinsLoss(lambda_param)` computes it.
 ///
 /// Each column of each view is standardised, `a = (x − mean)/std` (unbiased std), `c = AᵀB/N` is the d × d
 /// cross-correlation, and `L = Σ_k (c_kk − 1)² + λ·Σ_{k≠l} c_kl²`. Backward: with `G = ∂L/∂c`,

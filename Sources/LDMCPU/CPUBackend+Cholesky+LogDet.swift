@@ -2,11 +2,11 @@ import CBLAS
 import Foundation
 import LDMEngine
 
-/// logdet (CPU): the Gaussian log-determinant entropy `½·log det(C)`, `C = Z_cᵀZ_c/(B−1) + εI`, and its
+/// cholesky.cl family, log-det (CPU twin): the Gaussian log-determinant entropy `½·log det(C)`, `C = Z_cᵀZ_c/(B−1) + εI`, and its
 /// gradient `∂/∂z = Z_c·C⁻¹/(B−1)` (the mean's own gradient vanishes because the rows of Z_c sum to zero).
 ///
 /// C comes from one symmetric rank-k update (`ssyrk`), its factor from ``cholesky(_:into:_:)`` (LAPACK's
-/// `spotrf` with the SPEC §9 jitter policy; the jitter used is returned); the gradient is two triangular solves
+/// `spotrf` with the docs/mathematics.md §9 jitter policy; the jitter used is returned); the gradient is two triangular solves
 /// against the factor, never an explicit inverse.
 extension CPUBackend {
     public func uncheckedGaussianLogDet(_ z: Tensor, gradient: Tensor, _ s: LogDetShape) throws -> LogDetResult {

@@ -2,7 +2,7 @@ import CBLAS
 import Foundation
 import LDMEngine
 
-/// plugin (CPU): the categorical plug-in entropy of softmax outputs (SPEC §3.6), `−Σ P log P` of the batch joint
+/// plugin (CPU): the categorical plug-in entropy of softmax outputs (docs/mathematics.md §3.6), `−Σ P log P` of the batch joint
 /// `P = z1ᵀz2/B` (K × K) or of the batch marginal `p̄ = mean_b z_b`. With `G = ∂H/∂P = −(log P + 1)`,
 /// `∂H/∂z1 = z2·Gᵀ/B` and `∂H/∂z2 = z1·G/B`; for the marginal, `∂H/∂z_bk = G_k/B`. Probabilities are floored at
 /// 1e-30 inside the log, where −p·log p has an infinite slope.

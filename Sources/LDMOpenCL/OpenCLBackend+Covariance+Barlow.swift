@@ -1,7 +1,7 @@
 import COpenCL
 import LDMEngine
 
-/// crosscorrelation (OpenCL launcher of the Barlow Twins kernels in Kernels/covariance.cl): standardisation,
+/// covariance.cl family, Barlow Twins (OpenCL launcher of the Barlow Twins kernels in Kernels/covariance.cl): standardisation,
 /// the d × d terms and the backward through the standardisation on the device, the products in CLBlast.
 extension OpenCLBackend {
     public func uncheckedBarlowTwins(_ z1: Tensor, _ z2: Tensor, gradient1: Tensor, gradient2: Tensor, lambda: Float) throws
