@@ -26,12 +26,7 @@ public enum PluginBenchmark {
 
     static func softmaxRows(_ rows: Int, _ classes: Int, seed: UInt64) -> [Float] {
         var generator = SeededGenerator(seed: seed)
-        let logits = generator.floats(rows * classes).map { 2 * $0 }
-        return (0..<rows).flatMap { i -> [Float] in
-            let row = logits[(i * classes)..<((i + 1) * classes)].map { exp($0) }
-            let total = row.reduce(0, +)
-            return row.map { $0 / total }
-        }
+        return Reference.softmaxRows(generator.floats(rows * classes).map { 2 * $0 }, RowsShape(rows: rows, columns: classes)).map(Float.init)
     }
 
     static func validateGradients(_ backend: any Backend) throws -> Double {

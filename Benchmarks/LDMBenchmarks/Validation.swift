@@ -25,17 +25,7 @@ enum Validation {
 
     /// Relative L2 error of `analytic` against central differences of `f` at `x`.
     static func gradientError(_ analytic: [Float], at x: [Double], step: Double = 1e-5, _ f: ([Double]) -> Double) -> Double {
-        var probe = x
-        let numeric = x.indices.map { i -> Double in
-            let h = step * max(1, abs(x[i]))
-            probe[i] = x[i] + h
-            let up = f(probe)
-            probe[i] = x[i] - h
-            let down = f(probe)
-            probe[i] = x[i]
-            return (up - down) / (2 * h)
-        }
-        return relativeError(analytic, numeric)
+        relativeError(analytic, Reference.centralDifferences(x, step: step, f))
     }
 
     /// Throws ``ValidationFailure`` when `error` exceeds `tolerance`: a wrong kernel is never timed.

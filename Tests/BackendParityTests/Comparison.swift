@@ -51,18 +51,9 @@ func expectClose(_ got: [Float], _ expected: [Double], tolerance: Double, _ what
     }
 }
 
-/// Central finite differences of `f` at `x` in Double, one coordinate at a time.
+/// Central finite differences of `f` at `x` in Double, one coordinate at a time (``Reference/centralDifferences``).
 func finiteDifferenceGradient(_ x: [Double], step: Double = 1e-5, _ f: ([Double]) -> Double) -> [Double] {
-    var probe = x
-    return x.indices.map { i in
-        let h = step * max(1, abs(x[i]))
-        probe[i] = x[i] + h
-        let up = f(probe)
-        probe[i] = x[i] - h
-        let down = f(probe)
-        probe[i] = x[i]
-        return (up - down) / (2 * h)
-    }
+    Reference.centralDifferences(x, step: step, f)
 }
 
 /// Checks analytic gradients against central differences along one random unit direction per tensor: for each
