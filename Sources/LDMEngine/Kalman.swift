@@ -46,6 +46,9 @@ public struct LinearGaussianModel: Sendable, Equatable {
             where values.contains(where: { !$0.isFinite }) {
             throw LDMError.invalidArgument("LinearGaussianModel: \(name) has non-finite entries")
         }
+        try CovarianceCheck.symmetric(Q, n, "Q", definite: false)
+        try CovarianceCheck.symmetric(R, m, "R", definite: false)
+        try CovarianceCheck.symmetric(covariance, n, "P0", definite: false)
         stateDimension = n
         observationDimension = m
         self.F = F

@@ -16,53 +16,67 @@ public enum NumPyFile {
 
     /// The array in `path` as float32 values in C order, with its shape.
     public static func read(_ path: String) throws -> (shape: TensorShape, values: [Float]) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw LDMError.invalidFile(path: path, problem: "cannot read: \((error as NSError).localizedDescription)")
-        }
-        return try parse([UInt8](data), path: path)
+        try parse(try FileIO.read(path, what: "the array"), path: path)
     }
 
-    /// Parses the bytes of a `.npy` file; `path` names it in errors.
+    /// Parses the bytes of a `.npy` file; `path` names it in errors. The whole header is validated against the
+    /// file's size before a byte of data is read.
     public static func parse(_ bytes: [UInt8], path: String) throws -> (shape: TensorShape, values: [Float]) {
         func fail(_ problem: String) -> LDMError { .invalidFile(path: path, problem: problem) }
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("not a NumPy .npy file (bad magic)") }
-        let major = bytes[6]
+        let major = bytes[6], minor = bytes[7]
         let headerStart: Int, headerLength: Int
-        switch major {
-        case 1:
+        switch (major, minor) {
+        case (1, 0):
             headerStart = 10
             headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-        case 2, 3:
+        case (2, 0), (3, 0):
             guard bytes.count >= 12 else { throw fail("truncated header") }
             headerStart = 12
             headerLength = (8..<12).reduce(0) { $0 | Int(bytes[$1]) << (8 * ($1 - 8)) }
         default:
-            throw fail("unsupported .npy format version \(major).\(bytes[7])")
+            throw fail("unsupported .npy format version \(major).\(minor)")
         }
-        guard bytes.count >= headerStart + headerLength else { throw fail("truncated header") }
-        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        let descr = try value(of: "descr", in: header, path: path)
-        let fortran = try value(of: "fortran_order", in: header, path: path)
-        let shape = try parseShape(try value(of: "shape", in: header, path: path), path: path)
-
-        guard fortran == "False" else {
+        guard headerLength <= NumPyHeader.maximumLength else {
+            throw fail("header of \(headerLength) bytes is longer than NumPy's limit of \(NumPyHeader.maximumLength)")
+        }
+        guard bytes.count - headerStart >= headerLength else {
+            throw fail("truncated header: \(headerLength) bytes declared, \(bytes.count - headerStart) in the file")
+        }
+        let raw = bytes[headerStart..<(headerStart + headerLength)]
+        // Versions 1 and 2 are latin-1, version 3 UTF-8; NumPy itself only ever writes ASCII.
+        guard let text = major == 3 ? String(validating: raw, as: UTF8.self) : String(raw.map { Character(Unicode.Scalar($0)) }) else {
+            throw fail("the header is not valid UTF-8")
+        }
+        let header: NumPyHeader
+        do { header = try NumPyHeader(parsing: text) } catch let error as NumPyHeader.Malformed {
+            throw fail("malformed header: \(error.reason)")
+        }
+        guard !header.fortranOrder else {
             throw fail("arrays in Fortran order are not supported; save with np.ascontiguousarray(x)")
         }
         let width: Int
-        switch descr {
-        case "'<f4'", "'|f4'": width = 4
-        case "'<f8'", "'|f8'": width = 8
-        case "'>f4'", "'>f8'": throw fail("big-endian floats (\(descr)) are not supported; use x.astype('<f4')")
-        default: throw fail("dtype \(descr) is not supported; expected float32 or float64 (x.astype(np.float32))")
+        switch header.descr {
+        case "<f4", "|f4": width = 4
+        case "<f8", "|f8": width = 8
+        case ">f4", ">f8": throw fail("big-endian floats ('\(header.descr)') are not supported; use x.astype('<f4')")
+        default: throw fail("dtype '\(header.descr)' is not supported; expected float32 or float64 (x.astype(np.float32))")
+        }
+        let shape = TensorShape(header.shape)
+        do { try shape.validate("shape") } catch { throw fail("shape \(shape) has too many elements") }
+        let dataStart = headerStart + headerLength
+        let (expected, overflow) = shape.count.multipliedReportingOverflow(by: width)
+        if !overflow, bytes.count - dataStart > expected {
+            // NumPy reads the array and ignores what follows; a longer file than its header says is more likely a
+            // wrong header length or two files run together, so it is refused.
+            throw fail("\(bytes.count - dataStart - expected) bytes follow the \(expected) data bytes of shape \(shape) "
+                + "('\(header.descr)'); the file is longer than its header says")
+        }
+        guard !overflow, bytes.count - dataStart == expected else {
+            throw fail("expected \(overflow ? "more than Int.max" : String(expected)) data bytes for shape \(shape) ('\(header.descr)'), "
+                + "found \(bytes.count - dataStart)")
         }
         let count = shape.count
-        let dataStart = headerStart + headerLength
-        guard bytes.count - dataStart == count * width else {
-            throw fail("expected \(count * width) data bytes for shape \(shape) (\(descr)), found \(bytes.count - dataStart)")
-        }
         var values = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
             let body = UnsafeRawBufferPointer(rebasing: raw[dataStart...])
@@ -77,10 +91,10 @@ public enum NumPyFile {
         return (shape, values)
     }
 
-    /// Writes `values` (C order) as a float32 `.npy` file of `shape`, atomically.
-    public static func write(_ values: [Float], shape: TensorShape, to path: String) throws {
+    /// The bytes of a float32 `.npy` file (format 1.0) holding `values` (C order) of `shape`.
+    public static func encode(_ values: [Float], shape: TensorShape) throws -> Data {
         guard values.count == shape.count else {
-            throw LDMError.shapeMismatch(operation: "write \(path)", detail: "\(values.count) values for shape \(shape)")
+            throw LDMError.shapeMismatch(operation: "NumPyFile.encode", detail: "\(values.count) values for shape \(shape)")
         }
         let dims = shape.dims.map(String.init)
         let tuple = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
@@ -88,59 +102,15 @@ public enum NumPyFile {
         // Pad with spaces so that the data starts on a 64-byte boundary, ending the header with a newline.
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var bytes = magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
-        bytes += Array(header.utf8)
-        bytes.reserveCapacity(bytes.count + 4 * values.count)
-        for v in values {
-            let bits = v.bitPattern.littleEndian
-            bytes += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
-        }
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw LDMError.invalidFile(path: path, problem: "cannot write: \((error as NSError).localizedDescription)")
-        }
+        var bytes = Data(magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        bytes.append(contentsOf: Array(header.utf8))
+        // Float's in-memory layout is little-endian IEEE 754 on every platform this package builds for.
+        values.withUnsafeBufferPointer { bytes.append($0) }
+        return bytes
     }
 
-    /// The text of `key`'s value in the header dictionary (up to the next top-level comma).
-    private static func value(of key: String, in header: String, path: String) throws -> String {
-        guard let keyRange = header.range(of: "'\(key)':") else {
-            throw LDMError.invalidFile(path: path, problem: "header has no '\(key)'")
-        }
-        var depth = 0
-        var result = ""
-        for character in header[keyRange.upperBound...] {
-            if character == "(" { depth += 1 }
-            if character == ")" { depth -= 1 }
-            if (character == "," && depth == 0) || character == "}" { break }
-            result.append(character)
-        }
-        return result.trimmingCharacters(in: .whitespaces)
-    }
-
-    private static func parseShape(_ text: String, path: String) throws -> TensorShape {
-        guard text.hasPrefix("("), text.hasSuffix(")") else {
-            throw LDMError.invalidFile(path: path, problem: "malformed shape \(text)")
-        }
-        let parts = text.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let dims = try parts.filter { !$0.isEmpty }.map { part -> Int in
-            guard let d = Int(part), d >= 0 else {
-                throw LDMError.invalidFile(path: path, problem: "malformed shape \(text)")
-            }
-            return d
-        }
-        let shape = TensorShape(dims)
-        try shape.validate(path)
-        return shape
-    }
-}
-
-/// Creates `directory` and its parents for output files, or throws ``LDMError/invalidFile(path:problem:)`` naming
-/// it (a file in the way, no permission) instead of Foundation's error.
-public func createOutputDirectory(_ directory: String) throws {
-    do {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-        throw LDMError.invalidFile(path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))")
+    /// Writes `values` (C order) as a float32 `.npy` file of `shape`, atomically.
+    public static func write(_ values: [Float], shape: TensorShape, to path: String) throws {
+        try FileIO.write(try encode(values, shape: shape), to: path)
     }
 }

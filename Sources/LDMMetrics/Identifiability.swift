@@ -112,13 +112,30 @@ extension Metrics {
         return crossNormSquared(b, q, a, p) / denominator
     }
 
+    /// The most distinct cluster ids (and labels) ``clusteringAccuracy(clusters:labels:)`` matches: the Hungarian
+    /// matching is cubic in their number (about 10 s at this size).
+    public static let maximumDistinctIDs = 2_000
+
+    /// `ids` renumbered 0, 1, … in the order of their sorted distinct values, with the number of distinct values:
+    /// tables sized by this count, not by the largest id (one id of 10⁶ among 200 rows needs 200 entries, not 10⁶).
+    public static func denseIDs(_ ids: [Int]) -> (ids: [Int], count: Int) {
+        let distinct = Array(Set(ids)).sorted()
+        let index = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
+        return (ids.map { index[$0]! }, distinct.count)
+    }
+
     /// The share of items whose cluster maps to their label under the best one-to-one matching of clusters to
-    /// labels (Hungarian on the contingency table); clusters beyond the labels' count match nothing.
+    /// labels (Hungarian on the contingency table of the distinct ids); clusters beyond the labels' count match
+    /// nothing. Ids need not be consecutive.
     public static func clusteringAccuracy(clusters: [Int], labels: [Int]) throws -> Double {
         guard !labels.isEmpty, clusters.count == labels.count, (clusters + labels).allSatisfy({ $0 >= 0 }) else {
             throw LDMError.shapeMismatch(operation: "clusteringAccuracy", detail: "need as many non-negative cluster ids as labels (\(clusters.count) vs \(labels.count))")
         }
-        let k = (clusters.max() ?? 0) + 1, l = (labels.max() ?? 0) + 1, size = max(k, l)
+        let (clusters, k) = denseIDs(clusters), (labels, l) = denseIDs(labels), size = max(k, l)
+        guard size <= maximumDistinctIDs else {
+            throw LDMError.invalidArgument("clustering accuracy: \(k) distinct cluster ids and \(l) distinct labels; "
+                + "at most \(maximumDistinctIDs) of each are supported (the matching is cubic in their number)")
+        }
         var table = [Double](repeating: 0, count: size * size)
         for (c, y) in zip(clusters, labels) { table[c * size + y] += 1 }
         let matching = try hungarian(cost: table.map { -$0 }, rows: size, columns: size)

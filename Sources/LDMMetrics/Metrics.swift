@@ -24,7 +24,9 @@ public enum Metrics {
         return weights
     }
 
-    /// R² of the probe per target dimension: 1 − SS_res / SS_tot on (features, targets).
+    /// R² of the probe per target dimension: 1 − SS_res / SS_tot on (features, targets). A target column that
+    /// is constant (its spread below float32's resolution of its mean) has no R²: it is NaN, which
+    /// ``Probe/r2PerDimension`` reports as undefined, rather than the ±1e271 that dividing by ~0 gives.
     public static func rSquared(weights: [Double], features: [Float], targets: [Float], rows: Int) -> [Double] {
         let f = features.count / rows, k = targets.count / rows
         return (0..<k).map { j in
@@ -37,7 +39,9 @@ public enum Metrics {
                 residual += (y - prediction) * (y - prediction)
                 total += (y - mean) * (y - mean)
             }
-            return 1 - residual / max(total, 1e-300)
+            let resolution = 1e-7 * abs(mean)
+            guard total > 0, total > Double(rows) * resolution * resolution else { return .nan }
+            return 1 - residual / total
         }
     }
 
@@ -54,9 +58,18 @@ public enum Metrics {
 
     /// A fitted and scored linear probe: R² per target dimension, their mean, and the test rows' predictions.
     public struct Probe: Sendable {
+        /// R² per target dimension, NaN where the target is constant (undefined).
         public var r2: [Double]
         public var decoded: [Float]
-        public var meanR2: Double { r2.reduce(0, +) / Double(max(r2.count, 1)) }
+        /// The mean over the dimensions where R² is defined (NaN when it is defined nowhere).
+        public var meanR2: Double {
+            let defined = r2.filter(\.isFinite)
+            return defined.isEmpty ? .nan : defined.reduce(0, +) / Double(defined.count)
+        }
+        /// R² per dimension, nil where undefined (JSON null).
+        public var r2PerDimension: [Double?] { r2.map { $0.isFinite ? $0 : nil } }
+        /// The dimensions whose target is constant on the test rows.
+        public var undefinedDimensions: [Int] { r2.indices.filter { !r2[$0].isFinite } }
     }
 
     /// The ridge probe of docs/mathematics.md §7: fitted on `train` (features [N, f], targets [N, k]) and scored on

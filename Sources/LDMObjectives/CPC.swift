@@ -23,7 +23,7 @@ public struct CPC: Objective {
             throw LDMError.shapeMismatch(operation: "cpc", detail: "need contexts B × d_c, targets B × d_z and a predictor "
                 + "d_z × d_c; got \(z1.shape), \(z2.shape) and \(predictor.shape)")
         }
-        try checkPositive(temperature, "the temperature")
+        try checkTemperature(temperature, "the temperature")
         let (rows, dc, dz) = (z1.shape.dims[0], z1.shape.dims[1], z2.shape.dims[1])
         let inverse = 1 / temperature
 

@@ -142,7 +142,7 @@ public struct LDMObjective: Objective {
         let wiring = EntropyWiring(variant: variant, u1: u1, u2: u2, du1: du1, du2: du2, backend: backend)
         switch entropy {
         case let .kde(kernelPrecision, leaveOneOut):
-            try checkPositive(kernelPrecision, "the kernel precision")
+            try checkInverseTemperature(kernelPrecision, "the kernel precision")
             let kernel: PairwiseKernel = onSphere ? .dot : .squaredDistance
             entropyTerm = try wiring.setEntropy(.concatenated) { rowsOf, weight in
                 // vMF on the joint rows [ẑ1‖ẑ2] as they are; the Gaussian kernel divides by the row length D.

@@ -18,7 +18,7 @@ public struct NTXent: Objective {
 
     public func evaluate(_ z1: Tensor, _ z2: Tensor, on backend: any Backend) throws -> ObjectiveResult {
         let (rows, d) = try checkViews(z1, z2, name)
-        try checkPositive(temperature, "the temperature")
+        try checkTemperature(temperature, "the temperature")
         let shape = RowsShape(rows: rows, columns: d)
         let u1 = try backend.makeTensor(z1.shape), u2 = try backend.makeTensor(z2.shape)
         let norms1 = try backend.makeTensor([rows]), norms2 = try backend.makeTensor([rows])

@@ -26,9 +26,7 @@ public struct SequenceCPC: Sendable {
             throw LDMError.shapeMismatch(operation: "SequenceCPC", detail: "need K ≥ 1 predictors of d × m·d (m = \(contextSteps)); got "
                 + predictors.map { "\($0.shape)" }.joined(separator: ", "))
         }
-        guard temperature.isFinite, temperature > 0 else {
-            throw LDMError.invalidArgument("SequenceCPC: the temperature must be positive, got \(temperature)")
-        }
+        try checkTemperature(temperature, "SequenceCPC: the temperature")
         self.predictors = predictors
         self.contextSteps = contextSteps
         self.temperature = temperature

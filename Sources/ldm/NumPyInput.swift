@@ -41,11 +41,8 @@ func readWholeNumbers(_ path: String, what: String) throws -> [Int] {
     return values.map { Int($0) }
 }
 
-/// Writes each (file name, values, shape) as .npy into `directory` (created if missing); NumPyFile writes each
-/// atomically, so no half-written array is left behind.
+/// Writes each (file name, values, shape) as .npy into `directory` (created if missing), all together: they are
+/// staged and renamed into place only once every one is written, so a failure leaves none of them behind.
 func writeArrays(_ files: [(String, [Float], TensorShape)], to directory: String) throws {
-    try createOutputDirectory(directory)
-    for (name, values, shape) in files {
-        try NumPyFile.write(values, shape: shape, to: (directory as NSString).appendingPathComponent(name))
-    }
+    try FileIO.writeAll(try files.map { ($0.0, try NumPyFile.encode($0.1, shape: $0.2)) }, into: directory)
 }

@@ -66,11 +66,12 @@ struct ObjectiveCommand: ParsableCommand {
         if let preset, (try? ObjectiveRegistry.spec(named: preset)) == nil {
             throw ValidationError("--preset must be \(ObjectiveRegistry.accepted); got '\(preset)'")
         }
-        for (value, name) in [(predictionPrecision, "--prediction-precision"), (kernelPrecision, "--kernel-precision"),
-                              (temperature, "--temperature"), (entropyMultiplier, "--entropy-multiplier"),
+        for (value, name) in [(predictionPrecision, "--prediction-precision"), (entropyMultiplier, "--entropy-multiplier"),
                               (variance, "--variance")] {
             try Check.positive(value, name)
         }
+        try Check.temperature(temperature, "--temperature")
+        try Check.inverseTemperature(kernelPrecision, "--kernel-precision")
         guard parsedWeights() != nil else {
             throw ValidationError("--vicreg-weights takes three non-negative numbers like 25,25,1; got \(vicregWeights)")
         }
@@ -142,17 +143,21 @@ struct ObjectiveCommand: ParsableCommand {
             let t1 = try engine.upload(values1, shape: shape1), t2 = try engine.upload(values2, shape: shape2)
             let result = try objective.evaluate(t1, t2, on: engine)
             let dz1 = try engine.download(result.dz1), dz2 = try engine.download(result.dz2)
+            let parameterGradients = try result.parameterGradients.map { ($0.0, try engine.download($0.1), $0.1.shape) }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if let gradDir {
-                try createOutputDirectory(gradDir)
-                try NumPyFile.write(dz1, shape: shape1, to: (gradDir as NSString).appendingPathComponent("dz1.npy"))
-                try NumPyFile.write(dz2, shape: shape2, to: (gradDir as NSString).appendingPathComponent("dz2.npy"))
-                for (name, gradient) in result.parameterGradients {
-                    try NumPyFile.write(try engine.download(gradient), shape: gradient.shape,
-                                        to: (gradDir as NSString).appendingPathComponent("d\(name).npy"))
-                }
-            }
             let v = result.value
+            // Nothing is printed or written unless every reported number is finite.
+            let scalars = [("loss", v.loss), ("alignment", v.alignment), ("entropy", v.entropy)] + v.diagnostics.sorted { $0.key < $1.key }
+            let arrays = [("dz1", dz1), ("dz2", dz2)] + parameterGradients.map { ("d\($0.0)", $0.1) }
+            let bad = scalars.filter { !$0.1.isFinite }.map { "\($0.0) \($0.1)" }
+                + arrays.filter { $0.1.contains { !$0.isFinite } }.map { "\($0.0) has non-finite entries" }
+            if !bad.isEmpty {
+                throw LDMError.invalidArgument(Self.overflowMessage(bad, scale: max(Self.maximumMagnitude(values1), Self.maximumMagnitude(values2))))
+            }
+            if let gradDir {
+                try writeArrays([("dz1.npy", dz1, shape1), ("dz2.npy", dz2, shape2)]
+                                + parameterGradients.map { ("d\($0.0).npy", $0.1, $0.2) }, to: gradDir)
+            }
             if json {
                 try printJSON(Output(loss: v.loss, alignment: v.alignment, entropy: v.entropy, objective: objective.name,
                                      backend: engine.info.kind.rawValue, shape: shape1.dims, seconds: seconds,
@@ -163,6 +168,20 @@ struct ObjectiveCommand: ParsableCommand {
                 for (name, value) in v.diagnostics.sorted(by: { $0.key < $1.key }) { print("  \(name): \(value)") }
             }
         }
+    }
+
+    static func maximumMagnitude(_ values: [Float]) -> Float { values.reduce(0) { max($0, abs($1)) } }
+
+    /// Why an objective came out non-finite, naming the input scale when float32 overflow is the likely cause.
+    static func overflowMessage(_ bad: [String], scale: Float) -> String {
+        let what = "the objective came out non-finite (\(bad.joined(separator: ", "))) for inputs up to |z| = \(scale)"
+        // float32 holds up to 3.4e38, so squares, squared distances and covariances overflow from |z| ≈ 1.8e19 on
+        // (earlier for wide rows, and log-determinants of covariances of |z|² well before that).
+        if scale >= 1e15 {
+            return what + ": products of such values overflow float32 (largest 3.4e38, so |z|² overflows from |z| ≈ 1.8e19, "
+                + "sums and log-determinants earlier); rescale the inputs (e.g. standardise them). Nothing was written"
+        }
+        return what + "; check the objective's parameters. Nothing was written"
     }
 
     /// The --covariance file as Σ: d variances become a diagonal matrix, a d × d matrix is used as given.
@@ -177,6 +196,9 @@ struct ObjectiveCommand: ParsableCommand {
         }
         guard shape.dims[0] == shape.dims[1] else {
             throw LDMError.invalidFile(path: path, problem: "expected d variances or a d × d matrix, found shape \(shape)")
+        }
+        do { try CovarianceCheck.symmetric(values, shape.dims[0], "the covariance", definite: true) } catch let error as LDMError {
+            throw LDMError.invalidFile(path: path, problem: error.description)
         }
         return try backend.upload(values, shape: shape)
     }

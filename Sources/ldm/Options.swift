@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LDMEngine
+import LDMObjectives
 import LDMTraining
 
 /// `--backend cpu|opencl` and `--device N`: which backend a command runs on.
@@ -29,11 +30,16 @@ struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of the data, the initialisation and the batch order.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Epochs (default: the task's).") var epochs: Int?
     @Option(help: "Output directory (default runs/<experiment>).") var out: String?
-    @Flag(help: "Continue from <out>/checkpoint.safetensors (with the same settings).") var resume = false
+    @Flag(help: "Continue from <out>/checkpoint.safetensors (with the same settings; only --epochs may grow).") var resume = false
+    @Flag(help: "Replace the run already in --out (its checkpoint, metrics, summary and report) instead of refusing.")
+    var overwrite = false
     @Flag(help: "Print summary.json to standard output when done.") var json = false
     @Flag(help: "No progress line.") var quiet = false
 
-    func validate() throws { try Check.atLeast(epochs, 1, "--epochs") }
+    func validate() throws {
+        try Check.within(epochs, 1...TrainingLoop.maximumEpochs, "--epochs")
+        if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+    }
 
     func apply(to settings: inout RunSettings) {
         settings.seed = seed
@@ -57,7 +63,7 @@ struct OptimizerOptions: ParsableArguments {
 
     func validate() throws {
         if warmupSteps != nil && schedule != .cosine { throw ValidationError("--warmup-steps applies to --schedule cosine only") }
-        try Check.atLeast(warmupSteps, 0, "--warmup-steps")
+        try Check.within(warmupSteps, 0...TrainingLoop.maximumSteps, "--warmup-steps")
         try Check.positive(learningRate, "--learning-rate")
         try Check.positive(learningRateScale, "--learning-rate-scale")
         try Check.positive(clipNorm, "--clip-norm")
@@ -94,6 +100,20 @@ enum Check {
 
     static func nonNegative(_ value: Float?, _ option: String) throws {
         if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(option) must be ≥ 0 and finite, got \(value)") }
+    }
+
+    /// A temperature the float32 kernels evaluate accurately (at least ``minimumTemperature``).
+    static func temperature(_ value: Float?, _ option: String) throws {
+        if let value, !(value.isFinite && value >= minimumTemperature) {
+            throw ValidationError("\(option) must be at least \(minimumTemperature) (below it the float32 kernels lose accuracy as 1/τ) and finite, got \(value)")
+        }
+    }
+
+    /// An inverse temperature (a kernel precision) in (0, 1/``minimumTemperature``].
+    static func inverseTemperature(_ value: Float?, _ option: String) throws {
+        if let value, !(value.isFinite && value > 0 && value <= 1 / minimumTemperature) {
+            throw ValidationError("\(option) must be in (0, \(1 / minimumTemperature)] (above it the float32 kernels lose accuracy), got \(value)")
+        }
     }
 
     static func finite(_ value: Float?, _ option: String) throws {

@@ -41,7 +41,7 @@ struct TrainingRunner {
                 loop.progress = Self.progressLine(terminal: isatty(STDERR_FILENO) != 0)
             }
             do {
-                let summary = try loop.run(resume: run.resume)
+                let summary = try loop.run(resume: run.resume, overwrite: run.overwrite)
                 if run.json { try printJSON(summary) } else { print(Self.describe(summary)) }
             } catch let stop as TrainingInterrupted {
                 note("\nldm: \(stop)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LDMData
 import LDMEngine
+import LDMMetrics
 import LDMObjectives
 import LDMTraining
 
@@ -100,7 +101,12 @@ struct TrainTwoView: ParsableCommand {
             guard values.count == a.rows else {
                 throw LDMError.invalidFile(path: path, problem: "expected \(a.rows) labels, one per row of the views, found \(values.count)")
             }
-            return values
+            // Classes are the distinct labels (renumbered), so one large label cannot size the softmax.
+            let (dense, count) = Metrics.denseIDs(values)
+            guard count <= 10_000 else {
+                throw LDMError.invalidFile(path: path, problem: "\(count) distinct labels; at most 10000 classes are supported")
+            }
+            return dense
         }
         return TwoViewArrays(view1: a.values, view2: b.values, latents: truth?.values, labels: classes, count: a.rows,
                              dimension: a.columns, latentDimension: truth?.columns ?? a.columns)

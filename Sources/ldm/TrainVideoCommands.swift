@@ -93,7 +93,7 @@ struct TrainCPC: ParsableCommand {
     func validate() throws {
         try Check.within(contextSteps, 1...50, "--context-steps")
         try Check.within(horizons, 1...50, "--horizons")
-        try Check.positive(temperature, "--temperature")
+        try Check.temperature(temperature, "--temperature")
     }
 
     func run() throws {

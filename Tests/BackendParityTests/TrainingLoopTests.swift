@@ -23,6 +23,8 @@ final class QuadraticTask: TrainingTask {
         target = try backend.upload([1, -2, 0.5], shape: [3])
     }
 
+    /// Its identity is the run settings' (seed, rates, schedule, …).
+    var configuration: RunSettings { settings }
     var experiment: String { "quadratic" }
     var objective: String { "least squares" }
     var itemCount: Int { 6 }
@@ -123,24 +125,37 @@ struct TrainingLoopTests {
         #expect(steps == [2, 4, 6, 8, 10, 12], "each logged step once: \(steps)")
     }
 
-    @Test func refusesAFinishedRunAnotherSeedAndADivergence() throws {
+    @Test func refusesFewerEpochsAnotherSettingAnOccupiedDirectoryAndADivergence() throws {
         let backend = try TestBackends.named("cpu")
         let directory = temporaryDirectory("loop-refusals")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try TrainingLoop(try QuadraticTask(settings: Self.settings(), on: backend), on: backend, directory: directory).run()
-        let finished = #expect(throws: LDMError.self) {
-            _ = try TrainingLoop(try QuadraticTask(settings: Self.settings(), on: backend), on: backend, directory: directory).run(resume: true)
+        let first = try TrainingLoop(try QuadraticTask(settings: Self.settings(), on: backend), on: backend, directory: directory).run()
+        // Resuming a finished run re-evaluates and re-writes the summary from the checkpoint.
+        try FileManager.default.removeItem(atPath: directory + "/summary.json")
+        let again = try TrainingLoop(try QuadraticTask(settings: Self.settings(), on: backend), on: backend, directory: directory).run(resume: true)
+        #expect(again.number("distance") == first.number("distance") && again.finalLoss == first.finalLoss && again.epochs == 4)
+        #expect(FileManager.default.fileExists(atPath: directory + "/summary.json"))
+        let fewer = #expect(throws: LDMError.self) {
+            _ = try TrainingLoop(try QuadraticTask(settings: Self.settings(epochs: 2), on: backend), on: backend, directory: directory).run(resume: true)
         }
-        #expect(finished?.description.contains("already holds 4 of 4 epochs") == true, "\(String(describing: finished))")
-        var other = Self.settings(epochs: 8)
-        other.seed = 8
-        let seed = #expect(throws: LDMError.self) {
-            _ = try TrainingLoop(try QuadraticTask(settings: other, on: backend), on: backend, directory: directory).run(resume: true)
+        #expect(fewer?.description.contains("holds 4 completed epochs, more than --epochs 2") == true, "\(String(describing: fewer))")
+        for change in [{ (s: inout RunSettings) in s.seed = 8 }, { $0.schedule = .linear(from: 0.3, to: 0.2) }, { $0.weightDecay = 0.1 },
+                       { $0.optimizer = .adam }, { $0.clipNorm = 1 }, { $0.momentum = 0.6 }, { $0.logEvery = 3 }] {
+            var other = Self.settings(epochs: 8)
+            change(&other)
+            let refused = #expect(throws: LDMError.self) {
+                _ = try TrainingLoop(try QuadraticTask(settings: other, on: backend), on: backend, directory: directory).run(resume: true)
+            }
+            #expect(refused?.description.contains("it was written with") == true, "\(String(describing: refused))")
         }
-        #expect(seed?.description.contains("seed 7, this run has 8") == true, "\(String(describing: seed))")
+        let occupied = #expect(throws: LDMError.self) {
+            _ = try TrainingLoop(try QuadraticTask(settings: Self.settings(), on: backend), on: backend, directory: directory).run()
+        }
+        #expect(occupied?.description.contains("holds the checkpoint of an earlier run (quadratic, least squares, 4 epochs); "
+            + "continue it with --resume or replace it with --overwrite") == true, "\(String(describing: occupied))")
         let diverging = try QuadraticTask(settings: Self.settings(), on: backend)
         diverging.divergeAt = 4
-        let nan = #expect(throws: LDMError.self) { _ = try TrainingLoop(diverging, on: backend, directory: directory).run() }
+        let nan = #expect(throws: LDMError.self) { _ = try TrainingLoop(diverging, on: backend, directory: directory).run(overwrite: true) }
         #expect(nan?.description.contains("training diverged: the loss is nan at step 4 (epoch 2)") == true, "\(String(describing: nan))")
         var bad = Self.settings()
         bad.epochs = 0

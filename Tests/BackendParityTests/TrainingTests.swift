@@ -6,11 +6,11 @@ import Testing
 
 /// Trains `task` into `directory` through the one loop; `stopAfter` stops it after that many steps.
 func train(_ task: any TrainingTask, on backend: any Backend, into directory: String, stopAfter: Int? = nil,
-           resume: Bool = false) throws -> TrainingSummary {
+           resume: Bool = false, overwrite: Bool = false) throws -> TrainingSummary {
     let loop = TrainingLoop(task, on: backend, directory: directory)
     var polls = 0
     if let stopAfter { loop.shouldStop = { polls += 1; return polls == stopAfter } }
-    return try loop.run(resume: resume)
+    return try loop.run(resume: resume, overwrite: overwrite)
 }
 
 /// The metrics.jsonl lines of a run.
@@ -112,7 +112,7 @@ struct TrainingTests {
         var untrained = Self.quickCPC(epochs: 1)
         untrained.run.schedule = .constant(1e-9)
         let baseline = try train(try CPCTask(untrained, on: backend), on: backend, into: directory)
-        let summary = try train(try CPCTask(Self.quickCPC(), on: backend), on: backend, into: directory)
+        let summary = try train(try CPCTask(Self.quickCPC(), on: backend), on: backend, into: directory, overwrite: true)
         #expect((summary.r2 ?? 0) > 0.5 && (summary.r2 ?? 0) > (baseline.r2 ?? 1) + 0.4,
                 "R² \(summary.r2 ?? .nan) vs untrained \(baseline.r2 ?? .nan) on \(name)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/summary.json"))) as? [String: Any])

@@ -33,7 +33,7 @@ struct TwoViewTrainingTests {
         untrained.run.epochs = 1
         untrained.run.schedule = .constant(1e-9)
         let baseline = try train(try TwoViewTask(untrained, on: backend), on: backend, into: directory)
-        let summary = try train(try TwoViewTask(Self.quickTwoView(), on: backend), on: backend, into: directory)
+        let summary = try train(try TwoViewTask(Self.quickTwoView(), on: backend), on: backend, into: directory, overwrite: true)
         let perEpoch = try String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.compactMap { $0["r2"] as? Double }
         #expect(perEpoch.count == 4)
@@ -66,7 +66,7 @@ struct TwoViewTrainingTests {
         #expect(tensors["predictor.1.weight"] != nil && tensors["predictor.0.norm.running_mean"] != nil)
         // The momentum target (default 0.99) is checkpointed and is not trained by the optimiser.
         #expect(tensors["target.2.weight"] != nil && tensors["target.0.norm.running_mean"] != nil && tensors["lars.v.target.0.weight"] == nil)
-        #expect(metadata["target_momentum"] == "0.99")
+        #expect(metadata["targetMomentum"] == "0.99" && metadata["run.optimizer"] == "lars")
         let summary = try train(try TwoViewTask(configuration, on: backend), on: backend, into: resumed, resume: true)
         #expect(summary.r2 == expected.r2 && summary.number("retrieval_top1") == expected.number("retrieval_top1") && summary.finalLoss == expected.finalLoss)
     }
@@ -81,7 +81,7 @@ struct TwoViewTrainingTests {
         (configuration.objective, configuration.run.epochs, configuration.batch) = ("jepa", 20, 128)
         let tracked = try train(try TwoViewTask(configuration, on: backend), on: backend, into: directory)
         configuration.targetMomentum = 0
-        let simSiam = try train(try TwoViewTask(configuration, on: backend), on: backend, into: directory)
+        let simSiam = try train(try TwoViewTask(configuration, on: backend), on: backend, into: directory, overwrite: true)
         #expect((tracked.r2 ?? 0) > (simSiam.r2 ?? 1) + 0.1, "R² \(tracked.r2 ?? .nan) with the target vs \(simSiam.r2 ?? .nan) without")
     }
 
@@ -100,7 +100,7 @@ struct TwoViewTrainingTests {
         untrained.run.epochs = 1
         untrained.run.schedule = .constant(1e-9)
         let baseline = try train(try TwoViewTask(untrained, on: backend), on: backend, into: directory)
-        let summary = try train(try TwoViewTask(configuration, on: backend), on: backend, into: directory)
+        let summary = try train(try TwoViewTask(configuration, on: backend), on: backend, into: directory, overwrite: true)
         let accuracy = try #require(summary.number("clustering_accuracy")), before = try #require(baseline.number("clustering_accuracy"))
         #expect(accuracy > 0.9 && accuracy > before + 0.3, "accuracy \(accuracy) vs untrained \(before) on \(name)")
         #expect(summary.number("mcc") == nil)   // class probabilities are not latent estimates

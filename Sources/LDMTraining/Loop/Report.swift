@@ -10,8 +10,8 @@ public enum ReportPlot {
 
 /// report.html: the run's summary and inline SVG plots. Self-contained: no scripts, no external files.
 enum Report {
-    /// Writes the page for `summary` with the task's facts and plots, reading series from `metrics`.
-    static func write(summary: TrainingSummary, facts: String, plots: [ReportPlot], metrics: [[String: Any]], to path: String) throws {
+    /// The page for `summary` with the task's facts and plots, reading series from `metrics`.
+    static func html(summary: TrainingSummary, facts: String, plots: [ReportPlot], metrics: [[String: Any]]) -> String {
         let rendered = plots.map { plot -> String in
             switch plot {
             case let .metrics(title, series):
@@ -20,7 +20,7 @@ enum Report {
                 return Report.plot(title: title, series.map { ($0.label, $0.points) })
             }
         }
-        try page(summary: summary, facts: facts, plots: rendered, to: path)
+        return page(summary: summary, facts: facts, plots: rendered)
     }
 
     /// (x, y) pairs of the metrics entries that have both keys.
@@ -32,11 +32,11 @@ enum Report {
     }
 
     /// The page itself: the summary's headline numbers, experiment-specific facts, then the plots.
-    static func page(summary: TrainingSummary, facts: String, plots: [String], to path: String) throws {
+    static func page(summary: TrainingSummary, facts: String, plots: [String]) -> String {
         let optimizer = ", optimiser \(summary.optimizer)", objective = ", objective \(summary.objective)"
-        let perDimension = (summary.numbers("r2_per_dimension") ?? []).map { String(format: "%.4f", $0) }.joined(separator: ", ")
+        let perDimension = summary.r2PerDimension.map { $0.map { String(format: "%.4f", $0) } ?? "undefined" }.joined(separator: ", ")
         let r2 = summary.r2.map { String(format: "R² %.4f (per dimension %@),", $0, perDimension) } ?? "No R² (no true latents given),"
-        let html = """
+        return """
             <!doctype html><html><head><meta charset="utf-8"><title>ldm train \(summary.experiment)</title>
             <style>body{font-family:sans-serif;margin:2em;max-width:60em}svg{border:1px solid #ccc;margin:0.5em}</style></head><body>
             <h1>ldm train — \(summary.experiment)</h1>
@@ -46,11 +46,6 @@ enum Report {
             \(plots.joined(separator: "\n"))
             </body></html>
             """
-        do {
-            try Data(html.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw LDMError.invalidFile(path: path, problem: "cannot write: \((error as NSError).localizedDescription)")
-        }
     }
 
     /// A 480 × 300 SVG line plot of the series (first black, second red) with its axis ranges printed.

@@ -33,7 +33,12 @@ public final class TrainingLoop {
 
     var settings: RunSettings { task.settings }
     var path: (String) -> String { { (self.directory as NSString).appendingPathComponent($0) } }
+    /// Checked in ``run(resume:overwrite:)`` to fit comfortably in Int before any step runs.
     var totalSteps: Int { settings.epochs * task.stepsPerEpoch }
+    /// The most epochs a run may ask for, and so the most a checkpoint may record.
+    public static let maximumEpochs = 1_000_000
+    /// The most optimiser steps a run may ask for (epochs × steps per epoch).
+    public static let maximumSteps = 1 << 40
 
     /// What one run tracks between its epochs.
     final class RunState {
@@ -49,47 +54,82 @@ public final class TrainingLoop {
         }
     }
 
-    /// Runs (or, with `resume`, continues from the checkpoint) and returns the summary.
-    public func run(resume: Bool = false) throws -> TrainingSummary {
-        try settings.validate()
-        guard task.stepsPerEpoch >= 1, task.batchSize >= 1, task.itemCount >= 1 else {
-            throw LDMError.invalidArgument("training: need at least one batch of \(task.batchSize) of the \(task.itemCount) items")
-        }
+    /// Runs and returns the summary. A fresh run refuses a directory that holds another run's checkpoint unless
+    /// `overwrite` (which removes that run's files first); with `resume` it continues from the checkpoint, and a
+    /// checkpoint that already holds every epoch only re-evaluates and re-writes summary.json and report.html.
+    /// The directory is locked for the run (``RunLock``): a second run on it fails at once.
+    public func run(resume: Bool = false, overwrite: Bool = false) throws -> TrainingSummary {
+        try validate()
         try createOutputDirectory(directory)
+        let lock = try RunLock(directory: directory)
+        defer { withExtendedLifetime(lock) {} }
+        FileIO.removeStalePartials(in: directory)
         let signals = stopOnSignals ? StopSignals() : nil
         let optimizer = try settings.optimizer.make(task.parameters, weightDecay: settings.weightDecay,
                                                     momentum: settings.momentum, on: backend)
         optimizer.clipNorm = settings.clipNorm
-        let state = try start(resume: resume, optimizer)
+        let state = try start(resume: resume, overwrite: overwrite, optimizer)
+        if state.checkpointedEpochs == settings.epochs {
+            state.metrics = try task.evaluate()   // a finished run: the task's last evaluation, for its summary
+        }
         for epoch in state.checkpointedEpochs..<settings.epochs {
             try runEpoch(epoch, state, optimizer, signals)
         }
         return try finish(state)
     }
 
+    /// The settings and the task's sizes in range, so that no step count can overflow.
+    private func validate() throws {
+        try settings.validate()
+        guard task.stepsPerEpoch >= 1, task.batchSize >= 1, task.itemCount >= 1 else {
+            throw LDMError.invalidArgument("training: need at least one batch of \(task.batchSize) of the \(task.itemCount) items")
+        }
+        guard settings.epochs <= Self.maximumEpochs else {
+            throw LDMError.invalidArgument("training: epochs must be in 1…\(Self.maximumEpochs), got \(settings.epochs)")
+        }
+        let (steps, overflow) = settings.epochs.multipliedReportingOverflow(by: task.stepsPerEpoch)
+        guard !overflow, steps <= Self.maximumSteps else {
+            throw LDMError.invalidArgument("training: \(settings.epochs) epochs of \(task.stepsPerEpoch) steps exceed "
+                + "the limit of \(Self.maximumSteps) optimiser steps")
+        }
+    }
+
+    /// The files a run owns in its directory.
+    static let runFiles = ["checkpoint.safetensors", "metrics.jsonl", "summary.json", "report.html"]
+
     /// A fresh start (metrics.jsonl emptied) or the checkpoint loaded and the lines after it dropped.
-    private func start(resume: Bool, _ optimizer: any Optimizer) throws -> RunState {
-        var log = MetricsLog(path: path("metrics.jsonl"))
-        var (epochs, elapsed) = (0, 0.0)
+    private func start(resume: Bool, overwrite: Bool, _ optimizer: any Optimizer) throws -> RunState {
+        let log = MetricsLog(path: path("metrics.jsonl"))
+        var progress = Checkpoint.Progress(epochs: 0, seconds: 0, finalLoss: .nan)
         if resume {
-            (epochs, elapsed) = try Checkpoint.restore(task.checkpointTensors, optimizer, identity: identity, on: backend,
-                                                       from: path("checkpoint.safetensors"))
-            guard epochs < settings.epochs else {
-                throw LDMError.invalidArgument("the checkpoint already holds \(epochs) of \(settings.epochs) epochs; "
-                    + "resume with more --epochs to train further")
+            progress = try Checkpoint.restore(task.checkpointTensors, optimizer, identity: identity, stepsPerEpoch: task.stepsPerEpoch,
+                                              maximumEpochs: Self.maximumEpochs, on: backend, from: path("checkpoint.safetensors"))
+            guard progress.epochs <= settings.epochs else {
+                throw LDMError.invalidArgument("the checkpoint holds \(progress.epochs) completed epochs, more than --epochs "
+                    + "\(settings.epochs); resume with --epochs \(progress.epochs) or more")
             }
             try task.didRestore()
             try log.truncate(afterStep: optimizer.steps)
         } else {
+            if let existing = Checkpoint.metadata(at: path("checkpoint.safetensors")), !overwrite {
+                let described = [existing["experiment"], existing["objective"]].compactMap { $0 }.joined(separator: ", ")
+                throw LDMError.invalidFile(path: directory, problem: "holds the checkpoint of an earlier run"
+                    + (described.isEmpty ? "" : " (\(described), \(existing["epochs"] ?? "?") epochs)")
+                    + "; continue it with --resume or replace it with --overwrite")
+            }
+            for name in Self.runFiles where overwrite { unlink(path(name)) }
             try log.reset()
         }
-        return RunState(log: log, started: Self.clock() - elapsed, checkpointedEpochs: epochs, steps: optimizer.steps)
+        let state = RunState(log: log, started: Self.clock() - progress.seconds, checkpointedEpochs: progress.epochs,
+                             steps: optimizer.steps)
+        state.lastLoss = progress.finalLoss
+        return state
     }
 
-    /// What a checkpoint must match to be resumed by this run.
+    /// What a checkpoint must match to be resumed by this run: experiment, objective and every configuration field
+    /// but the epoch count (``RunIdentity``).
     var identity: [String: String] {
-        task.identity.merging(["experiment": task.experiment, "objective": task.objective, "seed": String(settings.seed),
-                               "optimizer": settings.optimizer.rawValue]) { $1 }
+        task.identity.merging(["experiment": task.experiment, "objective": task.objective]) { $1 }
     }
 
     /// The epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
@@ -147,8 +187,9 @@ public final class TrainingLoop {
     }
 
     private func checkpoint(_ epochs: Int, _ state: RunState, _ optimizer: any Optimizer) throws {
-        try Checkpoint.save(task.checkpointTensors, optimizer, identity: identity, epochs: epochs,
-                            seconds: Self.clock() - state.started, on: backend, to: path("checkpoint.safetensors"))
+        let progress = Checkpoint.Progress(epochs: epochs, seconds: Self.clock() - state.started, finalLoss: state.lastLoss)
+        try Checkpoint.save(task.checkpointTensors, optimizer, identity: identity, progress: progress, on: backend,
+                            to: path("checkpoint.safetensors"))
         state.checkpointedEpochs = epochs
     }
 
@@ -160,17 +201,18 @@ public final class TrainingLoop {
         state.lastReport = (now, optimizer.steps)
     }
 
-    /// summary.json and report.html from the task's last evaluation.
+    /// summary.json and report.html (and the task's files) from the task's last evaluation, written together once
+    /// every reported number is known to be finite.
     private func finish(_ state: RunState) throws -> TrainingSummary {
         let result = try task.finish(in: directory)
         let summary = TrainingSummary(experiment: task.experiment, objective: task.objective, epochs: settings.epochs,
                                       seconds: Self.clock() - state.started, backend: backend.info.kind.rawValue,
                                       seed: settings.seed, finalLoss: state.lastLoss, optimizer: settings.optimizer.rawValue,
                                       values: result.summary)
-        try summary.write(to: directory)
+        try summary.checkFinite()
         let plots = [ReportPlot.metrics(title: "training loss by step", series: [("loss", "step", "loss")])] + result.plots
-        try Report.write(summary: summary, facts: result.facts, plots: plots, metrics: try state.log.entries(),
-                         to: path("report.html"))
+        let html = Report.html(summary: summary, facts: result.facts, plots: plots, metrics: try state.log.entries())
+        try FileIO.writeAll([("summary.json", try summary.encoded()), ("report.html", Data(html.utf8))] + result.files, into: directory)
         return summary
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import LDMEngine
 
 /// The settings every training run has, whatever it trains: seed, epochs, optimiser and its schedule, weight
@@ -63,14 +64,16 @@ public struct StepOutput: Sendable {
     }
 }
 
-/// What a task adds to the end of a run: summary.json's task keys, and the report's facts and plots.
+/// What a task adds to the end of a run: summary.json's task keys, the report's facts and plots, and any files of
+/// its own (written into the run directory together with summary.json and report.html, or not at all).
 public struct TaskResult {
     public var summary: [String: SummaryValue]
     public var facts: String
     public var plots: [ReportPlot]
+    public var files: [(name: String, data: Data)]
 
-    public init(summary: [String: SummaryValue], facts: String, plots: [ReportPlot]) {
-        (self.summary, self.facts, self.plots) = (summary, facts, plots)
+    public init(summary: [String: SummaryValue], facts: String, plots: [ReportPlot], files: [(name: String, data: Data)] = []) {
+        (self.summary, self.facts, self.plots, self.files) = (summary, facts, plots, files)
     }
 }
 
@@ -79,12 +82,16 @@ public struct TaskResult {
 /// progress, summary.json and report.html). A task file holds only what is its own: its data, its model, one
 /// step, its evaluation and its report.
 public protocol TrainingTask: AnyObject {
+    /// The task's configuration value: every stored field of it is part of the run's identity (``RunIdentity``).
+    associatedtype Configuration
+    var configuration: Configuration { get }
     /// The run settings with the task's defaults (and the user's options applied).
     var settings: RunSettings { get }
     /// summary.json's `experiment` and `objective`.
     var experiment: String { get }
     var objective: String { get }
-    /// What a checkpoint must also match to be resumed, beyond experiment, objective, seed and optimiser.
+    /// What a checkpoint must also match to be resumed, beyond experiment and objective: by default every field
+    /// of ``configuration`` but the epoch count.
     var identity: [String: String] { get }
     /// The items one epoch permutes (sequences, rows) and how many each step takes.
     var itemCount: Int { get }
@@ -109,12 +116,12 @@ public protocol TrainingTask: AnyObject {
     func didRestore() throws
     /// The held-out metrics by name (the task keeps what ``finish(in:)`` needs of the last one).
     func evaluate() throws -> [String: Double]
-    /// The task's part of the summary and report, from the last evaluation; may write extra files into `directory`.
+    /// The task's part of the summary and report, from the last evaluation (`directory` is where the run goes).
     func finish(in directory: String) throws -> TaskResult
 }
 
 extension TrainingTask {
-    public var identity: [String: String] { [:] }
+    public var identity: [String: String] { RunIdentity.of(configuration) }
     public var checkpointTensors: [(String, Tensor)] { parameters.map { ($0.name, $0.value) } }
     public func beginEpoch(order: [Int]) throws {}
     public func afterUpdate(_ context: StepContext) throws {}

@@ -68,10 +68,6 @@ public final class CPCTask: TrainingTask {
     public var settings: RunSettings { configuration.run }
     public var experiment: String { configuration.video.experiment.rawValue }
     public var objective: String { "cpc" }
-    public var identity: [String: String] {
-        ["context_steps": String(configuration.contextSteps), "horizons": String(configuration.horizons),
-         "train_sequences": String(configuration.video.trainSequences)]
-    }
     public var itemCount: Int { configuration.video.trainSequences }
     public var batchSize: Int { configuration.video.batch }
     public var stepsPerEpoch: Int { configuration.video.stepsPerEpoch }
@@ -99,7 +95,7 @@ public final class CPCTask: TrainingTask {
 
     public func finish(in directory: String) throws -> TaskResult {
         let probe = try recorded(last, "CPCTask.finish")
-        var summary: [String: SummaryValue] = ["r2": .number(probe.meanR2), "r2_per_dimension": .numbers(probe.r2)]
+        var summary = SummaryValue.probe(probe)
         var facts = ""
         if configuration.contextSteps == 1 {
             // With one-frame contexts W₁ maps z_t to the direction of z_{t+1}: the analogue of the filter's A.

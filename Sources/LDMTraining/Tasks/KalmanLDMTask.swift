@@ -82,7 +82,6 @@ public final class KalmanLDMTask: TrainingTask {
     public var settings: RunSettings { configuration.run }
     public var experiment: String { configuration.video.experiment.rawValue }
     public var objective: String { configuration.variant.rawValue }
-    public var identity: [String: String] { ["train_sequences": String(configuration.video.trainSequences)] }
     public var itemCount: Int { configuration.video.trainSequences }
     public var batchSize: Int { configuration.video.batch }
     public var stepsPerEpoch: Int { configuration.video.stepsPerEpoch }
@@ -145,8 +144,8 @@ public final class KalmanLDMTask: TrainingTask {
         let eigenvalues = try Metrics.eigenvalues(filterParameters.A), rotation = Metrics.rotationPerStep(eigenvalues)
         let described = Metrics.describe(eigenvalues)
         return TaskResult(
-            summary: ["r2": .number(probe.meanR2), "r2_per_dimension": .numbers(probe.r2), "A_eigenvalues": .pairs(described.pairs),
-                      "rotation_per_step": .number(rotation)],
+            summary: SummaryValue.probe(probe).merging(["A_eigenvalues": .pairs(described.pairs),
+                                                         "rotation_per_step": .number(rotation)]) { $1 },
             facts: String(format: "Eigenvalues of A: %@; rotation per step %.4f rad.", described.text, rotation),
             plots: [.metrics(title: "held-out R² by epoch", series: [("R²", "epoch", "r2")]),
                     trajectoryPlot(truth: videos.testPositions, decoded: probe.decoded, steps: configuration.video.steps)])

@@ -96,9 +96,6 @@ public final class TwoViewTask: TrainingTask {
     public var settings: RunSettings { configuration.run }
     public var experiment: String { "two-view" }
     public var objective: String { configuration.objective }
-    public var identity: [String: String] {
-        spec.needsPredictor ? ["target_momentum": String(configuration.targetMomentum)] : [:]
-    }
     public var itemCount: Int { data.trainCount }
     public var batchSize: Int { configuration.batch }
     public var stepsPerEpoch: Int { configuration.stepsPerEpoch }
@@ -212,12 +209,12 @@ public final class TwoViewTask: TrainingTask {
     public func finish(in directory: String) throws -> TaskResult {
         let evaluation = try recorded(last, "TwoViewTask.finish")
         var summary = evaluation.metrics.mapValues { SummaryValue.number($0) }
-        if let probe = evaluation.probe { summary["r2_per_dimension"] = .numbers(probe.r2) }
+        if let probe = evaluation.probe { summary.merge(SummaryValue.probe(probe)) { $1 } }
         if let oracle = try data.oracleProbe(probeCount: configuration.probeCount) { summary["oracle_r2"] = .number(oracle.meanR2) }
         // The test rows' representations, for `ldm metrics cka` between runs (or any other analysis).
-        try NumPyFile.write(evaluation.representation, shape: [data.testCount, evaluation.representation.count / data.testCount],
-                            to: (directory as NSString).appendingPathComponent("test_representations.npy"))
+        let representations = try NumPyFile.encode(evaluation.representation,
+                                                    shape: [data.testCount, evaluation.representation.count / data.testCount])
         return TaskResult(summary: summary, facts: evaluation.facts(testCount: data.testCount, oracle: summary["oracle_r2"]),
-                          plots: evaluation.plots(data))
+                          plots: evaluation.plots(data), files: [("test_representations.npy", representations)])
     }
 }

@@ -60,6 +60,8 @@ public struct VideoSettings: Sendable {
             throw LDMError.invalidArgument("\(task): need a batch of at least 1, at least one batch of training sequences "
                 + "(\(trainSequences) for batches of \(batch)), a test set and a probe")
         }
+        // The frames live on the host and on the device: refuse a size this machine cannot hold before generating it.
+        try MemoryBudget.check(floats: [trainSequences, steps, DotMotion.pixels, 2], what: "\(task): \(trainSequences) training videos")
     }
 }
 
