@@ -2,12 +2,28 @@ import Foundation
 import LDMEngine
 import LDMReference
 import LDMMetrics
+import LDMTraining
 import Testing
 
 /// docs/mathematics.md §7's comparison metrics: the Hungarian matching against brute force, and MCC, linear CKA and clustering
 /// accuracy on cases with known answers.
 @Suite("Identifiability metrics")
 struct MetricsTests {
+    /// A target column that is constant on the test rows has no R²: null per dimension with a note, and the mean
+    /// over the others (it used to be 1 − SS_res/1e-300 ≈ −5e271).
+    @Test func rSquaredOfAConstantTargetIsUndefined() throws {
+        let rows = 50
+        let features = (0..<rows).map { Float($0) / 10 }
+        let targets: [Float] = (0..<rows).flatMap { (r: Int) -> [Float] in [2 * Float(r) / 10 + 1, 3] }   // column 1 is constant
+        let probe = try Metrics.ridgeProbe(train: (features, targets), test: (features, targets), outputs: 2)
+        #expect(probe.r2[0] > 0.99 && probe.r2[1].isNaN)
+        #expect(probe.r2PerDimension[1] == nil && probe.undefinedDimensions == [1] && probe.meanR2 == probe.r2[0])
+        let summary = SummaryValue.probe(probe)
+        #expect(summary["r2_per_dimension"] == .optionalNumbers([probe.r2[0], nil]))
+        guard case .text(let note)? = summary["r2_note"] else { Issue.record("no r2_note"); return }
+        #expect(note.contains("undefined (null) for target dimension(s) [1]"))
+    }
+
     static func permutations(_ n: Int) -> [[Int]] {
         guard n > 1 else { return [[0]] }
         return permutations(n - 1).flatMap { p in (0...p.count).map { i in var q = p; q.insert(n - 1, at: i); return q } }
