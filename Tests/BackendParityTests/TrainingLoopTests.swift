@@ -162,6 +162,50 @@ struct TrainingLoopTests {
         #expect(throws: LDMError.self) { _ = try TrainingLoop(try QuadraticTask(settings: bad, on: backend), on: backend, directory: directory).run() }
     }
 
+    /// Corrupt checkpoints are refused by name, never trapped on: metadata out of range, and headers that lie.
+    @Test(arguments: [(["epochs": "-1"], "epochs = -1 is not a whole number in 0…1000000"),
+                      (["epochs": "9223372036854775807"], "epochs = 9223372036854775807 is not a whole number"),
+                      (["optimizer_steps": "9223372036854775807"], "optimizer_steps = 9223372036854775807 does not match 4 epochs of 3 steps"),
+                      (["seconds": "nan"], "seconds = nan is not a finite number"),
+                      (["final_loss": "inf"], "final_loss = inf is not a finite number")])
+    func corruptCheckpointMetadataIsRefused(_ change: [String: String], _ message: String) throws {
+        let backend = try TestBackends.named("cpu")
+        let directory = temporaryDirectory("loop-corrupt")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try TrainingLoop(try QuadraticTask(settings: Self.settings(), on: backend), on: backend, directory: directory).run()
+        let path = directory + "/checkpoint.safetensors"
+        let (tensors, metadata) = try SafeTensors.read(path)
+        try SafeTensors.write(tensors.map { ($0.key, $0.value.0, $0.value.1) }, metadata: metadata.merging(change) { $1 }, to: path)
+        let error = #expect(throws: LDMError.self) {
+            _ = try TrainingLoop(try QuadraticTask(settings: Self.settings(epochs: 8), on: backend), on: backend, directory: directory).run(resume: true)
+        }
+        #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+    }
+
+    @Test func lyingSafetensorsHeadersAreRefused() throws {
+        let valid = [UInt8](try SafeTensors.encode([("a", [1, 2], [2]), ("b", [3], [1])], metadata: [:]))
+        let header = String(decoding: valid[8..<(8 + Int(valid[0]))], as: UTF8.self)
+        func withHeader(_ text: String) -> [UInt8] {
+            var json = Array(text.utf8)
+            while json.count % 8 != 0 { json.append(0x20) }
+            return (0..<8).map { UInt8((json.count >> (8 * $0)) & 0xFF) } + json + Array(valid[(8 + Int(valid[0]))...])
+        }
+        var huge = valid
+        huge[7] = 0x80   // a header length of 2⁶³ and more
+        let cases: [([UInt8], String)] = [
+            (huge, "header length 9223372036854775"),
+            (withHeader(header.replacingOccurrences(of: "[8,12]", with: "[-4,0]")), "data_offsets must be [begin, end]"),
+            (withHeader(header.replacingOccurrences(of: "[8,12]", with: "[4,8]")), "overlaps the tensor before it"),
+            (withHeader(header.replacingOccurrences(of: "\"shape\":[2]", with: "\"shape\":[4611686018427387904,4]")), "is larger than the file's data"),
+            (withHeader(header.replacingOccurrences(of: "\"shape\":[2]", with: "\"shape\":[true,1]")), "the shape must be a list of non-negative integers"),
+        ]
+        #expect(header.contains("[8,12]") && header.contains("\"shape\":[2]"), "\(header)")
+        for (bytes, message) in cases {
+            let error = #expect(throws: LDMError.self) { _ = try SafeTensors.parse(bytes, path: "c.safetensors") }
+            #expect(error?.description.contains(message) == true, "\(String(describing: error)) should say \(message)")
+        }
+    }
+
     @Test func safeTensorsRoundTripAndRefusals() throws {
         let path = temporaryDirectory("st") + ".safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
