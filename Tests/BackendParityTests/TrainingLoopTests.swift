@@ -52,7 +52,7 @@ final class QuadraticTask: TrainingTask {
         return ["distance": last]
     }
 
-    func finish(in directory: String) throws -> TaskResult {
+    func finish() throws -> TaskResult {
         TaskResult(summary: ["distance": .number(last)], facts: "distance \(last)",
                    plots: [.metrics(title: "distance by epoch", series: [("distance", "epoch", "distance")])])
     }

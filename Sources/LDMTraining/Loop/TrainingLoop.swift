@@ -204,7 +204,7 @@ public final class TrainingLoop {
     /// summary.json and report.html (and the task's files) from the task's last evaluation, written together once
     /// every reported number is known to be finite.
     private func finish(_ state: RunState) throws -> TrainingSummary {
-        let result = try task.finish(in: directory)
+        let result = try task.finish()
         let summary = TrainingSummary(experiment: task.experiment, objective: task.objective, epochs: settings.epochs,
                                       seconds: Self.clock() - state.started, backend: backend.info.kind.rawValue,
                                       seed: settings.seed, finalLoss: state.lastLoss, optimizer: settings.optimizer.rawValue,

@@ -114,10 +114,10 @@ public protocol TrainingTask: AnyObject {
     func afterUpdate(_ context: StepContext) throws
     /// After a checkpoint was loaded into ``checkpointTensors``.
     func didRestore() throws
-    /// The held-out metrics by name (the task keeps what ``finish(in:)`` needs of the last one).
+    /// The held-out metrics by name (the task keeps what ``finish()`` needs of the last one).
     func evaluate() throws -> [String: Double]
-    /// The task's part of the summary and report, from the last evaluation (`directory` is where the run goes).
-    func finish(in directory: String) throws -> TaskResult
+    /// The task's part of the summary and report (and any files of its own), from the last evaluation.
+    func finish() throws -> TaskResult
 }
 
 extension TrainingTask {

@@ -93,7 +93,7 @@ public final class CPCTask: TrainingTask {
         return ["r2": probe.meanR2]
     }
 
-    public func finish(in directory: String) throws -> TaskResult {
+    public func finish() throws -> TaskResult {
         let probe = try recorded(last, "CPCTask.finish")
         var summary = SummaryValue.probe(probe)
         var facts = ""

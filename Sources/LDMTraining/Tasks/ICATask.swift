@@ -90,7 +90,7 @@ public final class ICATask: TrainingTask {
         return ["mcc": mcc]
     }
 
-    public func finish(in directory: String) throws -> TaskResult {
+    public func finish() throws -> TaskResult {
         let e = try recorded(last, "ICATask.finish")
         let d = sample.dimension, shown = min(500, sample.count)
         var plots = [ReportPlot.metrics(title: "MCC by epoch", series: [("MCC", "epoch", "mcc")])]

@@ -139,7 +139,7 @@ public final class KalmanLDMTask: TrainingTask {
         return ["r2": probe.meanR2]
     }
 
-    public func finish(in directory: String) throws -> TaskResult {
+    public func finish() throws -> TaskResult {
         let probe = try recorded(last, "KalmanLDMTask.finish")
         let eigenvalues = try Metrics.eigenvalues(filterParameters.A), rotation = Metrics.rotationPerStep(eigenvalues)
         let described = Metrics.describe(eigenvalues)

@@ -206,7 +206,7 @@ public final class TwoViewTask: TrainingTask {
         return evaluation.metrics
     }
 
-    public func finish(in directory: String) throws -> TaskResult {
+    public func finish() throws -> TaskResult {
         let evaluation = try recorded(last, "TwoViewTask.finish")
         var summary = evaluation.metrics.mapValues { SummaryValue.number($0) }
         if let probe = evaluation.probe { summary.merge(SummaryValue.probe(probe)) { $1 } }
