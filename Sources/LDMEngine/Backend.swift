@@ -105,6 +105,25 @@ public protocol Backend: AnyObject, Sendable {
     func uncheckedBatchNormBackward(_ x: Tensor, _ dy: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor, dx: Tensor,
                                     dGamma: Tensor, dBeta: Tensor, _ shape: BatchNormShape) throws
 
+    // MARK: conv2d.cl (see ImageKernelShapes.swift for the NHWC layouts)
+    func uncheckedIm2col(_ x: Tensor, into columns: Tensor, _ shape: Conv2dShape) throws
+    func uncheckedCol2im(_ columns: Tensor, into dx: Tensor, _ shape: Conv2dShape) throws
+    func uncheckedAddChannelBias(_ bias: Tensor, to y: Tensor, _ shape: RowsShape) throws
+    func uncheckedChannelSums(_ x: Tensor, into sums: Tensor, _ shape: RowsShape) throws
+
+    // MARK: pool.cl
+    func uncheckedPool(_ x: Tensor, into y: Tensor, _ shape: PoolShape) throws
+    func uncheckedPoolBackward(_ x: Tensor, _ dy: Tensor, into dx: Tensor, _ shape: PoolShape) throws
+    func uncheckedGlobalAveragePool(_ x: Tensor, into y: Tensor, _ shape: GlobalPoolShape) throws
+    func uncheckedGlobalAveragePoolBackward(_ dy: Tensor, into dx: Tensor, _ shape: GlobalPoolShape) throws
+
+    // MARK: augment.cl
+    func uncheckedAugmentParameters(_ images: Tensor, into parameters: Tensor, _ shape: AugmentShape) throws
+    func uncheckedAugmentApply(_ images: Tensor, _ parameters: Tensor, into views: Tensor, _ shape: AugmentShape) throws
+
+    // MARK: gather.cl
+    func uncheckedGatherRows(_ table: Tensor, _ indices: Tensor, into out: Tensor, _ shape: GatherShape) throws
+
     // MARK: kalman.cl (see KalmanKernels.swift for the layouts)
     func uncheckedKalmanCovarianceForward(_ inputs: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float
     func uncheckedKalmanMeanForward(_ z: Tensor, _ inputs: KalmanMeanInputs, _ covariances: KalmanCovarianceTape,

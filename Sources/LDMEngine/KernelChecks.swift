@@ -110,6 +110,17 @@ public enum KernelChecks {
         for (name, tensor) in vectors { try count(operation, name, tensor, shape.columns) }
     }
 
+    /// Validates a `rows × columns` matrix and a per-column vector (a channel bias and its gradient).
+    public static func rowsAndVector(_ operation: String, _ shape: RowsShape, matrix: (String, Tensor),
+                                     vector: (String, Tensor)) throws {
+        let (elements, overflow) = shape.rows.multipliedReportingOverflow(by: shape.columns)
+        guard shape.rows >= 0, shape.columns >= 1, !overflow, elements <= Int(Int32.max) else {
+            throw LDMError.shapeMismatch(operation: operation, detail: "extents must be non-negative (columns positive) and the matrix at most 2³¹ − 1 elements")
+        }
+        try count(operation, matrix.0, matrix.1, elements)
+        try count(operation, vector.0, vector.1, shape.columns)
+    }
+
     /// Validates a row reduction's operands.
     public static func rows(_ operation: String, _ shape: RowsShape, x: Tensor, out: Tensor) throws {
         guard shape.rows >= 0, shape.columns >= 0 else {
