@@ -16,6 +16,8 @@ let package = Package(
         // C libraries from Debian: the OpenCL ICD loader + CLBlast, and OpenBLAS.
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // zlib (Debian's zlib1g-dev), for the gzipped IDX files of Fashion-MNIST and MNIST.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Small C helpers the CPU backend needs: CPU features, OpenBLAS kernel choice, the FMA peak loop.
         .target(name: "CLDMSupport", dependencies: ["CBLAS"], path: "Sources/CLDMSupport"),
 
@@ -36,8 +38,9 @@ let package = Package(
         // LDM objectives (alignment + entropy estimators, presets) composed from the backend's kernels.
         .target(name: "LDMObjectives", dependencies: ["LDMEngine"], path: "Sources/LDMObjectives"),
 
-        // The data sets the engine generates itself (dot-motion videos, Ornstein–Uhlenbeck mixtures, two-view vectors).
-        .target(name: "LDMData", dependencies: ["LDMReference"], path: "Sources/LDMData"),
+        // The data sets: those the engine generates itself (dot-motion videos, Ornstein–Uhlenbeck mixtures, two-view
+        // vectors) and the image sets it reads (IDX files, gzipped through zlib, or .npy).
+        .target(name: "LDMData", dependencies: ["LDMReference", "CZlib"], path: "Sources/LDMData"),
         // Evaluation metrics on host arrays: the ridge probe, MCC, linear CKA, clustering accuracy (`ldm metrics`).
         .target(name: "LDMMetrics", dependencies: ["LDMEngine", "CBLAS"], path: "Sources/LDMMetrics"),
         // Training: modules, optimisers, the training loop and its tasks, checkpoints, reports (`ldm train`).
@@ -46,7 +49,7 @@ let package = Package(
 
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
         .target(name: "LDMBenchmarks", dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMObjectives",
-                                                      "CLDMSupport"],
+                                                      "LDMData", "LDMTraining", "CLDMSupport"],
                 path: "Benchmarks/LDMBenchmarks"),
 
         .executableTarget(name: "ldm", dependencies: [

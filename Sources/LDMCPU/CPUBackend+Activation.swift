@@ -21,7 +21,17 @@ extension CPUBackend {
         let pdx = try floats(dx, "activationBackward")
         Parallel.forChunks(x.count, threads: threads) { range in
             switch kind {
-            case .relu: for i in range { pdx[i] = px[i] > 0 ? pdy[i] : 0 }
+            case .relu:
+                // Eight lanes at a time with a select: a per-element branch on the sign of x mispredicts half the
+                // time on real activations.
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound {
+                    let v = UnsafeRawPointer(px + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let g = UnsafeRawPointer(pdy + i).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(pdx + i).storeBytes(of: g.replacing(with: 0, where: .!(v .> 0)), as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < range.upperBound { pdx[i] = px[i] > 0 ? pdy[i] : 0; i += 1 }
             case .tanh: for i in range { let t = Foundation.tanh(px[i]); pdx[i] = (1 - t * t) * pdy[i] }
             case .gelu:
                 for i in range {

@@ -25,7 +25,7 @@ final class OpenCLStorage: TensorStorage, @unchecked Sendable {
 
     deinit {
         // Reusing a buffer is safe while earlier commands still read it: the queue is in order.
-        if !owner.pool.give(memory, bytes: byteCount) { owner.release(memory, bytes: byteCount) }
+        for evicted in owner.pool.give(memory, bytes: byteCount) { owner.release(evicted.handle, bytes: evicted.bytes) }
     }
 }
 

@@ -23,6 +23,8 @@ struct Bench: ParsableCommand {
         case varianceFeatures = "variance-features"
         case batchNorm = "batch-norm"
         case stridedCopy = "strided-copy"
+        case conv2d, pool, augment
+        case imageStep = "image-step"
         case peak
 
         /// The family's benchmark: its cases, each validated before it is timed.
@@ -45,6 +47,10 @@ struct Bench: ParsableCommand {
             case .varianceFeatures: return { try VarianceFeaturesBenchmark.run($0) }
             case .batchNorm: return { try BatchNormBenchmark.run($0) }
             case .stridedCopy: return { try StridedCopyBenchmark.run($0) }
+            case .conv2d: return Conv2dBenchmark.run
+            case .pool: return PoolBenchmark.run
+            case .augment: return AugmentBenchmark.run
+            case .imageStep: return { try ImageStepBenchmark.run($0) }
             case .peak: return PeakBenchmark.run
             }
         }

@@ -9,7 +9,7 @@ import LDMTraining
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model end to end (Kalman-LDM or CPC on dot-motion videos, ICA, two-view LDM).",
+        abstract: "Train a model end to end (Kalman-LDM or CPC on dot-motion videos, ICA, two-view LDM, image SSL).",
         discussion: """
             Every task writes to --out: metrics.jsonl (a line every few steps and one per evaluation), \
             checkpoint.safetensors (atomically, at every evaluation), summary.json and report.html. Ctrl-C or SIGTERM \
@@ -18,7 +18,7 @@ struct TrainCommand: ParsableCommand {
             `ldm train --experiment square|figure8|circular|circular-inferred|ou-ica|two-view [...]` picks the task \
             as before (--objective cpc with a video experiment is the cpc task).
             """,
-        subcommands: [TrainKalman.self, TrainCPC.self, TrainICA.self, TrainTwoView.self, TrainByExperiment.self],
+        subcommands: [TrainKalman.self, TrainCPC.self, TrainICA.self, TrainTwoView.self, TrainImage.self, TrainByExperiment.self],
         defaultSubcommand: TrainByExperiment.self)
 }
 
@@ -64,12 +64,14 @@ struct TrainingRunner {
     }
 
     /// The metrics a summary line shows, in this order, with their labels.
-    static let shown = [("clustering_accuracy", "clustering accuracy"), ("mcc", "MCC"), ("r2", "R²"),
+    static let shown = [("linear_probe_accuracy", "linear probe"), ("knn_accuracy", "kNN"),
+                        ("raw_pixel_probe_accuracy", "raw-pixel probe"), ("steps_per_second", "steps/s"),
+                        ("clustering_accuracy", "clustering accuracy"), ("mcc", "MCC"), ("r2", "R²"),
                         ("oracle_r2", "oracle R²"), ("retrieval_top1", "retrieval top-1"),
                         ("rotation_per_step", "rotation per step (rad)"), ("unmixing_angle", "unmixing angle (rad)")]
 
     static func label(_ metric: String) -> String {
-        ["r2": "R²", "mcc": "MCC", "clustering_accuracy": "accuracy", "retrieval_top1": "top-1"][metric] ?? metric
+        ["r2": "R²", "mcc": "MCC", "clustering_accuracy": "accuracy", "retrieval_top1": "top-1", "knn_accuracy": "kNN"][metric] ?? metric
     }
 
     /// `square (knn): R² 0.9771, rotation per step (rad) 0.3147 after 20 epochs in 3.6 s on cpu`.

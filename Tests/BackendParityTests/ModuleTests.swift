@@ -106,9 +106,9 @@ struct ModuleTests {
         for (t, o) in zip(target.parameters, online.parameters) { #expect(try backend.download(t.value) == backend.download(o.value)) }
         #expect(throws: LDMError.self) { try target.track(try Sequential.mlp(widths: [3, 4, 2], on: backend, generator: &generator), momentum: 0.9, on: backend) }
         #expect(throws: LDMError.self) { try target.track(online, momentum: 1.5, on: backend) }
-        #expect(TwoViewTask.momentum(base: 0.99, step: 0, of: 100) == 0.99)
-        #expect(abs(TwoViewTask.momentum(base: 0.99, step: 50, of: 100) - 0.995) < 1e-6)
-        #expect(TwoViewTask.momentum(base: 0.99, step: 100, of: 100) == 1)
+        #expect(TwoViewLearner.momentum(base: 0.99, step: 0, of: 100) == 0.99)
+        #expect(abs(TwoViewLearner.momentum(base: 0.99, step: 50, of: 100) - 0.995) < 1e-6)
+        #expect(TwoViewLearner.momentum(base: 0.99, step: 100, of: 100) == 1)
     }
 
     /// Gradients accumulate: two backward passes through the same forward add up to twice one, so a module can be

@@ -352,8 +352,8 @@ struct ObjectiveTests {
         // The clustering objectives: a softmax head and an annealed match probability (0.8 → 0.99, clamped).
         let clustering = try ObjectiveRegistry.spec(named: "clustering")
         #expect(try clustering.head == .softmax && clustering.annealsMatchProbability && ObjectiveRegistry.spec(named: "clustering-mi").head == .softmax)
-        #expect(TwoViewTask.matchProbability(at: 0) == 0.8 && abs(TwoViewTask.matchProbability(at: 1) - 0.99) < 1e-6)
-        #expect(abs(TwoViewTask.matchProbability(at: 0.5) - 0.895) < 1e-6 && TwoViewTask.matchProbability(at: 2) == TwoViewTask.matchProbability(at: 1))
+        #expect(TwoViewLearner.matchProbability(at: 0) == 0.8 && abs(TwoViewLearner.matchProbability(at: 1) - 0.99) < 1e-6)
+        #expect(abs(TwoViewLearner.matchProbability(at: 0.5) - 0.895) < 1e-6 && TwoViewLearner.matchProbability(at: 2) == TwoViewLearner.matchProbability(at: 1))
         var p = ObjectiveParameters()
         p.matchProbability = 0.99
         #expect(try clustering.make(p).name == LDMObjective(latent: .categorical(matchProbability: 0.99), entropy: .plugIn, variant: .ldm).name)

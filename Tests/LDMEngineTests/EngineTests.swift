@@ -58,14 +58,17 @@ struct EngineTests {
         #expect(try cpu.download(r) == [1, 2, 3, 4, 5, 6])
     }
 
-    @Test func bufferPoolKeepsUpToItsCapacity() {
+    @Test func bufferPoolKeepsUpToItsCapacityEvictingTheOldest() {
         let pool = BufferPool<Int>(capacityBytes: 100)
-        #expect(pool.give(1, bytes: 60))
-        #expect(!pool.give(2, bytes: 60), "over capacity: the caller frees it")
+        #expect(pool.give(1, bytes: 60).isEmpty)
+        #expect(pool.give(2, bytes: 60).map(\.handle) == [1], "over capacity: the longest-cached buffer goes back to the caller")
         #expect(pool.take(bytes: 64) == nil)
-        #expect(pool.take(bytes: 60) == 1)
-        #expect(pool.give(3, bytes: 40) && pool.give(4, bytes: 40))
-        #expect(pool.drain().map(\.bytes) == [40, 40])
+        #expect(pool.take(bytes: 60) == 2)
+        #expect(pool.give(3, bytes: 40).isEmpty && pool.give(4, bytes: 40).isEmpty)
+        #expect(pool.give(5, bytes: 30).map(\.handle) == [3])
+        #expect(pool.take(bytes: 40) == 4)
+        #expect(pool.give(6, bytes: 101).map(\.handle) == [6], "larger than the whole cache: never kept")
+        #expect(pool.drain().map(\.bytes) == [30])
         #expect(pool.cachedBytes == 0)
     }
 }

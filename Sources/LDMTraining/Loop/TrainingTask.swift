@@ -49,6 +49,10 @@ public struct StepContext: Sendable {
     /// The optimiser steps taken before this one, and the run's total.
     public var step: Int, totalSteps: Int
 
+    public init(epoch: Int, batchIndex: Int, step: Int, totalSteps: Int) {
+        (self.epoch, self.batchIndex, self.step, self.totalSteps) = (epoch, batchIndex, step, totalSteps)
+    }
+
     /// The share of training done, from 0 at the first step to 1 at the last.
     public var progress: Double { Double(step) / Double(max(totalSteps - 1, 1)) }
 }

@@ -1,6 +1,7 @@
 import LDMEngine
 
-/// BatchNorm1d over the rows of [N, C] (batch_norm.cl): in training the batch statistics normalise and the running
+/// BatchNorm1d over the rows of [N, C] (batch_norm.cl), or BatchNorm2d over the channels of an NHWC activation (its
+/// N·H·W × C view; the output keeps the input's shape): in training the batch statistics normalise and the running
 /// statistics follow them (momentum 0.1, the unbiased variance, as PyTorch); in evaluation the running statistics
 /// normalise. γ starts at 1 and β at 0. γ and β are 1-D, so LARS leaves them unscaled.
 public final class BatchNorm: Module {
@@ -36,7 +37,7 @@ public final class BatchNorm: Module {
         guard rows * features == x.count, rows >= 1 else {
             throw LDMError.shapeMismatch(operation: "BatchNorm \(name)", detail: "input has \(x.count) values, not rows of \(features)")
         }
-        let y = try backend.makeTensor([rows, features])
+        let y = try backend.makeTensor(x.shape)
         let shape = BatchNormShape(rows: rows, columns: features, epsilon: epsilon, training: training)
         if training {
             try backend.batchNorm(x, gamma: gamma.value, beta: beta.value, into: y, mean: batchMean, variance: batchVariance, shape)
@@ -59,7 +60,7 @@ public final class BatchNorm: Module {
             throw LDMError.invalidArgument("BatchNorm \(name).backward needs a training-mode forward pass of the same shape first")
         }
         let rows = dy.count / features
-        let dx = try backend.makeTensor([rows, features])
+        let dx = try backend.makeTensor(input.shape)
         let dGamma = try backend.makeTensor([features]), dBeta = try backend.makeTensor([features])
         try backend.batchNormBackward(input, dy, gamma: gamma.value, mean: batchMean, variance: batchVariance, dx: dx,
                                       dGamma: dGamma, dBeta: dBeta,
