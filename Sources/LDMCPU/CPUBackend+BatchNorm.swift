@@ -9,15 +9,18 @@ extension CPUBackend {
         let pm = try floats(mean, op), pv = try floats(variance, op)
         let (n, c) = (s.rows, s.columns)
         if s.training {
-            // Each thread owns a block of columns and walks the rows over it (contiguous reads), accumulating
-            // straight into μ and σ²: the kernel's two-pass variance.
-            Parallel.forChunks(c, threads: threads, costPerItem: 2 * n) { columns in
-                for j in columns { pm[j] = 0; pv[j] = 0 }
-                for i in 0..<n { for j in columns { pm[j] += px[i * c + j] } }
-                for j in columns { pm[j] /= Float(n) }
-                for i in 0..<n { for j in columns { let d = px[i * c + j] - pm[j]; pv[j] += d * d } }
-                for j in columns { pv[j] /= Float(n) }
+            // The kernel's two-pass statistics, over fixed blocks of rows (contiguous reads, one partial row per
+            // block, added in block order: the same result for any thread timing).
+            let sums = columnSums(rows: n, columns: c) { out, r in
+                let row = px + r * c
+                for j in 0..<c { out[j] += row[j] }
             }
+            for j in 0..<c { pm[j] = sums[j] / Float(n) }
+            let squares = columnSums(rows: n, columns: c) { out, r in
+                let row = px + r * c
+                for j in 0..<c { let d = row[j] - pm[j]; out[j] += d * d }
+            }
+            for j in 0..<c { pv[j] = squares[j] / Float(n) }
         }
         let inverse = (0..<c).map { 1 / (pv[$0] + s.epsilon).squareRoot() }
         Parallel.forChunks(n, threads: threads, costPerItem: c) { range in
@@ -33,16 +36,15 @@ extension CPUBackend {
         let pv = try floats(variance, op), pdx = try floats(dx, op), pdg = try floats(dGamma, op), pdb = try floats(dBeta, op)
         let (n, c) = (s.rows, s.columns)
         let inverse = (0..<c).map { 1 / (pv[$0] + s.epsilon).squareRoot() }
-        Parallel.forChunks(c, threads: threads, costPerItem: 2 * n) { columns in
-            for j in columns { pdg[j] = 0; pdb[j] = 0 }
-            for i in 0..<n {
-                for j in columns {
-                    let g = pg[i * c + j]
-                    pdb[j] += g
-                    pdg[j] += g * (px[i * c + j] - pm[j]) * inverse[j]
-                }
-            }
+        let dBetaSums = columnSums(rows: n, columns: c) { out, r in
+            let row = pg + r * c
+            for j in 0..<c { out[j] += row[j] }
         }
+        let dGammaSums = columnSums(rows: n, columns: c) { out, r in
+            let (g, v) = (pg + r * c, px + r * c)
+            for j in 0..<c { out[j] += g[j] * (v[j] - pm[j]) * inverse[j] }
+        }
+        for j in 0..<c { (pdb[j], pdg[j]) = (dBetaSums[j], dGammaSums[j]) }
         let sumG = (0..<c).map { pdb[$0] }, sumGX = (0..<c).map { pdg[$0] }, count = Float(n)
         Parallel.forChunks(n, threads: threads, costPerItem: c) { range in
             for i in range {
@@ -52,5 +54,25 @@ extension CPUBackend {
                 }
             }
         }
+    }
+
+    /// Column sums of a rows × columns matrix over fixed blocks of rows in parallel: `addRow(partial, r)` adds row
+    /// r's terms into its block's partial row (one call per row, so the loop over columns inside it vectorises), and
+    /// the partials are added in block order: contiguous reads, and the same result for any thread timing.
+    func columnSums(rows: Int, columns c: Int, _ addRow: (UnsafeMutablePointer<Float>, Int) -> Void) -> [Float] {
+        let blocks = rows * c < 1 << 16 ? 1 : min(rows, threads * 4)
+        var partials = [Float](repeating: 0, count: blocks * c)
+        partials.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let partial = buffer.baseAddress!
+            withoutActuallyEscaping(addRow) { addRow in
+                nonisolated(unsafe) let addRow = addRow
+                Parallel.run(blocks) { block in
+                    for r in (rows * block / blocks)..<(rows * (block + 1) / blocks) { addRow(partial + block * c, r) }
+                }
+            }
+        }
+        var sums = [Float](repeating: 0, count: c)
+        for block in 0..<blocks { for j in 0..<c { sums[j] += partials[block * c + j] } }
+        return sums
     }
 }

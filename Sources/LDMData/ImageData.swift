@@ -173,6 +173,7 @@ public enum IDX {
         guard labelDims[0] == dims[0] else {
             throw LDMError.invalidFile(path: labels, problem: "\(labelDims[0]) labels for the \(dims[0]) images of \(images)")
         }
+        try MemoryBudget.check(floats: [pixels.count], what: "the images of \(images)")
         return ImageSet(pixels: pixels.map { Float($0) / 255 }, labels: labelBytes.map(Int.init), count: dims[0], height: dims[1],
                         width: dims[2], channels: 1)
     }

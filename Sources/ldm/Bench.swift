@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
         case varianceFeatures = "variance-features"
         case batchNorm = "batch-norm"
         case stridedCopy = "strided-copy"
-        case conv2d, pool, augment
+        case conv2d, pool, augment, gather
         case imageStep = "image-step"
         case peak
 
@@ -49,7 +49,8 @@ struct Bench: ParsableCommand {
             case .stridedCopy: return { try StridedCopyBenchmark.run($0) }
             case .conv2d: return Conv2dBenchmark.run
             case .pool: return PoolBenchmark.run
-            case .augment: return AugmentBenchmark.run
+            case .augment: return { try AugmentBenchmark.run($0) }
+            case .gather: return { try GatherBenchmark.run($0) }
             case .imageStep: return { try ImageStepBenchmark.run($0) }
             case .peak: return PeakBenchmark.run
             }

@@ -29,6 +29,8 @@ struct DeviceOption: ParsableArguments {
 struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of the data, the initialisation and the batch order.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Epochs (default: the task's).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Evaluate (a metrics line, the progress report and a checkpoint) every N epochs and after the last (default 1).")
+    var evaluateEvery: Int?
     @Option(help: "Output directory (default runs/<experiment>).") var out: String?
     @Flag(help: "Continue from <out>/checkpoint.safetensors (with the same settings; only --epochs may grow).") var resume = false
     @Flag(help: "Replace the run already in --out (its checkpoint, metrics, summary and report) instead of refusing.")
@@ -38,12 +40,14 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         try Check.within(epochs, 1...TrainingLoop.maximumEpochs, "--epochs")
+        try Check.within(evaluateEvery, 1...TrainingLoop.maximumEpochs, "--evaluate-every")
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
     }
 
     func apply(to settings: inout RunSettings) {
         settings.seed = seed
         if let epochs { settings.epochs = epochs }
+        if let evaluateEvery { settings.evaluateEvery = evaluateEvery }
     }
 }
 

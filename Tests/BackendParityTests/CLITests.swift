@@ -77,6 +77,17 @@ struct CLITests {
         #expect(opencl.error.hasPrefix("ldm: error: no device: no OpenCL device found"))
     }
 
+    /// The data kernels' benchmarks validate and time on both backends (the convolution and step benchmarks are too
+    /// slow for a debug build; they run in docs/benchmarks.md).
+    @Test func imageDataBenchmarksValidateOnEveryBackend() throws {
+        let result = try Self.run(["bench", "gather", "augment", "--backend", TestBackends.openCLEnabled ? "all" : "cpu",
+                                   "--min-seconds", "0.01", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        #expect(rows.count == (TestBackends.openCLEnabled ? 4 : 2))
+        #expect(rows.allSatisfy { ($0["validation_error"] as? Double ?? 1) <= 1e-4 })
+    }
+
     @Test func benchJSONHasTheDocumentedKeys() throws {
         let result = try Self.run(["bench", "reduce", "--backend", "cpu", "--min-seconds", "0.01", "--json"])
         #expect(result.status == 0, "\(result.error)")
