@@ -120,6 +120,21 @@ enum Check {
         }
     }
 
+    /// `--objective` names a two-view objective, and `--target-momentum`, when given, belongs to it (a stop-gradient
+    /// method) and lies in [0, 1).
+    static func twoViewObjective(_ objective: String, targetMomentum: Float?) throws -> ObjectiveSpec {
+        let spec: ObjectiveSpec
+        do { spec = try ObjectiveRegistry.spec(named: objective) } catch { throw ValidationError("--objective: \(error)") }
+        guard spec.trainsTwoViews else { throw ValidationError("--objective \(objective) does not train on two views") }
+        if targetMomentum != nil && !spec.needsPredictor {
+            throw ValidationError("--target-momentum applies to byol, jepa and other stop-gradient objectives")
+        }
+        if let targetMomentum, !(targetMomentum.isFinite && (0..<1).contains(targetMomentum)) {
+            throw ValidationError("--target-momentum must be in [0, 1), got \(targetMomentum)")
+        }
+        return spec
+    }
+
     static func finite(_ value: Float?, _ option: String) throws {
         if let value, !value.isFinite { throw ValidationError("\(option) must be finite, got \(value)") }
     }

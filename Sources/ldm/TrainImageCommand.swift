@@ -45,15 +45,9 @@ struct TrainImage: ParsableCommand {
     @OptionGroup(title: "Optimiser") var optimizer: OptimizerOptions
 
     func validate() throws {
-        let spec: ObjectiveSpec
-        do { spec = try ObjectiveRegistry.spec(named: objective) } catch { throw ValidationError("--objective: \(error)") }
-        guard spec.trainsTwoViews else { throw ValidationError("--objective \(objective) does not train on two views") }
+        _ = try Check.twoViewObjective(objective, targetMomentum: targetMomentum)
         guard (images == nil) == (labels == nil) else { throw ValidationError("--images and --labels go together") }
         if images != nil && data != nil { throw ValidationError("--data and --images exclude each other") }
-        if targetMomentum != nil && !spec.needsPredictor { throw ValidationError("--target-momentum applies to byol, jepa and other stop-gradient objectives") }
-        if let targetMomentum, !(targetMomentum.isFinite && (0..<1).contains(targetMomentum)) {
-            throw ValidationError("--target-momentum must be in [0, 1), got \(targetMomentum)")
-        }
         try Check.within(trainRows, 2...GatherShape.maximumRows, "--train-rows")
         try Check.within(testRows, 1...GatherShape.maximumRows, "--test-rows")
         try Check.within(batchSize, 2...65_536, "--batch-size")

@@ -43,19 +43,13 @@ struct TrainTwoView: ParsableCommand {
     @OptionGroup(title: "Optimiser") var optimizer: OptimizerOptions
 
     func validate() throws {
-        let spec: ObjectiveSpec
-        do { spec = try ObjectiveRegistry.spec(named: objective) } catch { throw ValidationError("--objective: \(error)") }
-        guard spec.trainsTwoViews else { throw ValidationError("--objective \(objective) does not train on two views") }
+        _ = try Check.twoViewObjective(objective, targetMomentum: targetMomentum)
         guard (view1 == nil) == (view2 == nil) else { throw ValidationError("--view1 and --view2 go together") }
         if view1 == nil, latents != nil || labels != nil {
             throw ValidationError("--latents and --labels need --view1 and --view2 (the synthetic data bring their own)")
         }
         if view1 != nil, latent != nil || trainRows != nil {
             throw ValidationError("--latent and --train-rows describe the synthetic data; your arrays come with --view1/--view2")
-        }
-        if targetMomentum != nil && !spec.needsPredictor { throw ValidationError("--target-momentum applies to byol, jepa and other stop-gradient objectives") }
-        if let targetMomentum, !(targetMomentum.isFinite && (0..<1).contains(targetMomentum)) {
-            throw ValidationError("--target-momentum must be in [0, 1), got \(targetMomentum)")
         }
         try Check.within(classes, 2...10_000, "--classes")
         try Check.within(trainRows, 2...10_000_000, "--train-rows")
