@@ -32,8 +32,7 @@ extension Metrics {
             let rows = min(chunk, m - start)
             let block = try backend.makeTensor([rows, d])
             try backend.copy(queries, offset: start * d, to: block, offset: 0, count: rows * d)
-            let view = try similarities.reshaped([chunk * n])
-            try backend.matmul(block, bank, into: view, MatmulShape(m: rows, n: n, k: d, transposeB: true))
+            try backend.matmul(block, bank, into: similarities, MatmulShape(m: rows, n: n, k: d, transposeB: true))
             var values = [Float](repeating: 0, count: chunk * n)
             try values.withUnsafeMutableBufferPointer { try backend.read(similarities, into: $0) }
             let first = start
