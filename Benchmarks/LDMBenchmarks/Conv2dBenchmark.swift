@@ -1,7 +1,7 @@
 import LDMEngine
 import LDMReference
 
-/// conv2d.cl: forward and backward (input, weight and bias gradients) of the reference encoder's three
+/// conv2d.cl: the forward alone, and forward and backward (input, weight and bias gradients), of the reference encoder's three
 /// convolutions at batch 512 (two views of 256 images), GFLOP/s of the three products (im2col, col2im and the bias
 /// included in the time). Each is validated first on a batch of 2 of the same shape against the direct Double
 /// convolution and its Double backward.
@@ -34,9 +34,11 @@ public enum Conv2dBenchmark {
                         Validation.relativeError(try backend.download(run.db), gradients.db))
         try Validation.check("conv2d", "\(small)", error)
         let full = try Case(backend, s, x: generator.floats(s.inputCount), w: w, b: b, dy: generator.floats(s.outputCount))
+        let forward = try Timing.measure(backend, minSeconds: context.minSeconds) { try full.forward() }
         let timing = try Timing.measure(backend, minSeconds: context.minSeconds) { try full.forwardAndBackward() }
         // Forward, weight gradient, input gradient: three products of the same size.
-        return [Validation.row(context, "conv2d fwd+bwd", "\(s)", timing, flops: 3 * s.flops, error: error)]
+        return [Validation.row(context, "conv2d fwd", "\(s)", forward, flops: s.flops, error: error),
+                Validation.row(context, "conv2d fwd+bwd", "\(s)", timing, flops: 3 * s.flops, error: error)]
     }
 
     /// The tensors of one convolution and its backward.
@@ -58,8 +60,12 @@ public enum Conv2dBenchmark {
             db = try backend.makeTensor([s.outputChannels])
         }
 
-        func forwardAndBackward() throws {
+        func forward() throws {
             try backend.conv2d(x, weight: w, bias: b, into: y, columns: columns, s)
+        }
+
+        func forwardAndBackward() throws {
+            try forward()
             try backend.conv2dBackward(dy, weight: w, columns: columns, dWeight: dw, dBias: db, dx: dx, dColumns: dColumns, s)
         }
     }
