@@ -67,22 +67,11 @@ extension CPUBackend {
 
     public func uncheckedChannelSums(_ x: Tensor, into sums: Tensor, _ s: RowsShape) throws {
         let px = try floats(x, "channelSums"), ps = try floats(sums, "channelSums")
-        let (c, rows) = (s.columns, s.rows)
-        // Fixed blocks of rows, each summed into its own partial row (contiguous reads, vectorised adds), then the
-        // partials added in block order: the same result for any thread timing.
-        let blocks = rows * c < 1 << 16 ? 1 : min(rows, threads * 4)
-        var partials = [Float](repeating: 0, count: blocks * c)
-        partials.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let partial = buffer.baseAddress!
-            Parallel.run(blocks) { block in
-                let out = partial + block * c
-                for r in (rows * block / blocks)..<(rows * (block + 1) / blocks) {
-                    let row = px + r * c
-                    for j in 0..<c { out[j] += row[j] }
-                }
-            }
+        let c = s.columns
+        let total = columnSums(rows: s.rows, columns: c) { out, r in
+            let row = px + r * c
+            for j in 0..<c { out[j] += row[j] }
         }
-        for j in 0..<c { ps[j] = 0 }
-        for block in 0..<blocks { for j in 0..<c { ps[j] += partials[block * c + j] } }
+        for j in 0..<c { ps[j] = total[j] }
     }
 }
