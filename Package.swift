@@ -6,7 +6,7 @@ let package = Package(
     name: "ldm",
     products: [
         .library(name: "LDMEngine", targets: ["LDMEngine", "LDMCPU", "LDMOpenCL", "LDMReference", "LDMObjectives",
-                                              "LDMData", "LDMMetrics", "LDMTraining"]),
+                                              "LDMData", "LDMMetrics", "LDMTraining", "LDMParallel"]),
         .executable(name: "ldm", targets: ["ldm"]),
     ],
     dependencies: [
@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         // zlib (Debian's zlib1g-dev), for the gzipped IDX files of Fashion-MNIST and MNIST.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Open MPI, loaded at run time by a small C shim (so a plain run links and needs no MPI library).
+        .target(name: "CLDMMPI", path: "Sources/CLDMMPI"),
         // Small C helpers the CPU backend needs: CPU features, OpenBLAS kernel choice, the FMA peak loop.
         .target(name: "CLDMSupport", dependencies: ["CBLAS"], path: "Sources/CLDMSupport"),
 
@@ -43,8 +45,11 @@ let package = Package(
         .target(name: "LDMData", dependencies: ["LDMReference", "CZlib"], path: "Sources/LDMData"),
         // Evaluation metrics on host arrays: the ridge probe, MCC, linear CKA, clustering accuracy (`ldm metrics`).
         .target(name: "LDMMetrics", dependencies: ["LDMEngine", "CBLAS"], path: "Sources/LDMMetrics"),
+        // Data-parallel runs: the communicator (Open MPI or one process) and collectives on device tensors.
+        .target(name: "LDMParallel", dependencies: ["LDMEngine", "CLDMMPI"], path: "Sources/LDMParallel"),
         // Training: modules, optimisers, the training loop and its tasks, checkpoints, reports (`ldm train`).
-        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "LDMObjectives", "LDMData", "LDMMetrics"],
+        .target(name: "LDMTraining", dependencies: ["LDMEngine", "LDMReference", "LDMObjectives", "LDMData", "LDMMetrics",
+                                                   "LDMParallel"],
                 path: "Sources/LDMTraining"),
 
         // Per-kernel micro-benchmarks (validate, warm up, time), shared by `ldm bench`.
@@ -54,6 +59,7 @@ let package = Package(
 
         .executableTarget(name: "ldm", dependencies: [
             "LDMEngine", "LDMCPU", "LDMOpenCL", "LDMBenchmarks", "LDMObjectives", "LDMData", "LDMMetrics", "LDMTraining",
+            "LDMParallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/ldm"),
 
@@ -61,7 +67,7 @@ let package = Package(
                     path: "Tests/LDMEngineTests"),
         .testTarget(name: "BackendParityTests",
                     dependencies: ["LDMEngine", "LDMReference", "LDMCPU", "LDMOpenCL", "LDMKernelSources", "LDMObjectives",
-                                   "LDMData", "LDMMetrics", "LDMTraining"],
+                                   "LDMData", "LDMMetrics", "LDMTraining", "LDMParallel"],
                     path: "Tests/BackendParityTests"),
     ]
 )

@@ -9,6 +9,8 @@
 // Swift computes the identical bits), so no random numbers travel to the device and every backend makes the same
 // views. Draws 0–19: crop attempts; 20, 21: corner; 22: flip; 23: brightness; 24: contrast; 32 + 2·e, 33 + 2·e:
 // the Box–Muller pair of output value e of the view. Work-items: one per view, then one per output value.
+// A batch that is one rank's share of a larger batch (images firstImage… of totalBatch) draws from the larger
+// batch's streams: image i's first view is stream firstImage + i, its second totalBatch + firstImage + i.
 
 static ulong mix64(ulong z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
@@ -23,7 +25,13 @@ static float uniform(const ulong seed, const ulong counter, const uint stream, c
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
+/// The generator stream of view `view` of this batch (see above).
+static uint stream_of(const int view, const int batch, const int firstImage, const int totalBatch) {
+    return (uint)(view + firstImage + (view >= batch ? totalBatch - batch : 0));
+}
+
 __kernel void augment_parameters(const int batch, const int height, const int width, const int channels,
+                                 const int firstImage, const int totalBatch,
                                  const float scaleLow, const float scaleHigh, const float logRatioLow,
                                  const float logRatioHigh, const float flipProbability, const float brightness,
                                  const float contrast, const uint seedLow, const uint seedHigh, const uint counterLow,
@@ -31,7 +39,7 @@ __kernel void augment_parameters(const int batch, const int height, const int wi
     const int view = get_global_id(0);
     if (view >= 2 * batch) return;
     const ulong seed = ((ulong)seedHigh << 32) | seedLow, counter = ((ulong)counterHigh << 32) | counterLow;
-    const uint stream = (uint)view;
+    const uint stream = stream_of(view, batch, firstImage, totalBatch);
     const float area = (float)height * (float)width;
     float w = (float)width, h = (float)height;
     for (int attempt = 0; attempt < 10; ++attempt) {
@@ -55,7 +63,8 @@ __kernel void augment_parameters(const int batch, const int height, const int wi
 }
 
 __kernel void augment_apply(const int batch, const int height, const int width, const int channels,
-                            const int outHeight, const int outWidth, const float noise, const float mean,
+                            const int outHeight, const int outWidth, const int firstImage, const int totalBatch,
+                            const float noise, const float mean,
                             const float standardDeviation, const uint seedLow, const uint seedHigh,
                             const uint counterLow, const uint counterHigh, __global const float *images,
                             __global const float *parameters, __global float *views) {
@@ -81,8 +90,9 @@ __kernel void augment_apply(const int batch, const int height, const int width, 
     if (noise > 0.0f) {
         const ulong seed = ((ulong)seedHigh << 32) | seedLow, counter = ((ulong)counterHigh << 32) | counterLow;
         const uint draw = 32u + 2u * (uint)within;
-        const float u1 = 1.0f - uniform(seed, counter, (uint)view, draw);
-        const float u2 = uniform(seed, counter, (uint)view, draw + 1u);
+        const uint stream = stream_of(view, batch, firstImage, totalBatch);
+        const float u1 = 1.0f - uniform(seed, counter, stream, draw);
+        const float u2 = uniform(seed, counter, stream, draw + 1u);
         value += noise * sqrt(-2.0f * log(u1)) * cos(6.283185307179586f * u2);
     }
     views[e] = (value - mean) / standardDeviation;

@@ -12,7 +12,7 @@ extension CPUBackend {
         let (logLow, logHigh) = s.logRatio
         Parallel.forChunks(s.views, threads: threads, costPerItem: count) { views in
             for view in views {
-                let u = { (draw: UInt32) in CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: UInt32(view), draw: draw) }
+                let u = { (draw: UInt32) in CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: s.stream(ofView: view), draw: draw) }
                 var (w, h) = (width, height)
                 for attempt in 0..<UInt32(AugmentShape.cropAttempts) {
                     let share = s.scale.lowerBound + (s.scale.upperBound - s.scale.lowerBound) * u(2 * attempt)
@@ -62,8 +62,8 @@ extension CPUBackend {
                             let local = (i * ow + j) * channels + c
                             if s.noise > 0 {
                                 let draw = CounterRandom.firstNoiseDraw &+ 2 &* UInt32(truncatingIfNeeded: local)
-                                let u1 = 1 - CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: UInt32(view), draw: draw)
-                                let u2 = CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: UInt32(view), draw: draw &+ 1)
+                                let u1 = 1 - CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: s.stream(ofView: view), draw: draw)
+                                let u2 = CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: s.stream(ofView: view), draw: draw &+ 1)
                                 value += s.noise * (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(6.283185307179586 * u2)
                             }
                             out[local] = (value - s.mean) / s.standardDeviation

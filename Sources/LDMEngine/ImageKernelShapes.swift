@@ -212,6 +212,10 @@ public struct AugmentShape: Hashable, Sendable, CustomStringConvertible {
     public var seed: UInt64 = 0
     /// Which draw of the generator (the training step), so every step makes new views.
     public var counter: UInt64 = 0
+    /// Where this batch sits in a larger one whose views it makes (a data-parallel rank's share): image i here is
+    /// image `imageOffset + i` of a batch of `totalBatch` (nil: this batch), and draws from that image's streams, so
+    /// the ranks together make exactly the views one process makes of the whole batch.
+    public var imageOffset = 0, totalBatch: Int?
 
     /// Values per view in the parameter tensor: x₀, y₀, w, h, flip, brightness factor, contrast factor, source mean.
     public static let parameterCount = 8
@@ -225,6 +229,11 @@ public struct AugmentShape: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var views: Int { 2 * batch }
+    /// The generator stream of view `view` (< 2·batch): its image's first view is stream `image`, its second
+    /// stream `totalBatch + image`, numbering the images of the whole batch.
+    public func stream(ofView view: Int) -> UInt32 {
+        UInt32(truncatingIfNeeded: view + imageOffset + (view >= batch ? (totalBatch ?? batch) - batch : 0))
+    }
     /// log of the aspect-ratio bounds, computed once on the host so every backend draws from the same interval.
     public var logRatio: (Float, Float) { (Foundation.log(ratio.lowerBound), Foundation.log(ratio.upperBound)) }
     public var inputCount: Int { batch * height * width * channels }
@@ -245,6 +254,10 @@ public struct AugmentShape: Hashable, Sendable, CustomStringConvertible {
         guard checkedProduct([batch, height, width, channels]) != nil,
               checkedProduct([2, batch, outputHeight, outputWidth, channels]) != nil else {
             throw LDMError.shapeMismatch(operation: op, detail: "a tensor would exceed \(imageKernelLimit) elements")
+        }
+        let total = totalBatch ?? batch
+        guard imageOffset >= 0, total <= imageKernelLimit, imageOffset <= total - batch else {
+            throw LDMError.shapeMismatch(operation: op, detail: "images \(imageOffset)..<\(imageOffset + batch) do not lie in a batch of \(total)")
         }
         let problems: [(Bool, String)] = [
             (scale.lowerBound > 0 && scale.upperBound <= 1, "the crop scale must lie in (0, 1], got \(scale)"),

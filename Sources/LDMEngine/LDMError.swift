@@ -23,6 +23,8 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
     case notPositiveDefinite(what: String, detail: String)
     /// A file could not be read or written, or its contents are not what was expected.
     case invalidFile(path: String, problem: String)
+    /// A collective between the processes of a data-parallel run failed or timed out, seen from `rank` of `size`.
+    case communication(rank: Int, size: Int, problem: String)
 
     public var description: String {
         switch self {
@@ -44,6 +46,8 @@ public enum LDMError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(what) is not positive definite: \(detail)"
         case let .invalidFile(path, problem):
             return "\(path): \(problem)"
+        case let .communication(rank, size, problem):
+            return "rank \(rank) of \(size): \(problem)"
         }
     }
 

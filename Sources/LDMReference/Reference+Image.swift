@@ -121,7 +121,7 @@ extension Reference {
         let (low, high) = (Double(s.scale.lowerBound), Double(s.scale.upperBound))
         var parameters: [Double] = [], views: [Double] = []
         for view in 0..<s.views {
-            let u = { (draw: UInt32) in Double(CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: UInt32(view), draw: draw)) }
+            let u = { (draw: UInt32) in Double(CounterRandom.uniform(seed: s.seed, counter: s.counter, stream: s.stream(ofView: view), draw: draw)) }
             var (w, h) = (width, height)
             for attempt in 0..<UInt32(AugmentShape.cropAttempts) {
                 let share = low + (high - low) * u(2 * attempt), r = Foundation.exp(logLow + (logHigh - logLow) * u(2 * attempt + 1))

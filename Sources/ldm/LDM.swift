@@ -12,7 +12,8 @@ struct LDM: ParsableCommand {
             Backends: 'cpu' (OpenBLAS + threads, always there) and 'opencl' (a device from `ldm devices`, \
             chosen by --device N or LDM_OPENCL_DEVICE).
             """,
-        subcommands: [TrainCommand.self, Devices.self, Bench.self, ObjectiveCommand.self, KalmanCommand.self, MetricsCommand.self])
+        subcommands: [TrainCommand.self, Devices.self, Bench.self, ObjectiveCommand.self, KalmanCommand.self, MetricsCommand.self,
+                      ParallelCheckCommand.self])
 }
 
 /// Runs `body`, turning engine errors into a one-line message on standard error and exit status 1.

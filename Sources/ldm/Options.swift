@@ -37,8 +37,15 @@ struct RunOptions: ParsableArguments {
     var overwrite = false
     @Flag(help: "Print summary.json to standard output when done.") var json = false
     @Flag(help: "No progress line.") var quiet = false
+    @Option(parsing: .unconditional, help: "Under mpirun: seconds a rank waits for the others in a collective before it ends the run (default 600).")
+    var mpiTimeout: Double = 600
+    @Option(help: "Compute the first step's loss and gradients (summed over the ranks under mpirun), write them to this .safetensors file and stop.")
+    var gradientsOut: String?
 
     func validate() throws {
+        guard mpiTimeout.isFinite, mpiTimeout > 0, mpiTimeout <= 86_400 else {
+            throw ValidationError("--mpi-timeout must be in (0, 86400] seconds, got \(mpiTimeout)")
+        }
         try Check.within(epochs, 1...TrainingLoop.maximumEpochs, "--epochs")
         try Check.within(evaluateEvery, 1...TrainingLoop.maximumEpochs, "--evaluate-every")
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }

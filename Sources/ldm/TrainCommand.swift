@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LDMEngine
 import LDMObjectives
+import LDMParallel
 import LDMTraining
 
 /// `ldm train`: one subcommand per training task, all run by the same loop (metrics, checkpoints, resume, Ctrl-C,
@@ -29,25 +30,48 @@ struct TrainingRunner {
     let run: RunOptions
 
     /// Runs the task `make` builds on the chosen backend into `--out` (default `runs/<defaultName>`).
+    /// Under mpirun every rank runs this: each opens its own backend (``deviceIndex(requested:localRank:ranks:)``), and
+    /// rank 0 alone reports progress and prints the result.
     func train(defaultName: String, _ make: (any Backend) throws -> any TrainingTask) throws {
         try reportingErrors {
-            let engine = try backend.open()
-            let task = try make(engine)
-            let directory = run.out ?? "runs/\(defaultName)"
-            let loop = TrainingLoop(task, on: engine, directory: directory)
-            loop.stopOnSignals = true
-            if !run.quiet {
-                note("training \(task.experiment) (\(task.objective)) on \(engine.info) → \(directory)")
-                loop.progress = Self.progressLine(terminal: isatty(STDERR_FILENO) != 0)
-            }
-            do {
-                let summary = try loop.run(resume: run.resume, overwrite: run.overwrite)
-                if run.json { try printJSON(summary) } else { print(Self.describe(summary)) }
-            } catch let stop as TrainingInterrupted {
-                note("\nldm: \(stop)")
-                throw ExitCode(128 + (stop.signal ?? SIGINT))
+            let group = try openProcessGroup(timeout: run.mpiTimeout)
+            try asRank(of: group) {
+                let device = try backend.backend == .opencl
+                    ? deviceIndex(requested: backend.device.device, localRank: group.communicator.localRank, ranks: group.size)
+                    : backend.device.device
+                let engine = try openBackends(backend.backend == .cpu ? .cpu : .opencl, device: device)[0]
+                let task = try make(engine)
+                let directory = run.out ?? "runs/\(defaultName)"
+                let loop = TrainingLoop(task, on: engine, directory: directory)
+                loop.stopOnSignals = true
+                loop.group = group
+                if let gradientsOut = run.gradientsOut { return try writeFirstStepGradients(loop, to: gradientsOut) }
+                if !run.quiet && group.isRoot {
+                    let ranks = group.isDistributed ? ", \(group.size) ranks × \(task.batchSize / group.size) of each batch of \(task.batchSize)" : ""
+                    note("training \(task.experiment) (\(task.objective)) on \(engine.info)\(ranks) → \(directory)")
+                    loop.progress = Self.progressLine(terminal: isatty(STDERR_FILENO) != 0)
+                }
+                do {
+                    let summary = try loop.run(resume: run.resume, overwrite: run.overwrite)
+                    guard group.isRoot else { return }
+                    if run.json { try printJSON(summary) } else { print(Self.describe(summary)) }
+                } catch let stop as TrainingInterrupted {
+                    if group.isRoot { note("\nldm: \(stop)") }
+                    throw ExitCode(128 + (stop.signal ?? SIGINT))
+                }
             }
         }
+    }
+
+    /// `--gradients-out`: the first step's loss and gradients (rank 0 writes them, atomically).
+    private func writeFirstStepGradients(_ loop: TrainingLoop, to path: String) throws {
+        let (loss, gradients) = try loop.firstStepGradients()
+        guard loop.group.isRoot else { return }
+        guard loss.isFinite else { throw LDMError.invalidArgument("the first step's loss is \(loss)") }
+        let tensors = try gradients.map { name, values in (name, values, try loop.task.parameters.first { $0.name == name }.map(\.value.shape.dims) ?? [values.count]) }
+        try SafeTensors.write(tensors, metadata: ["loss": String(loss), "ranks": String(loop.group.size),
+                                                  "experiment": loop.task.experiment, "objective": loop.task.objective], to: path)
+        if !run.quiet { note("wrote the first step's loss \(loss) and \(gradients.count) gradients to \(path)") }
     }
 
     /// On a terminal the line redraws in place; in a log, only the end of each epoch is written.
@@ -57,8 +81,9 @@ struct TrainingRunner {
             let filled = Int(20 * Double(p.step) / Double(p.stepsPerEpoch))
             let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 20 - filled)
             let metric = p.metric.map { String(format: " %@ %.4f", label(p.metricName), $0) } ?? ""
-            FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s ", terminal ? "\r" : "",
-                                                       p.epoch, p.epochs, bar, p.loss, metric, p.stepsPerSecond).utf8))
+            let ranks = p.ranks > 1 ? String(format: " (%d ranks × %d rows)", p.ranks, p.rowsPerRank) : ""
+            FileHandle.standardError.write(Data(String(format: "%@epoch %d/%d [%@] loss %.4g%@ %.1f steps/s%@ ", terminal ? "\r" : "",
+                                                       p.epoch, p.epochs, bar, p.loss, metric, p.stepsPerSecond, ranks).utf8))
             if p.step == p.stepsPerEpoch { FileHandle.standardError.write(Data("\n".utf8)) }
         }
     }

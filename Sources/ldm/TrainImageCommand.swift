@@ -32,6 +32,8 @@ struct TrainImage: ParsableCommand {
     @Option(help: "cnn or resnet18 (default cnn).") var encoder: ImageEncoder = .cnn
     @Option(help: "The cnn's three widths (default 32,64,128) or the resnet's first (default 64), comma-separated.") var widths: String?
     @Flag(help: "BatchNorm after every cnn convolution and in the projector.") var batchNorm = false
+    @Flag(help: "Under mpirun: BatchNorm statistics over every rank's rows, as one process computes them for the whole batch (default: each rank's own).")
+    var syncBatchNorm = false
     @Option(help: "The projector's widths after the encoder, comma-separated (default 128,64).") var projector: String?
     @Option(parsing: .unconditional, help: "Images per batch (two views each; default 256).") var batchSize: Int?
     @Option(parsing: .unconditional, help: "Smallest crop area share (default 0.5; the largest is 1).") var cropScale: Float?
@@ -77,6 +79,7 @@ struct TrainImage: ParsableCommand {
         c.widths = try parsedWidths(widths, "--widths")
         if let projector = try parsedWidths(projector, "--projector") { c.projector = projector }
         c.batchNorm = batchNorm
+        c.syncBatchNorm = syncBatchNorm
         if let batchSize { c.batch = batchSize }
         if let cropScale { c.scale = cropScale...1 }
         if let brightness { c.brightness = brightness }

@@ -29,6 +29,8 @@ struct TrainTwoView: ParsableCommand {
     @Option(parsing: .unconditional, help: "Held-out rows (default 2048; the last rows of your arrays).") var testRows: Int?
     @Option(parsing: .unconditional, help: "Pairs per batch (default 256).") var batchSize: Int?
     @Flag(help: "BatchNorm after each hidden layer of the encoder.") var batchNorm = false
+    @Flag(help: "Under mpirun: BatchNorm statistics over every rank's rows, as one process computes them for the whole batch (default: each rank's own).")
+    var syncBatchNorm = false
     @Option(parsing: .unconditional, help: "Clusters of the synthetic clusters latent and width of the clustering softmax (default 10; with --labels, the labels' count).")
     var classes: Int?
     @Option(parsing: .unconditional, help: "byol/jepa: base momentum of the target encoder, rising to 1 on a cosine (default 0.99); 0: the online encoder is its own detached target (SimSiam).")
@@ -66,6 +68,7 @@ struct TrainTwoView: ParsableCommand {
         if let testRows { c.testCount = testRows }
         if let batchSize { c.batch = batchSize }
         c.batchNorm = batchNorm
+        c.syncBatchNorm = syncBatchNorm
         if let targetMomentum { c.targetMomentum = targetMomentum }
         if let view1, let view2 { c.arrays = try loadViews(view1, view2) }
         if let classes { c.data.classes = classes } else if let labels = c.arrays?.labels { c.data.classes = max(2, (labels.max() ?? 0) + 1) }

@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMParallel
 import LDMReference
 
 /// The one training loop every task runs in. It owns the output directory (metrics.jsonl, checkpoint.safetensors,
@@ -7,6 +8,12 @@ import LDMReference
 /// optimiser with its schedule and clipping, the divergence guard, the logging and checkpoint cadence, SIGINT
 /// and SIGTERM (both stop after the current step, leaving the last checkpoint valid), progress reports, the
 /// summary and the report. A ``TrainingTask`` supplies the rest.
+///
+/// With a ``group`` of several ranks (processes started by mpirun) the loop trains data-parallel: rank 0 seeds (or
+/// restores) and broadcasts the parameters and the optimiser's state, every rank steps on its share of each global
+/// batch, the gradients are summed over the ranks in buckets after the backward, the optimiser steps identically
+/// everywhere, a stop request on any rank stops all after the same step, and rank 0 alone evaluates and writes
+/// metrics, checkpoints, the summary and the report.
 ///
 /// ```swift
 /// let task = try KalmanLDMTask(KalmanLDMConfiguration(experiment: .square), on: backend)
@@ -24,6 +31,8 @@ public final class TrainingLoop {
     public var shouldStop: () -> Bool = { false }
     /// Whether SIGINT and SIGTERM stop the run after the current step (the command line sets this).
     public var stopOnSignals = false
+    /// The ranks this run trains on (one process by default).
+    public var group = ProcessGroup.single
 
     public init(_ task: any TrainingTask, on backend: any Backend, directory: String) {
         self.task = task
@@ -58,24 +67,58 @@ public final class TrainingLoop {
     /// `overwrite` (which removes that run's files first); with `resume` it continues from the checkpoint, and a
     /// checkpoint that already holds every epoch only re-evaluates and re-writes summary.json and report.html.
     /// The directory is locked for the run (``RunLock``): a second run on it fails at once.
+    ///
+    /// In a data-parallel run every rank calls this; rank 0's summary is the run's, the other ranks return one without
+    /// the task's values.
     public func run(resume: Bool = false, overwrite: Bool = false) throws -> TrainingSummary {
-        try validate()
-        try createOutputDirectory(directory)
-        let lock = try RunLock(directory: directory)
+        try prepare()
+        var lock: RunLock?
+        if group.isRoot {
+            try createOutputDirectory(directory)
+            lock = try RunLock(directory: directory)
+            FileIO.removeStalePartials(in: directory)
+        }
         defer { withExtendedLifetime(lock) {} }
-        FileIO.removeStalePartials(in: directory)
         let signals = stopOnSignals ? StopSignals() : nil
-        let optimizer = try settings.optimizer.make(task.parameters, weightDecay: settings.weightDecay,
-                                                    momentum: settings.momentum, on: backend)
-        optimizer.clipNorm = settings.clipNorm
+        let optimizer = try makeOptimizer()
         let state = try start(resume: resume, overwrite: overwrite, optimizer)
-        if state.checkpointedEpochs == settings.epochs {
+        if state.checkpointedEpochs == settings.epochs && group.isRoot {
             state.metrics = try task.evaluate()   // a finished run: the task's last evaluation, for its summary
         }
         for epoch in state.checkpointedEpochs..<settings.epochs {
             try runEpoch(epoch, state, optimizer, signals)
         }
         return try finish(state)
+    }
+
+    /// Validates, hands the task its ranks and makes sure every rank runs the same thing.
+    private func prepare() throws {
+        try validate()
+        try task.distribute(over: group)
+        let described = identity.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + ["\(settings)"]
+        try group.agree(on: described.joined(separator: ";"), "the options or data")
+    }
+
+    private func makeOptimizer() throws -> any Optimizer {
+        let optimizer = try settings.optimizer.make(task.parameters, weightDecay: settings.weightDecay,
+                                                    momentum: settings.momentum, on: backend)
+        optimizer.clipNorm = settings.clipNorm
+        return optimizer
+    }
+
+    /// The first step of the run alone: the loss and the gradients of every parameter (summed over the ranks) for
+    /// the first global batch, from the initial parameters, with nothing written. What `ldm train --gradients-out`
+    /// reports, to check that N ranks compute what one does.
+    public func firstStepGradients() throws -> (loss: Double, gradients: [(name: String, values: [Float])]) {
+        try prepare()
+        try group.broadcast(task.checkpointTensors.map(\.1), on: backend)
+        let b = task.batchSize, order = order(of: 0)
+        try task.beginEpoch(order: order)
+        for parameter in task.parameters { try backend.fill(parameter.gradient, with: 0) }
+        let output = try task.step((0..<b).map { order[$0 % task.itemCount] },
+                                   StepContext(epoch: 0, batchIndex: 0, step: 0, totalSteps: totalSteps))
+        try group.allReduceSum(task.parameters.map(\.gradient), on: backend)
+        return (output.loss, try task.parameters.map { ($0.name, try backend.download($0.gradient)) })
     }
 
     /// The settings and the task's sizes in range, so that no step count can overflow.
@@ -97,11 +140,14 @@ public final class TrainingLoop {
     /// The files a run owns in its directory.
     static let runFiles = ["checkpoint.safetensors", "metrics.jsonl", "summary.json", "report.html"]
 
-    /// A fresh start (metrics.jsonl emptied) or the checkpoint loaded and the lines after it dropped.
+    /// A fresh start (metrics.jsonl emptied) or the checkpoint loaded and the lines after it dropped; in a
+    /// data-parallel run rank 0 does this and broadcasts the parameters, the optimiser's state and the progress.
     private func start(resume: Bool, overwrite: Bool, _ optimizer: any Optimizer) throws -> RunState {
         let log = MetricsLog(path: path("metrics.jsonl"))
         var progress = Checkpoint.Progress(epochs: 0, seconds: 0, finalLoss: .nan)
-        if resume {
+        if !group.isRoot {
+            // Rank 0 reads or seeds; this rank takes what it broadcasts.
+        } else if resume {
             progress = try Checkpoint.restore(task.checkpointTensors, optimizer, identity: identity, stepsPerEpoch: task.stepsPerEpoch,
                                               maximumEpochs: Self.maximumEpochs, on: backend, from: path("checkpoint.safetensors"))
             guard progress.epochs <= settings.epochs else {
@@ -119,6 +165,16 @@ public final class TrainingLoop {
             }
             for name in Self.runFiles where overwrite { unlink(path(name)) }
             try log.reset()
+        }
+        if group.isDistributed {
+            var header = [Double(progress.epochs), progress.seconds, progress.finalLoss, Double(optimizer.steps)]
+            try group.broadcast(&header)
+            try group.broadcast(task.checkpointTensors.map(\.1) + optimizer.state.map(\.1), on: backend)
+            if !group.isRoot {
+                progress = Checkpoint.Progress(epochs: Int(header[0]), seconds: header[1], finalLoss: header[2])
+                optimizer.restore(steps: Int(header[3]))
+                if resume { try task.didRestore() }
+            }
         }
         let state = RunState(log: log, started: Self.clock() - progress.seconds, checkpointedEpochs: progress.epochs,
                              steps: optimizer.steps)
@@ -148,13 +204,17 @@ public final class TrainingLoop {
             let output = try trainStep(batch, context, optimizer)
             epochLoss += output.loss
             state.lastLoss = output.loss
-            if (context.step + 1) % settings.logEvery == 0 {
-                try state.log.append(["epoch": epoch + 1, "step": context.step + 1, "loss": output.loss,
-                                      "lr": Double(settings.schedule.rate(at: context.step, of: totalSteps)),
-                                      "seconds": Self.clock() - state.started].merging(output.scalars) { $1 })
+            if (context.step + 1) % settings.logEvery == 0 && group.isRoot {
+                var line: [String: Any] = ["epoch": epoch + 1, "step": context.step + 1, "loss": output.loss,
+                                           "lr": Double(settings.schedule.rate(at: context.step, of: totalSteps)),
+                                           "seconds": Self.clock() - state.started]
+                if group.isDistributed { line["communication_seconds"] = group.communicationSeconds }
+                try state.log.append(line.merging(output.scalars) { $1 })
                 if batchIndex + 1 < perEpoch { report(epoch, batchIndex + 1, output.loss, state, optimizer) }
             }
-            let stop = signals?.received ?? (shouldStop() ? 0 : nil)
+            let requested = signals?.received ?? (shouldStop() ? 0 : nil)
+            // Every rank stops after the same step, whichever was asked.
+            let stop = try group.any(requested != nil) ? requested ?? 0 : nil
             if batchIndex + 1 == perEpoch { try endEpoch(epoch, epochLoss / Double(perEpoch), state, optimizer) }
             if let stop {
                 if batchIndex + 1 == perEpoch && state.checkpointedEpochs < epoch + 1 { try checkpoint(epoch + 1, state, optimizer) }
@@ -167,6 +227,7 @@ public final class TrainingLoop {
     private func trainStep(_ batch: [Int], _ context: StepContext, _ optimizer: any Optimizer) throws -> StepOutput {
         for parameter in task.parameters { try backend.fill(parameter.gradient, with: 0) }
         let output = try task.step(batch, context)
+        try group.allReduceSum(task.parameters.map(\.gradient), on: backend)
         guard output.loss.isFinite else {
             throw LDMError.invalidArgument("training diverged: the loss is \(output.loss) at step \(context.step) "
                 + "(epoch \(context.epoch + 1)); try a smaller --learning-rate or --clip-norm")
@@ -179,6 +240,7 @@ public final class TrainingLoop {
     /// The evaluation, its metrics line, the checkpoint and the progress report, when one is due.
     private func endEpoch(_ epoch: Int, _ meanLoss: Double, _ state: RunState, _ optimizer: any Optimizer) throws {
         guard (epoch + 1) % settings.evaluateEvery == 0 || epoch + 1 == settings.epochs else { return }
+        guard group.isRoot else { state.checkpointedEpochs = epoch + 1; return }
         state.metrics = try task.evaluate()
         try state.log.append(["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": meanLoss,
                               "seconds": Self.clock() - state.started].merging(state.metrics) { $1 })
@@ -187,6 +249,7 @@ public final class TrainingLoop {
     }
 
     private func checkpoint(_ epochs: Int, _ state: RunState, _ optimizer: any Optimizer) throws {
+        guard group.isRoot else { state.checkpointedEpochs = epochs; return }
         let progress = Checkpoint.Progress(epochs: epochs, seconds: Self.clock() - state.started, finalLoss: state.lastLoss)
         try Checkpoint.save(task.checkpointTensors, optimizer, identity: identity, progress: progress, on: backend,
                             to: path("checkpoint.safetensors"))
@@ -197,18 +260,25 @@ public final class TrainingLoop {
         let now = Self.clock(), steps = optimizer.steps - state.lastReport.step
         progress(TrainingProgress(epoch: epoch + 1, epochs: settings.epochs, step: step, stepsPerEpoch: task.stepsPerEpoch,
                                   loss: loss, metricName: task.headlineMetric, metric: state.metrics[task.headlineMetric],
-                                  stepsPerSecond: Double(steps) / max(now - state.lastReport.time, 1e-9)))
+                                  stepsPerSecond: Double(steps) / max(now - state.lastReport.time, 1e-9),
+                                  ranks: group.size, rowsPerRank: task.batchSize / group.size))
         state.lastReport = (now, optimizer.steps)
     }
 
     /// summary.json and report.html (and the task's files) from the task's last evaluation, written together once
     /// every reported number is known to be finite.
     private func finish(_ state: RunState) throws -> TrainingSummary {
-        let result = try task.finish()
-        let summary = TrainingSummary(experiment: task.experiment, objective: task.objective, epochs: settings.epochs,
+        var summary = TrainingSummary(experiment: task.experiment, objective: task.objective, epochs: settings.epochs,
                                       seconds: Self.clock() - state.started, backend: backend.info.kind.rawValue,
                                       seed: settings.seed, finalLoss: state.lastLoss, optimizer: settings.optimizer.rawValue,
-                                      values: result.summary)
+                                      values: [:])
+        guard group.isRoot else { return summary }
+        let result = try task.finish()
+        summary.values = result.summary
+        if group.isDistributed {
+            summary.values["ranks"] = .number(Double(group.size))
+            summary.values["communication_seconds"] = .number(group.communicationSeconds)
+        }
         try summary.checkFinite()
         let plots = [ReportPlot.metrics(title: "training loss by step", series: [("loss", "step", "loss")])] + result.plots
         let html = Report.html(summary: summary, facts: result.facts, plots: plots, metrics: try state.log.entries())

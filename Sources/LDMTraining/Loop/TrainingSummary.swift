@@ -130,6 +130,8 @@ public struct TrainingProgress: Sendable {
     public var metricName: String
     public var metric: Double?
     public var stepsPerSecond: Double
+    /// The processes of a data-parallel run and the rows of each global batch each one computes.
+    public var ranks = 1, rowsPerRank: Int
 }
 
 /// Thrown when a stop was requested (Ctrl-C, SIGTERM, or ``TrainingLoop/shouldStop``) after the current step; the

@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMParallel
 
 /// The settings every training run has, whatever it trains: seed, epochs, optimiser and its schedule, weight
 /// decay, clipping and the logging cadence. Each task's configuration holds one with that task's reference
@@ -109,6 +110,12 @@ public protocol TrainingTask: AnyObject {
     /// The evaluation metric the progress line shows (`r2`, `mcc`, `clustering_accuracy`, `retrieval_top1`).
     var headlineMetric: String { get }
 
+    /// Called once before the run with the ranks it trains on. A task that trains data-parallel keeps the group,
+    /// steps on its share of each global batch (``ProcessGroup/share(of:_:)`` of ``batchSize``) and gives its loss
+    /// the whole batch's rows (``ProcessGroup/allGatherRows(_:blocks:on:)``), so that the gradients its steps leave,
+    /// summed over the ranks by the loop, are the one-process gradients; a gradient every rank computes whole (a
+    /// loss's own parameters) is left on rank 0 and zeroed on the others. By default a task refuses more than one rank.
+    func distribute(over group: ProcessGroup) throws
     /// Called at the start of each epoch with its seeded order of the items.
     func beginEpoch(order: [Int]) throws
     /// Forward and backward on the items `batch`: fills the gradients of ``parameters`` (zeroed by the loop
@@ -127,6 +134,11 @@ public protocol TrainingTask: AnyObject {
 extension TrainingTask {
     public var identity: [String: String] { RunIdentity.of(configuration) }
     public var checkpointTensors: [(String, Tensor)] { parameters.map { ($0.name, $0.value) } }
+    public func distribute(over group: ProcessGroup) throws {
+        guard !group.isDistributed else {
+            throw LDMError.invalidArgument("\(experiment) trains on one process only (it has no batch to split); run it without mpirun")
+        }
+    }
     public func beginEpoch(order: [Int]) throws {}
     public func afterUpdate(_ context: StepContext) throws {}
     public func didRestore() throws {}

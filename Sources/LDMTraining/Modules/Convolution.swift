@@ -147,6 +147,7 @@ public final class Residual: Module {
 
     public var parameters: [Parameter] { main.parameters + (shortcut?.parameters ?? []) }
     public var state: [(String, Tensor)] { main.state + (shortcut?.state ?? []) }
+    public var children: [any Module] { [main] + (shortcut.map { [$0] } ?? []) }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let y = try main.forward(x, training: training)

@@ -38,11 +38,19 @@ public protocol Module: AnyObject {
     var parameters: [Parameter] { get }
     /// Named tensors that are not trained but belong in a checkpoint (BatchNorm's running statistics).
     var state: [(String, Tensor)] { get }
+    /// The modules this one is made of (none for a layer).
+    var children: [any Module] { get }
 }
 
 extension Module {
     public var parameters: [Parameter] { [] }
     public var state: [(String, Tensor)] { [] }
+    public var children: [any Module] { [] }
+
+    /// Every module of type `T` in this one, itself included, depth first.
+    public func modules<T>(of type: T.Type) -> [T] {
+        ((self as? T).map { [$0] } ?? []) + children.flatMap { $0.modules(of: type) }
+    }
 
     /// The parameters' values and the state by name: what a checkpoint holds of this module.
     public var checkpointTensors: [(String, Tensor)] { parameters.map { ($0.name, $0.value) } + state }
@@ -81,6 +89,7 @@ public final class Sequential: Module {
 
     public var parameters: [Parameter] { modules.flatMap(\.parameters) }
     public var state: [(String, Tensor)] { modules.flatMap(\.state) }
+    public var children: [any Module] { modules }
 }
 
 /// Throws unless a backward pass has the forward's record it needs.

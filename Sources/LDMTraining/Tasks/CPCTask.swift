@@ -3,6 +3,7 @@ import LDMData
 import LDMEngine
 import LDMMetrics
 import LDMObjectives
+import LDMParallel
 import LDMReference
 
 /// The CPC task's settings: the Kalman experiment's videos, encoder and schedule in its kNN form (the configured
@@ -40,6 +41,8 @@ public final class CPCTask: TrainingTask {
     private let normalize: L2Normalize
     private let backend: any Backend
     private var last: Metrics.Probe?
+    /// The ranks whose sequences make up each batch (one process unless distributed).
+    private var group = ProcessGroup.single, share: Range<Int>
 
     public init(_ configuration: CPCConfiguration, on backend: any Backend) throws {
         let c = configuration, v = c.video, (d, m) = (c.video.latentDimension, c.contextSteps)
@@ -62,7 +65,15 @@ public final class CPCTask: TrainingTask {
         }
         cpc = try SequenceCPC(predictors: predictors.map(\.value), contextSteps: m, temperature: c.temperature)
         normalize = L2Normalize(on: backend)
+        share = 0..<v.batch
         (self.configuration, self.backend) = (configuration, backend)
+    }
+
+    /// Each rank encodes its share of every batch's sequences; the loss runs on the gathered encodings of the whole
+    /// batch (its negatives span every sequence), and each rank backpropagates its own sequences' gradient.
+    public func distribute(over group: ProcessGroup) throws {
+        share = try group.share(of: configuration.video.batch, "cpc: --batch-size")
+        self.group = group
     }
 
     public var settings: RunSettings { configuration.run }
@@ -76,10 +87,14 @@ public final class CPCTask: TrainingTask {
 
     public func step(_ batch: [Int], _ context: StepContext) throws -> StepOutput {
         let v = configuration.video
-        let frames = try videos.gather(batch).reshaped([v.batch * v.steps, DotMotion.pixels])
-        let result = try cpc.evaluate(try encoder.forward(frames, training: true), sequences: v.batch, steps: v.steps, on: backend)
-        _ = try encoder.backward(result.dz)
-        for (predictor, gradient) in zip(predictors, result.predictorGradients) { try backend.copy(gradient, to: predictor.gradient) }
+        let frames = try videos.gather(Array(batch[share])).reshaped([share.count * v.steps, DotMotion.pixels])
+        let z = try group.allGatherRows(try encoder.forward(frames, training: true), on: backend)
+        let result = try cpc.evaluate(z, sequences: v.batch, steps: v.steps, on: backend)
+        _ = try encoder.backward(try group.ownRows(result.dz, on: backend))
+        // Every rank computed the predictors' gradients of the whole batch: rank 0's alone go into the sum.
+        for (predictor, gradient) in zip(predictors, result.predictorGradients) {
+            if group.isRoot { try backend.copy(gradient, to: predictor.gradient) } else { try backend.fill(predictor.gradient, with: 0) }
+        }
         let horizons = result.horizonLosses.enumerated().map { ("loss_k\($0.offset + 1)", $0.element) }
         return StepOutput(loss: result.loss, scalars: Dictionary(uniqueKeysWithValues: horizons))
     }

@@ -3,6 +3,7 @@ import LDMData
 import LDMEngine
 import LDMMetrics
 import LDMObjectives
+import LDMParallel
 import LDMReference
 
 /// The image task's settings: a convolutional encoder and a projector trained on two augmented views of each image
@@ -19,6 +20,8 @@ public struct ImageConfiguration: Sendable {
     public var widths: [Int]?
     /// BatchNorm after every cnn convolution and in the projector (the resnet always has it).
     public var batchNorm = false
+    /// In a data-parallel run, BatchNorm statistics over every rank's rows (otherwise each rank's own).
+    public var syncBatchNorm = false
     /// The projector's hidden and output widths (the encoder's features → hidden → output), z's width the last.
     public var projector = [128, 64]
     /// The augmentation (its batch, sizes, normalisation, seed and counter are set per step).
@@ -58,7 +61,9 @@ public final class ImageTask: TrainingTask {
     public let encoder: Sequential
     public let data: ImageDataset
     public let features: Int
-    private let trainImages: Tensor, testImages: Tensor, order: Tensor, batchImages: Tensor, views: Tensor, viewParameters: Tensor
+    private let trainImages: Tensor, testImages: Tensor, order: Tensor
+    /// This rank's images of each batch (all of them on one process), their views, and where they start in the batch.
+    private var batchImages: Tensor, views: Tensor, viewParameters: Tensor, share: Range<Int>
     private let normalisation: (mean: Float, standardDeviation: Float)
     private let backend: any Backend
     private var stepStarted: DispatchTime?
@@ -110,6 +115,7 @@ public final class ImageTask: TrainingTask {
         try shape.validate("image")
         views = try backend.makeTensor(shape.outputShape)
         viewParameters = try backend.makeTensor(shape.parameterShape)
+        share = 0..<c.batch
         (self.configuration, self.backend) = (configuration, backend)
     }
 
@@ -123,25 +129,41 @@ public final class ImageTask: TrainingTask {
     public var checkpointTensors: [(String, Tensor)] { learner.checkpointTensors }
     public var headlineMetric: String { "knn_accuracy" }
 
+    /// Each rank gathers and augments its share of every batch (drawing the views the whole batch's images get, so
+    /// N ranks train on exactly the views one process makes); the learner gathers the objective's batch.
+    public func distribute(over group: ProcessGroup) throws {
+        let train = data.train
+        share = try group.share(of: configuration.batch, "image: --batch-size")
+        batchImages = try backend.makeTensor([share.count, train.height, train.width, train.channels])
+        let shape = augmentation(step: 0)
+        views = try backend.makeTensor(shape.outputShape)
+        viewParameters = try backend.makeTensor(shape.parameterShape)
+        learner.group = group
+        if configuration.syncBatchNorm { learner.synchroniseBatchNorm() }
+    }
+
     /// The epoch's order goes to the device once (as float32 indices); every batch is gathered from it.
     public func beginEpoch(order permutation: [Int]) throws {
         try backend.write(permutation.map { Float($0) }, to: order)
     }
 
-    /// The augmentation of the step with counter `step` (also what the report shows).
+    /// The augmentation of this rank's share of the step with counter `step` (the report shows step 0's).
     func augmentation(step: Int) -> AugmentShape {
         let train = data.train
-        return configuration.augmentation(height: train.height, width: train.width, channels: train.channels,
-                                          mean: normalisation.mean, standardDeviation: normalisation.standardDeviation, counter: step)
+        var shape = configuration.augmentation(height: train.height, width: train.width, channels: train.channels,
+                                               mean: normalisation.mean, standardDeviation: normalisation.standardDeviation, counter: step)
+        (shape.batch, shape.imageOffset, shape.totalBatch) = (share.count, share.lowerBound, configuration.batch)
+        return shape
     }
 
     public func step(_ batch: [Int], _ context: StepContext) throws -> StepOutput {
         stepStarted = DispatchTime.now()
         let (b, train) = (configuration.batch, data.train)
         try backend.gatherRows(trainImages, indices: order, into: batchImages,
-                               GatherShape(rows: train.count, columns: train.imageSize, count: b, offset: context.batchIndex * b))
+                               GatherShape(rows: train.count, columns: train.imageSize, count: share.count,
+                                           offset: context.batchIndex * b + share.lowerBound))
         try backend.augment(batchImages, parameters: viewParameters, into: views, augmentation(step: context.step))
-        return try learner.step(views, batch: b, context)
+        return try learner.step(views, batch: share.count, context)
     }
 
     public func afterUpdate(_ context: StepContext) throws {
@@ -215,7 +237,7 @@ public final class ImageTask: TrainingTask {
         let pairs = min(8, configuration.batch), train = data.train
         let shape = augmentation(step: 0)
         var first = shape
-        first.batch = pairs
+        (first.batch, first.imageOffset, first.totalBatch) = (pairs, 0, nil)
         first.mean = 0
         first.standardDeviation = 1
         let images = try backend.makeTensor([pairs, train.height, train.width, train.channels])

@@ -3,6 +3,7 @@ import LDMData
 import LDMEngine
 import LDMMetrics
 import LDMObjectives
+import LDMParallel
 import LDMReference
 
 /// The Kalman-LDM task's settings: an experiment's videos and the reference's rates for the chosen loss form.
@@ -56,6 +57,8 @@ public final class KalmanLDMTask: TrainingTask {
     /// The loss's constant tensors, made once rather than on every step.
     private var workspace: KalmanLDMWorkspace?
     private var last: Metrics.Probe?
+    /// The ranks whose sequences make up each batch (one process unless distributed).
+    private var group = ProcessGroup.single, share: Range<Int>
 
     public init(_ configuration: KalmanLDMConfiguration, on backend: any Backend) throws {
         let video = configuration.video, (n, dl) = (configuration.video.stateDimension, configuration.video.latentDimension)
@@ -76,7 +79,15 @@ public final class KalmanLDMTask: TrainingTask {
         noiseNetwork = try configuration.noiseNetworkRateMultiplier.map {
             try .observationNoiseNetwork(features: DotMotion.pixels, latentDimension: dl, rateMultiplier: $0, on: backend)
         }
+        share = 0..<video.batch
         (self.configuration, self.backend) = (configuration, backend)
+    }
+
+    /// Each rank encodes its share of every batch's sequences; the loss runs on the gathered latents of the whole
+    /// batch (its kNN entropy spans every sequence), and each rank backpropagates its own sequences' gradient.
+    public func distribute(over group: ProcessGroup) throws {
+        share = try group.share(of: configuration.video.batch, "kalman: --batch-size")
+        self.group = group
     }
 
     public var settings: RunSettings { configuration.run }
@@ -101,16 +112,20 @@ public final class KalmanLDMTask: TrainingTask {
     }
 
     public func step(_ batch: [Int], _ context: StepContext) throws -> StepOutput {
-        let frames = try videos.gather(batch), (n, dl) = (configuration.video.stateDimension, configuration.video.latentDimension)
-        let rows = frames.shape.dims[0] * frames.shape.dims[1]
-        let (z, logNoise) = try encode(frames, training: true)
-        if workspace?.rows != rows { workspace = try KalmanLDMWorkspace(n: n, dl: dl, rows: rows, on: backend) }
+        let frames = try videos.gather(Array(batch[share])), (n, dl) = (configuration.video.stateDimension, configuration.video.latentDimension)
+        let rows = frames.shape.dims[0] * frames.shape.dims[1], allRows = rows * group.size
+        let (localZ, localNoise) = try encode(frames, training: true)
+        let z = try group.allGatherRows(localZ, on: backend)
+        let logNoise = try localNoise.map { try group.allGatherRows($0, on: backend) }
+        if workspace?.rows != allRows { workspace = try KalmanLDMWorkspace(n: n, dl: dl, rows: allRows, on: backend) }
         // θ in, θ̄ straight into the filter parameter's gradient: nothing but the loss crosses to the host.
         let result = try backend.kalmanLDMLoss(z, packed: filter.value, stateDimension: n, variant: configuration.variant,
                                                logObservationNoise: logNoise, workspace: workspace, gradient: filter.gradient)
-        _ = try encoder.backward(try result.gradZ.reshaped([rows, dl]))
+        // Every rank computed θ̄ of the whole batch: rank 0's alone goes into the sum over the ranks.
+        if !group.isRoot { try backend.fill(filter.gradient, with: 0) }
+        _ = try encoder.backward(try group.ownRows(result.gradZ, on: backend).reshaped([rows, dl]))
         if let noiseNetwork, let gradient = result.gradLogObservationNoise {
-            _ = try noiseNetwork.backward(try gradient.reshaped([rows, dl]))
+            _ = try noiseNetwork.backward(try group.ownRows(gradient, on: backend).reshaped([rows, dl]))
         }
         return StepOutput(loss: result.loss)
     }

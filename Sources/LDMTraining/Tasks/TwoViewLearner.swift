@@ -1,6 +1,7 @@
 import Foundation
 import LDMEngine
 import LDMObjectives
+import LDMParallel
 import LDMReference
 
 /// What every two-view task shares, whatever its views and network: the online network, the head an objective
@@ -8,7 +9,10 @@ import LDMReference
 /// predictor and momentum target, and one training step on a batch of 2B views (view 1 of every pair, then view 2).
 ///
 /// Both views go through the same network as one batch, the objective gives ∂loss/∂z of each half, and the
-/// backward fills the parameters' gradients; the training loop does the rest.
+/// backward fills the parameters' gradients; the training loop does the rest. In a data-parallel run each rank
+/// encodes its share of the pairs, the objective's inputs are gathered from every rank so it sees the whole global
+/// batch (every entropy's negatives, covariances and neighbours are the one-process ones), and each rank backpropagates
+/// the objective's gradient for its own rows.
 public final class TwoViewLearner {
     public let spec: ObjectiveSpec
     /// The online network (for image tasks, backbone + projector).
@@ -18,6 +22,8 @@ public final class TwoViewLearner {
     public let output: Int
     /// The stop-gradient methods' base momentum (see ``TwoViewConfiguration/targetMomentum``).
     public let targetMomentum: Float
+    /// The ranks the objective's batch is gathered from (one process unless the loop distributes the task).
+    public var group = ProcessGroup.single
     private let backend: any Backend
 
     /// Builds the online network with `makeNetwork("encoder")`, then the predictor (out → 2·out → out) and the
@@ -43,6 +49,13 @@ public final class TwoViewLearner {
         (self.spec, self.output, self.targetMomentum, self.backend) = (spec, output, targetMomentum, backend)
     }
 
+    /// Makes every BatchNorm of the online network, the predictor and the target normalise by the statistics of all
+    /// of ``group``'s rows (`--sync-batch-norm`), so N ranks train exactly as one process on the whole batch.
+    public func synchroniseBatchNorm() {
+        let networks: [Sequential] = [network] + [predictor, target].compactMap { $0 }
+        for norm in networks.flatMap({ $0.modules(of: BatchNorm.self) }) { norm.group = group }
+    }
+
     /// What the optimiser trains: the online network and the predictor (the target follows by momentum).
     public var parameters: [Parameter] { network.parameters + (predictor?.parameters ?? []) }
     public var checkpointTensors: [(String, Tensor)] {
@@ -56,22 +69,21 @@ public final class TwoViewLearner {
     }
 
     /// One step on `views` (2B rows: view 1 of every pair, then view 2): forward, the objective, backward into the
-    /// parameters' gradients. `batch` is B.
+    /// parameters' gradients. `batch` is B, this rank's share of the global batch of `group.size`·B pairs.
     public func step(_ views: Tensor, batch b: Int, _ context: StepContext) throws -> StepOutput {
         var z = try network.forward(views, training: true)
         if let head { z = try head.forward(z, training: true) }
         var parameters = ObjectiveParameters()
         parameters.matchProbability = Self.matchProbability(at: context.progress)
         let objective = try spec.make(parameters)
-        let dz = try backend.makeTensor([2 * b, output])
-        let value: ObjectiveValue
+        let dz: Tensor, value: ObjectiveValue
         if let predictor {
-            value = try predictedStep(predictor, objective, z: z, views: views, batch: b, into: dz)
+            (dz, value) = try predictedStep(predictor, objective, z: z, views: views, batch: b)
         } else {
-            let (z1, z2) = try halves(z, b)
+            let global = group.size * b
+            let (z1, z2) = try halves(try group.allGatherRows(z, blocks: 2, on: backend), global)
             let result = try objective.evaluate(z1, z2, on: backend)
-            try backend.copy(result.dz1, offset: 0, to: dz, offset: 0, count: b * output)
-            try backend.copy(result.dz2, offset: 0, to: dz, offset: b * output, count: b * output)
+            dz = try group.ownRows(try joined(result.dz1, result.dz2, global), blocks: 2, on: backend)
             value = result.value
         }
         _ = try network.backward(try head?.backward(dz) ?? dz)
@@ -97,6 +109,14 @@ public final class TwoViewLearner {
         return Float(1 - (1 - Double(base)) * (cos(Double.pi * progress) + 1) / 2)
     }
 
+    /// [first; second], two [B, out] tensors as one [2B, out].
+    private func joined(_ first: Tensor, _ second: Tensor, _ b: Int) throws -> Tensor {
+        let both = try backend.makeTensor([2 * b, output])
+        try backend.copy(first, offset: 0, to: both, offset: 0, count: b * output)
+        try backend.copy(second, offset: 0, to: both, offset: b * output, count: b * output)
+        return both
+    }
+
     /// The first and second B rows of a [2B, out] tensor, as two new tensors.
     private func halves(_ x: Tensor, _ b: Int) throws -> (Tensor, Tensor) {
         let first = try backend.makeTensor([b, output]), second = try backend.makeTensor([b, output])
@@ -106,29 +126,27 @@ public final class TwoViewLearner {
     }
 
     /// One symmetrised stop-gradient step: p = predictor(z) for both views, loss = ½·(L(p₁, t₂) + L(p₂, t₁)) with the
-    /// targets t detached by the estimator (the momentum target's, or z itself); writes ∂loss/∂z (through the
-    /// predictor, plus any target gradient the objective returns when the targets are z) into `dz`.
-    private func predictedStep(_ predictor: Sequential, _ objective: any Objective, z: Tensor, views: Tensor, batch b: Int,
-                               into dz: Tensor) throws -> ObjectiveValue {
-        let (t1, t2) = try halves(try target?.forward(views, training: true) ?? z, b)
-        let (p1, p2) = try halves(try predictor.forward(z, training: true), b)
+    /// targets t detached by the estimator (the momentum target's, or z itself); returns ∂loss/∂z of this rank's
+    /// rows (through the predictor, plus any target gradient the objective returns when the targets are z).
+    private func predictedStep(_ predictor: Sequential, _ objective: any Objective, z: Tensor, views: Tensor,
+                               batch b: Int) throws -> (Tensor, ObjectiveValue) {
+        let global = group.size * b
+        let (t1, t2) = try halves(try group.allGatherRows(try target?.forward(views, training: true) ?? z, blocks: 2, on: backend), global)
+        let (p1, p2) = try halves(try group.allGatherRows(try predictor.forward(z, training: true), blocks: 2, on: backend), global)
         let first = try objective.evaluate(p1, t2, on: backend), second = try objective.evaluate(p2, t1, on: backend)
-        let dp = try backend.makeTensor([2 * b, output])
-        try backend.copy(first.dz1, offset: 0, to: dp, offset: 0, count: b * output)
-        try backend.copy(second.dz1, offset: 0, to: dp, offset: b * output, count: b * output)
+        let dp = try group.ownRows(try joined(first.dz1, second.dz1, global), blocks: 2, on: backend)
         try backend.scale(dp, by: 0.5, into: dp)
+        let dz = try backend.makeTensor([2 * b, output])
         try backend.copy(try predictor.backward(dp), to: dz)
         if target == nil {
             // The targets' own gradients (zero for the stop-gradient estimator): view 2 from the first term, view 1
             // from the second.
-            let targetGradients = try backend.makeTensor([2 * b, output])
-            try backend.copy(second.dz2, offset: 0, to: targetGradients, offset: 0, count: b * output)
-            try backend.copy(first.dz2, offset: 0, to: targetGradients, offset: b * output, count: b * output)
+            let targetGradients = try group.ownRows(try joined(second.dz2, first.dz2, global), blocks: 2, on: backend)
             try backend.axpy(0.5, targetGradients, dz)
         }
         let average = { (x: Double, y: Double) in (x + y) / 2 }
-        return ObjectiveValue(loss: average(first.value.loss, second.value.loss),
+        return (dz, ObjectiveValue(loss: average(first.value.loss, second.value.loss),
                               alignment: average(first.value.alignment, second.value.alignment),
-                              entropy: average(first.value.entropy, second.value.entropy))
+                              entropy: average(first.value.entropy, second.value.entropy)))
     }
 }

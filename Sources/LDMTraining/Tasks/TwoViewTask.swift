@@ -2,6 +2,7 @@ import Foundation
 import LDMData
 import LDMEngine
 import LDMObjectives
+import LDMParallel
 import LDMReference
 
 /// The two-view task's settings: synthetic views x = g(s + ε) (or the user's arrays), an MLP encoder and any
@@ -20,6 +21,8 @@ public struct TwoViewConfiguration: Sendable {
     public var activation = Activation.relu
     /// BatchNorm after every hidden Linear (before the activation), as projector heads use.
     public var batchNorm = false
+    /// In a data-parallel run, BatchNorm statistics over every rank's rows (otherwise each rank's own).
+    public var syncBatchNorm = false
     /// The stop-gradient methods: the base momentum m of a target encoder that follows the online one by
     /// `θ_t ← m_k·θ_t + (1 − m_k)·θ` after every step, m_k rising from m to 1 on a cosine (BYOL's schedule); 0 uses
     /// the online encoder itself as the (detached) target, SimSiam-style. Measured: jepa with BatchNorm 0.587
@@ -50,7 +53,9 @@ public final class TwoViewTask: TrainingTask {
     public let learner: TwoViewLearner
     let data: TwoViewSplit
     private let held: TwoViewEvaluationRows
-    private let epochViews: Tensor, batchViews: Tensor
+    private let epochViews: Tensor
+    /// This rank's pairs of each batch (all of them on one process) and where they start in the batch.
+    private var batchViews: Tensor, share: Range<Int>
     private let backend: any Backend
     private var last: TwoViewEvaluation?
 
@@ -74,6 +79,7 @@ public final class TwoViewTask: TrainingTask {
         }
         let (n, b, d) = (data.trainCount, c.batch, data.dimension)
         (epochViews, batchViews) = (try backend.makeTensor([2, n, d]), try backend.makeTensor([2 * b, d]))
+        share = 0..<b
         (self.configuration, self.backend) = (configuration, backend)
     }
 
@@ -87,6 +93,14 @@ public final class TwoViewTask: TrainingTask {
     public var checkpointTensors: [(String, Tensor)] { learner.checkpointTensors }
     public var headlineMetric: String {
         learner.spec.head == .softmax && data.testLabels != nil ? "clustering_accuracy" : data.trainLatents != nil ? "r2" : "retrieval_top1"
+    }
+
+    /// Each rank steps on its share of every batch's pairs; the learner gathers the objective's batch.
+    public func distribute(over group: ProcessGroup) throws {
+        share = try group.share(of: configuration.batch, "two-view: --batch-size")
+        batchViews = try backend.makeTensor([2 * share.count, data.dimension])
+        learner.group = group
+        if configuration.syncBatchNorm { learner.synchroniseBatchNorm() }
     }
 
     /// The epoch's permuted views go to the device once; every batch is then a contiguous slice.
@@ -104,9 +118,10 @@ public final class TwoViewTask: TrainingTask {
 
     public func step(_ batch: [Int], _ context: StepContext) throws -> StepOutput {
         let (b, d, n) = (configuration.batch, data.dimension, data.trainCount)
-        try backend.copy(epochViews, offset: context.batchIndex * b * d, to: batchViews, offset: 0, count: b * d)
-        try backend.copy(epochViews, offset: (n + context.batchIndex * b) * d, to: batchViews, offset: b * d, count: b * d)
-        return try learner.step(batchViews, batch: b, context)
+        let (first, count) = (context.batchIndex * b + share.lowerBound, share.count)
+        try backend.copy(epochViews, offset: first * d, to: batchViews, offset: 0, count: count * d)
+        try backend.copy(epochViews, offset: (n + first) * d, to: batchViews, offset: count * d, count: count * d)
+        return try learner.step(batchViews, batch: count, context)
     }
 
     public func afterUpdate(_ context: StepContext) throws {

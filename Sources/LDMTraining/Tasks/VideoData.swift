@@ -71,7 +71,7 @@ final class VideoBatches {
     let settings: VideoSettings
     let trainFrames: Tensor, probeFrames: Tensor, testFrames: Tensor
     let probePositions: [Float], testPositions: [Float]
-    private let batchFrames: Tensor
+    private var batchFrames: Tensor
     private let backend: any Backend
 
     init(_ settings: VideoSettings, seed: UInt64, on backend: any Backend) throws {
@@ -89,9 +89,12 @@ final class VideoBatches {
         (self.settings, self.backend) = (settings, backend)
     }
 
-    /// The frames [B, T, 100] of the sequences `batch`.
+    /// The frames [B, T, 100] of the sequences `batch` (a whole batch, or a data-parallel rank's share of one).
     func gather(_ batch: [Int]) throws -> Tensor {
         let block = settings.steps * DotMotion.pixels
+        if batchFrames.shape.dims[0] != batch.count {
+            batchFrames = try backend.makeTensor([batch.count, settings.steps, DotMotion.pixels])
+        }
         for (slot, q) in batch.enumerated() {
             try backend.copy(trainFrames, offset: q * block, to: batchFrames, offset: slot * block, count: block)
         }
