@@ -28,6 +28,7 @@ struct ParallelCheckCommand: ParsableCommand {
     var cases: [String] = []
     @Option(help: "The largest relative difference accepted (default 1e-5).") var tolerance: Double = 1e-5
     @Option(help: "Seconds a rank waits for the others in a collective (default 600).") var mpiTimeout: Double = 600
+    @Flag(help: "With --compare: one JSON object per case on standard output instead of the table.") var json = false
 
     func validate() throws {
         if out == nil && compare == nil { throw ValidationError("give --out DIR, --compare DIR or both") }
@@ -103,12 +104,18 @@ struct ParallelCheckCommand: ParsableCommand {
                     if let compare {
                         let difference = try Self.difference(loss, gradients, (compare as NSString).appendingPathComponent(name + ".safetensors"))
                         let pass = difference.loss <= tolerance && difference.gradient <= tolerance
-                        print(String(format: "%@ %@: loss %.6g, loss difference %.2e, gradient difference %.2e (most in %@)",
-                                     pass ? "ok  " : "FAIL", name, loss, difference.loss, difference.gradient, difference.worst))
+                        if json {
+                            let entry: [String: Any] = ["case": name, "ranks": group.size, "loss": loss, "loss_difference": difference.loss,
+                                                        "gradient_difference": difference.gradient, "most_different": difference.worst]
+                            print(String(decoding: try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]), as: UTF8.self))
+                        } else {
+                            print(String(format: "%@ %@: loss %.6g, loss difference %.2e, gradient difference %.2e (most in %@)",
+                                         pass ? "ok  " : "FAIL", name, loss, difference.loss, difference.gradient, difference.worst))
+                        }
                         if !pass { failures.append(name) }
                     }
                 }
-                if group.isRoot, compare != nil {
+                if group.isRoot, compare != nil, !json {
                     print(failures.isEmpty ? "all \(names.count) cases agree on \(group.size) rank\(group.size == 1 ? "" : "s") within \(tolerance)"
                                            : "\(failures.count) of \(names.count) cases differ: \(failures.joined(separator: ", "))")
                 }
