@@ -1,5 +1,7 @@
 // CPU feature tests and OpenBLAS kernel selection. See CLDMSupport.h.
+#define _GNU_SOURCE
 #include "CLDMSupport.h"
+#include <sched.h>
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,4 +51,11 @@ const char *ldm_openblas_select_kernels(void) {
     gotoblas_dynamic_init();
     unsetenv("OPENBLAS_CORETYPE");
     return openblas_get_corename();
+}
+
+int ldm_cpu_available(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
 }

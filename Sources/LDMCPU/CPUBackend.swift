@@ -27,7 +27,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// - Parameter poolBytes: the most freed memory kept for reuse (default 2 GiB: a convolutional training step
     ///   allocates about a gigabyte at batch 256, and fresh pages cost the kernel's zeroing).
     public init(poolBytes: Int = 2 << 30) throws {
-        threads = ProcessInfo.processInfo.activeProcessorCount
+        // The cores this process may use, not the machine's: a rank that mpirun binds to one core runs one thread.
+        let available = Int(ldm_cpu_available())
+        threads = available > 0 ? min(available, ProcessInfo.processInfo.activeProcessorCount) : ProcessInfo.processInfo.activeProcessorCount
         pool = BufferPool(capacityBytes: poolBytes)
         info = BackendInfo(kind: .cpu, deviceName: CPUBackend.cpuModelName(), computeUnits: threads,
                            globalMemoryBytes: Int(ProcessInfo.processInfo.physicalMemory),

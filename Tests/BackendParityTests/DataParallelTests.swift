@@ -58,8 +58,9 @@ struct DataParallelTests {
     /// Every two-view objective (presets and grid points, some with synchronised BatchNorm), both Kalman-LDM forms,
     /// CPC and the image task: 1, 2 and 4 ranks give the one-process loss and gradients of the first global batch
     /// within 1e-5 relative. A case whose own float32 rounding is larger (the log-det of softmax rows, whose
-    /// covariance is singular but for ε) is held to twice the difference between the CPU backend and PoCL in one
-    /// process, the same computation rounded differently.
+    /// covariance is singular but for ε; a BatchNorm cnn with an activation within rounding of a ReLU kink) is held
+    /// to twice the difference between the CPU backend and PoCL in one process, the same computation rounded
+    /// differently.
     @Test(.enabled(if: enabled, skipReason))
     func oneTwoAndFourRanksComputeTheOneProcessGradients() throws {
         let reference = temporaryDirectory("parallel-reference")

@@ -11,6 +11,9 @@ int ldm_cpu_has_avx512(void);
 /// 1 when the CPU has AVX2 and FMA, else 0.
 int ldm_cpu_has_avx2_fma(void);
 
+/// The CPUs this process may run on (its affinity mask: mpirun binds each rank to its cores), or 0 if unknown.
+int ldm_cpu_available(void);
+
 /// Makes OpenBLAS use the widest kernels the CPU can run when it does not recognise the CPU (OpenBLAS 0.3.21,
 /// Debian 12's, takes AMD Zen 5 for Haswell, halving SGEMM speed, and a virtualised Xeon of a GPU host for
 /// Prescott): SkylakeX with AVX-512, Haswell with AVX2+FMA. Leaves the choice alone when the user set
