@@ -38,7 +38,7 @@ let package = Package(
                 path: "Sources/LDMOpenCL"),
 
         // LDM objectives (alignment + entropy estimators, presets) composed from the backend's kernels.
-        .target(name: "LDMObjectives", dependencies: ["LDMEngine"], path: "Sources/LDMObjectives"),
+        .target(name: "LDMObjectives", dependencies: ["LDMEngine", "LDMParallel"], path: "Sources/LDMObjectives"),
 
         // The data sets: those the engine generates itself (dot-motion videos, Ornstein–Uhlenbeck mixtures, two-view
         // vectors) and the image sets it reads (IDX files, gzipped through zlib, or .npy).

@@ -193,8 +193,8 @@ public struct PairwiseLSEShape: Hashable, Sendable, CustomStringConvertible {
         guard scale.isFinite, scale > 0 else {
             throw LDMError.invalidArgument("\(op): scale (precision or 1/temperature) must be positive and finite, got \(scale)")
         }
-        guard !excludeDiagonal || rows == columns else {
-            throw LDMError.shapeMismatch(operation: op, detail: "leaving out the diagonal needs rows == columns")
+        guard !excludeDiagonal || rows <= columns else {
+            throw LDMError.shapeMismatch(operation: op, detail: "leaving out the diagonal (column i of row i) needs rows ≤ columns")
         }
         try KernelChecks.count(op, "x", x, rows * dimension)
         try KernelChecks.count(op, "y", y, columns * dimension)

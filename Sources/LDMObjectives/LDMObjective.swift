@@ -1,5 +1,6 @@
 import Foundation
 import LDMEngine
+import LDMParallel
 
 /// An LDM objective: alignment under a latent model plus an entropy estimate (docs/mathematics.md §1–§3),
 /// `F = alignment + entropy term`, `loss = −F`.
@@ -23,6 +24,9 @@ public struct LDMObjective: Objective {
     /// kNN entropy's ascent direction ∂Ĥ_kNN[z2]/∂z2 (k = 3, c = 1), both at the representation (after the
     /// sphere's normalisation). docs/mathematics.md §3.7 says the first approximates the second; this measures it. Costs a kNN pass.
     public var diagnoseStopGradient: Bool
+    /// The ranks of a data-parallel run that split the KDE entropy's pairwise sums (every rank evaluates the
+    /// objective on the same gathered batch); nil: this process sums every pair.
+    public var group: ProcessGroup?
 
     public init(latent: LatentModel, entropy: EntropyTerm, variant: Variant, diagnoseStopGradient: Bool = false) {
         self.latent = latent
@@ -148,7 +152,7 @@ public struct LDMObjective: Objective {
                 // vMF on the joint rows [ẑ1‖ẑ2] as they are; the Gaussian kernel divides by the row length D.
                 let scale = onSphere ? kernelPrecision : kernelPrecision / Float(rowsOf.shape.dims[1])
                 return try KDEEntropy.evaluate(rowsOf, kernel: kernel, scale: scale, leaveOneOut: leaveOneOut,
-                                               weight: weight, on: backend)
+                                               weight: weight, group: group, on: backend)
             }
         case let .logdet(epsilon, form):
             entropyTerm = try wiring.setEntropy(form) { rowsOf, weight in

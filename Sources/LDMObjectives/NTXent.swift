@@ -1,4 +1,5 @@
 import LDMEngine
+import LDMParallel
 
 /// SimCLR's NT-Xent loss, numerically lightly's `NTXentLoss(temperature)` without a memory bank: over the 2B
 /// normalised rows of `[z1; z2]`, the mean cross-entropy of finding each row's partner among all other rows,
@@ -9,9 +10,12 @@ import LDMEngine
 /// The 2B × 2B logits are never stored.
 public struct NTXent: Objective {
     public var temperature: Float
+    /// The ranks that split the 2B × 2B pairwise sums in a data-parallel run (nil: this process sums them all).
+    public var group: ProcessGroup?
 
-    public init(temperature: Float = 0.5) {
+    public init(temperature: Float = 0.5, group: ProcessGroup? = nil) {
         self.temperature = temperature
+        self.group = group
     }
 
     public var name: String { "simclr" }
@@ -27,17 +31,11 @@ public struct NTXent: Objective {
 
         let inverse = 1 / temperature
         let all = try backend.stackRows(u1, u2)
-        let pairs = PairwiseLSEShape(rows: 2 * rows, columns: 2 * rows, dimension: d, kernel: .dot, scale: inverse,
-                                     excludeDiagonal: true)
-        let lse = try backend.makeTensor([2 * rows])
-        try backend.pairwiseLSE(all, all, into: lse, pairs)
-        let meanLSE = try backend.total(lse) / Double(2 * rows)
+        // mean_a lse_a over the 2B rows, each leaving itself out, is −Ĥ of the leave-one-out vMF KDE at κ = 1/τ.
+        let (entropy, dAll) = try KDEEntropy.evaluate(all, kernel: .dot, scale: inverse, leaveOneOut: true, weight: -1,
+                                                      group: group, on: backend)
+        let meanLSE = -entropy
         let alignment = Double(inverse) * (try backend.dot(u1, u2)) / Double(rows)
-
-        let g = try backend.makeTensor([2 * rows])
-        try backend.fill(g, with: 1 / Float(2 * rows))
-        let dAll = try backend.makeTensor(all.shape)
-        try backend.pairwiseLSESelfBackward(all, lse, g, dz: dAll, pairs)
         let (du1, du2) = try backend.splitRows(dAll, at: rows)
         try backend.axpy(-inverse / Float(rows), u2, du1)
         try backend.axpy(-inverse / Float(rows), u1, du2)

@@ -1,8 +1,11 @@
 import LDMEngine
+import LDMParallel
 
 /// The knobs of every objective, with the defaults that `ldm objective` and the training tasks share (docs/
 /// mathematics.md §2–§4). An objective reads only the ones it has.
 public struct ObjectiveParameters: Sendable {
+    /// The ranks of a data-parallel run that split the pairwise sums of simclr and the KDE entropies (nil: one process).
+    public var group: ProcessGroup?
     /// κ_p of the sphere and plane models.
     public var predictionPrecision: Float = 5
     /// κ_k of the KDE estimator.
@@ -84,7 +87,7 @@ public enum ObjectiveRegistry {
 
     /// The named methods.
     public static let presets: [ObjectiveSpec] = [
-        preset("simclr", "NT-Xent at --temperature (lightly's NTXentLoss)", head: .sphere) { NTXent(temperature: $0.temperature) },
+        preset("simclr", "NT-Xent at --temperature (lightly's NTXentLoss)", head: .sphere) { NTXent(temperature: $0.temperature, group: $0.group) },
         gridSpec("ldm-contrastive", "sphere + vMF KDE, LDM variant (κ_p = κ_k = 5)", .sphere, .kde, mi: false),
         gridSpec("mi-contrastive", "sphere + vMF KDE, MI variant", .sphere, .kde, mi: true),
         gridSpec("ldm-logdet", "plane + Gaussian log-det, LDM variant", .plane, .logdet, mi: false),
@@ -144,8 +147,11 @@ public enum ObjectiveRegistry {
         let head: RepresentationHead = latent == .sphere ? .sphere : latent == .categorical ? .softmax : .none
         return ObjectiveSpec(name: name, summary: summary, head: head, needsPredictor: entropy == .stopgrad, trainsTwoViews: true,
                              annealsMatchProbability: latent == .categorical) { p in
-            LDMObjective(latent: model(latent, p), entropy: estimator(entropy, p),
-                         variant: mi ? .mi(multiplier: p.entropyMultiplier) : .ldm, diagnoseStopGradient: p.diagnoseStopGradient)
+            var objective = LDMObjective(latent: model(latent, p), entropy: estimator(entropy, p),
+                                         variant: mi ? .mi(multiplier: p.entropyMultiplier) : .ldm,
+                                         diagnoseStopGradient: p.diagnoseStopGradient)
+            objective.group = p.group
+            return objective
         }
     }
 

@@ -6,7 +6,10 @@ import LDMEngine
 /// back). Gradients go in buckets of at most ``bucketFloats`` values, each through its own staging buffer kept
 /// between steps. With one process every operation is the identity, so code written against a group runs
 /// unchanged without MPI.
-public final class ProcessGroup {
+///
+/// A group is used from one thread (the training loop's); it is `Sendable` so that objectives, which are values,
+/// can carry it to split their pairwise sums.
+public final class ProcessGroup: @unchecked Sendable {
     public let communicator: any Communicator
     /// Values per all-reduce of gradients (4 Mi floats, 16 MiB, by default).
     public var bucketFloats = 1 << 22

@@ -10,13 +10,15 @@ func openProcessGroup(timeout: Double) throws -> ProcessGroup {
     return ProcessGroup(try MPICommunicator(timeout: timeout))
 }
 
-/// The OpenCL device of a rank: `--device` when given (every rank on that device), otherwise local rank r takes
-/// the host's r-th GPU (wrapping around when there are more ranks than GPUs), or the default device on a host
-/// without GPUs.
-func deviceIndex(requested: Int?, localRank: Int, ranks: Int) throws -> Int? {
-    guard requested == nil, ranks > 1 else { return requested }
-    let gpus = try OpenCLDevices.all().enumerated().filter { $0.element.type == "GPU" }.map(\.offset)
-    return gpus.isEmpty ? nil : gpus[localRank % gpus.count]
+extension BackendOptions {
+    /// The chosen backend for this rank of `group`. On OpenCL: `--device` when given (every rank on that device),
+    /// otherwise local rank r takes the host's r-th GPU (wrapping around when there are more ranks than GPUs), or
+    /// the default device on a host without GPUs.
+    func open(as group: ProcessGroup) throws -> any Backend {
+        guard backend == .opencl, device.device == nil, group.size > 1 else { return try open() }
+        let gpus = try OpenCLDevices.all().enumerated().filter { $0.element.type == "GPU" }.map(\.offset)
+        return try openBackends(.opencl, device: gpus.isEmpty ? nil : gpus[group.communicator.localRank % gpus.count])[0]
+    }
 }
 
 /// Runs `body` as one rank of `group`: an error on a rank of several is reported with the rank's name and ends every

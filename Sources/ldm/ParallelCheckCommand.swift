@@ -78,10 +78,7 @@ struct ParallelCheckCommand: ParsableCommand {
         try reportingErrors {
             let group = try openProcessGroup(timeout: mpiTimeout)
             try asRank(of: group) {
-                let device = try backend.backend == .opencl
-                    ? deviceIndex(requested: backend.device.device, localRank: group.communicator.localRank, ranks: group.size)
-                    : backend.device.device
-                let engine = try openBackends(backend.backend == .cpu ? .cpu : .opencl, device: device)[0]
+                let engine = try backend.open(as: group)
                 let imageData = FileManager.default.fileExists(atPath: ImageDataset.fashionMNISTDirectory)
                 let names = cases.isEmpty
                     ? Self.twoViewObjectives + ["simclr", "vicreg", "byol"].map { $0 + Self.syncSuffix }

@@ -30,16 +30,13 @@ struct TrainingRunner {
     let run: RunOptions
 
     /// Runs the task `make` builds on the chosen backend into `--out` (default `runs/<defaultName>`).
-    /// Under mpirun every rank runs this: each opens its own backend (``deviceIndex(requested:localRank:ranks:)``), and
+    /// Under mpirun every rank runs this: each opens its own backend (``BackendOptions/open(as:)``), and
     /// rank 0 alone reports progress and prints the result.
     func train(defaultName: String, _ make: (any Backend) throws -> any TrainingTask) throws {
         try reportingErrors {
             let group = try openProcessGroup(timeout: run.mpiTimeout)
             try asRank(of: group) {
-                let device = try backend.backend == .opencl
-                    ? deviceIndex(requested: backend.device.device, localRank: group.communicator.localRank, ranks: group.size)
-                    : backend.device.device
-                let engine = try openBackends(backend.backend == .cpu ? .cpu : .opencl, device: device)[0]
+                let engine = try backend.open(as: group)
                 let task = try make(engine)
                 let directory = run.out ?? "runs/\(defaultName)"
                 let loop = TrainingLoop(task, on: engine, directory: directory)
@@ -68,7 +65,8 @@ struct TrainingRunner {
         let (loss, gradients) = try loop.firstStepGradients()
         guard loop.group.isRoot else { return }
         guard loss.isFinite else { throw LDMError.invalidArgument("the first step's loss is \(loss)") }
-        let tensors = try gradients.map { name, values in (name, values, try loop.task.parameters.first { $0.name == name }.map(\.value.shape.dims) ?? [values.count]) }
+        let shapes = Dictionary(uniqueKeysWithValues: loop.task.parameters.map { ($0.name, $0.value.shape.dims) })
+        let tensors = gradients.map { ($0.name, $0.values, shapes[$0.name] ?? [$0.values.count]) }
         try SafeTensors.write(tensors, metadata: ["loss": String(loss), "ranks": String(loop.group.size),
                                                   "experiment": loop.task.experiment, "objective": loop.task.objective], to: path)
         if !run.quiet { note("wrote the first step's loss \(loss) and \(gradients.count) gradients to \(path)") }

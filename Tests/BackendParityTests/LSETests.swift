@@ -15,6 +15,9 @@ struct LSETests {
         PairwiseLSEShape(rows: 300, columns: 2100, dimension: 3, kernel: .dot, scale: 2),
         PairwiseLSEShape(rows: 257, columns: 257, dimension: 4, kernel: .squaredDistance, scale: 1.5, excludeDiagonal: true),
         PairwiseLSEShape(rows: 2, columns: 2, dimension: 3, kernel: .dot, scale: 5, excludeDiagonal: true),
+        // A rank's rows against the whole batch, itself first (the data-parallel KDE entropy), across the tile edges.
+        PairwiseLSEShape(rows: 7, columns: 40, dimension: 5, kernel: .dot, scale: 2, excludeDiagonal: true),
+        PairwiseLSEShape(rows: 300, columns: 2100, dimension: 3, kernel: .squaredDistance, scale: 0.5, excludeDiagonal: true),
     ]
 
     @Test(arguments: TestBackends.all, shapes)
@@ -23,7 +26,8 @@ struct LSETests {
         var generator = SeededGenerator(seed: UInt64(s.rows * 31 + s.columns))
         // Outliers (×100) make some similarities dominate by thousands: only a running maximum keeps them finite.
         let hostX = generator.floats(s.rows * s.dimension, outliers: true), hostY = generator.floats(s.columns * s.dimension)
-        let y = s.excludeDiagonal ? hostX : hostY
+        // Leaving out the diagonal, x is the first rows of y.
+        let y = s.excludeDiagonal ? hostX + hostY.suffix((s.columns - s.rows) * s.dimension) : hostY
         let tx = try cpu.upload(hostX, shape: [s.rows, s.dimension]), ty = try cpu.upload(y, shape: [s.columns, s.dimension])
         let lse = try cpu.makeTensor([s.rows])
         try cpu.pairwiseLSE(tx, ty, into: lse, s)
@@ -59,6 +63,26 @@ struct LSETests {
             expectClose(try cpu.download(dy), finiteDifferenceGradient(y64) { loss(x64, $0) },
                         tolerance: Tolerance.gradient, "d/dy \(s) on \(name)")
         }
+    }
+
+    /// Rows that are the first of the columns, each leaving out its own column (a data-parallel rank's share of the
+    /// KDE entropy): dx and dy against central differences, x and y varied independently.
+    @Test(arguments: TestBackends.all, [PairwiseKernel.dot, .squaredDistance])
+    func aRectangularBlockLeavesOutItsDiagonal(_ name: String, _ kernel: PairwiseKernel) throws {
+        let cpu = try TestBackends.named(name)
+        let s = PairwiseLSEShape(rows: 3, columns: 7, dimension: 2, kernel: kernel, scale: 0.9, excludeDiagonal: true)
+        var generator = SeededGenerator(seed: 8)
+        let hostY = generator.floats(14), hostX = Array(hostY.prefix(6)), hostG = generator.floats(3)
+        let loss = { (x: [Double], y: [Double]) in zip(Reference.pairwiseLSE(x, y, s), hostG).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        let tx = try cpu.upload(hostX, shape: [3, 2]), ty = try cpu.upload(hostY, shape: [7, 2])
+        let lse = try cpu.makeTensor([3]), g = try cpu.upload(hostG, shape: [3])
+        let dx = try cpu.makeTensor([3, 2]), dy = try cpu.makeTensor([7, 2])
+        try cpu.pairwiseLSE(tx, ty, into: lse, s)
+        expectClose(try cpu.download(lse), Reference.pairwiseLSE(hostX, hostY, s), tolerance: Tolerance.float32, "lse \(s) on \(name)")
+        try cpu.pairwiseLSEBackward(tx, ty, lse, g, dx: dx, dy: dy, s)
+        let x64 = hostX.map(Double.init), y64 = hostY.map(Double.init)
+        expectClose(try cpu.download(dx), finiteDifferenceGradient(x64) { loss($0, y64) }, tolerance: Tolerance.gradient, "d/dx \(s) on \(name)")
+        expectClose(try cpu.download(dy), finiteDifferenceGradient(y64) { loss(x64, $0) }, tolerance: Tolerance.gradient, "d/dy \(s) on \(name)")
     }
 
     /// One set on both sides (the same tensor): the CPU takes its symmetric path. Across the 1024-row tile edge,

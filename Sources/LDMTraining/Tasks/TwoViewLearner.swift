@@ -75,6 +75,7 @@ public final class TwoViewLearner {
         if let head { z = try head.forward(z, training: true) }
         var parameters = ObjectiveParameters()
         parameters.matchProbability = Self.matchProbability(at: context.progress)
+        if group.isDistributed { parameters.group = group }   // every rank holds the gathered batch: split the pairs
         let objective = try spec.make(parameters)
         let dz: Tensor, value: ObjectiveValue
         if let predictor {
