@@ -164,15 +164,21 @@ public final class ProcessGroup: @unchecked Sendable {
     /// Refuses to go on unless every rank describes its run with the same `text` (its options and data), naming the
     /// ranks that differ from rank 0.
     public func agree(on text: String, _ what: String = "the options") throws {
+        try agree(on: Array(text.utf8), what, hint: "start every rank with the same command")
+    }
+
+    /// Refuses to go on unless every rank holds the same bytes (compared by a 64-bit FNV-1a digest), naming the
+    /// ranks that differ from rank 0 and adding `hint`.
+    public func agree(on bytes: [UInt8], _ what: String, hint: String) throws {
         guard isDistributed else { return }
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325   // FNV-1a
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        let bytes = (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) }
-        let all = try communicator.allGather(bytes)
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        let digest = (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) }
+        let all = try communicator.allGather(digest)
         let differing = (1..<size).filter { Array(all[(8 * $0)..<(8 * $0 + 8)]) != Array(all[0..<8]) }
         guard differing.isEmpty else {
             throw LDMError.communication(rank: rank, size: size, problem: "\(what) of rank\(differing.count > 1 ? "s" : "") "
-                + differing.map(String.init).joined(separator: ", ") + " differ from rank 0's; start every rank with the same command")
+                + differing.map(String.init).joined(separator: ", ") + " differ from rank 0's; " + hint)
         }
     }
 }

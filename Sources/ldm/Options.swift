@@ -39,7 +39,7 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "No progress line.") var quiet = false
     @Option(parsing: .unconditional, help: "Under mpirun: seconds a rank waits for the others in a collective before it ends the run (default 600).")
     var mpiTimeout: Double = 600
-    @Option(help: "Compute the first step's loss and gradients (summed over the ranks under mpirun), write them to this .safetensors file and stop.")
+    @Option(help: "Compute the first step's loss and gradients (summed over the ranks under mpirun; with --resume the next step's, from the checkpoint), write them to this .safetensors file and stop.")
     var gradientsOut: String?
 
     func validate() throws {

@@ -60,9 +60,10 @@ struct TrainingRunner {
         }
     }
 
-    /// `--gradients-out`: the first step's loss and gradients (rank 0 writes them, atomically).
+    /// `--gradients-out`: the next step's loss and gradients, from the initial parameters or with `--resume` the
+    /// checkpoint's (rank 0 writes them, atomically).
     private func writeFirstStepGradients(_ loop: TrainingLoop, to path: String) throws {
-        let (loss, gradients) = try loop.firstStepGradients()
+        let (loss, gradients) = try loop.firstStepGradients(resume: run.resume)
         guard loop.group.isRoot else { return }
         guard loss.isFinite else { throw LDMError.invalidArgument("the first step's loss is \(loss)") }
         let shapes = Dictionary(uniqueKeysWithValues: loop.task.parameters.map { ($0.name, $0.value.shape.dims) })

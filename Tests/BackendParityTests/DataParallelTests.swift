@@ -112,7 +112,9 @@ struct DataParallelTests {
     }
 
     /// Five epochs (100 steps) of the two-view experiment on 2 ranks follow the one-process loss curve within
-    /// float rounding and end at its R² within 1e-4; rank 0 alone writes the run's files.
+    /// float rounding and end at its R² within 1e-4 (every evaluation also checks that both ranks hold the same
+    /// parameters); rank 0 alone writes the run's files; and from the trained checkpoint 2 ranks compute the next
+    /// step's loss and gradients as one process does.
     @Test(.enabled(if: enabled, skipReason))
     func aTwoRankRunFollowsTheOneProcessCurve() throws {
         let (one, two) = (temporaryDirectory("parallel-one"), temporaryDirectory("parallel-two"))
@@ -134,6 +136,23 @@ struct DataParallelTests {
         #expect(abs(r2 - r2Parallel) <= 1e-4, "R² \(r2Parallel) on 2 ranks, \(r2) on one")
         #expect(b["ranks"] as? Int == 2)
         #expect((b["communication_seconds"] as? Double).map { $0 > 0 && $0 < (b["seconds"] as? Double ?? 0) } == true)
+
+        // From the trained checkpoint, the next step's loss and gradients on 2 ranks are one process's.
+        let (mine, theirs) = (one + "/one.safetensors", one + "/two.safetensors")
+        let resumed = arguments + ["--out", one, "--resume", "--gradients-out"]
+        try #require(try CLITests.run(resumed + [mine]).status == 0)
+        let twoRanks = try Self.launch(2, resumed + [theirs])
+        try #require(twoRanks.status == 0, "\(twoRanks.error)")
+        let (x, y) = (try SafeTensors.read(mine), try SafeTensors.read(theirs))
+        let (lossOne, lossTwo) = (try #require(x.metadata["loss"].flatMap(Double.init)), try #require(y.metadata["loss"].flatMap(Double.init)))
+        #expect(abs(lossOne - lossTwo) <= 1e-6 * abs(lossOne), "loss \(lossTwo) on 2 ranks, \(lossOne) on one")
+        var (squaredDelta, squaredNorm) = (0.0, 0.0)
+        for (name, (values, _)) in x.tensors {
+            let other = try #require(y.tensors[name]?.0, "no gradient \(name) from 2 ranks")
+            squaredDelta += zip(values, other).reduce(0) { $0 + pow(Double($1.0) - Double($1.1), 2) }
+            squaredNorm += values.reduce(0) { $0 + Double($1) * Double($1) }
+        }
+        #expect((squaredDelta / squaredNorm).squareRoot() <= 1e-5, "the trained state's gradients differ by \((squaredDelta / squaredNorm).squareRoot())")
     }
 
     /// The pid of the rank `rank` process whose command line mentions `marker`.

@@ -106,17 +106,26 @@ public final class TrainingLoop {
         return optimizer
     }
 
-    /// The first step of the run alone: the loss and the gradients of every parameter (summed over the ranks) for
-    /// the first global batch, from the initial parameters, with nothing written. What `ldm train --gradients-out`
-    /// reports, to check that N ranks compute what one does.
-    public func firstStepGradients() throws -> (loss: Double, gradients: [(name: String, values: [Float])]) {
+    /// The next step of the run alone: the loss and the gradients of every parameter (summed over the ranks) for the
+    /// first global batch of the next epoch, from the initial parameters (or, with `resume`, the checkpoint's), with
+    /// nothing written. What `ldm train --gradients-out` reports, to check that N ranks compute what one does.
+    public func firstStepGradients(resume: Bool = false) throws -> (loss: Double, gradients: [(name: String, values: [Float])]) {
         try prepare()
+        var header = [0.0]
+        if resume && group.isRoot {
+            let progress = try Checkpoint.restore(task.checkpointTensors, try makeOptimizer(), identity: identity,
+                                                  stepsPerEpoch: task.stepsPerEpoch, maximumEpochs: Self.maximumEpochs,
+                                                  on: backend, from: path("checkpoint.safetensors"))
+            header[0] = Double(progress.epochs)
+        }
+        try group.broadcast(&header)
         try group.broadcast(task.checkpointTensors.map(\.1), on: backend)
-        let b = task.batchSize, order = order(of: 0)
+        if resume { try task.didRestore() }
+        let epoch = Int(header[0]), b = task.batchSize, order = order(of: epoch)
         try task.beginEpoch(order: order)
         for parameter in task.parameters { try backend.fill(parameter.gradient, with: 0) }
         let output = try task.step((0..<b).map { order[$0 % task.itemCount] },
-                                   StepContext(epoch: 0, batchIndex: 0, step: 0, totalSteps: totalSteps))
+                                   StepContext(epoch: epoch, batchIndex: 0, step: epoch * task.stepsPerEpoch, totalSteps: totalSteps))
         try group.allReduceSum(task.parameters.map(\.gradient), on: backend)
         return (output.loss, try task.parameters.map { ($0.name, try backend.download($0.gradient)) })
     }
@@ -240,12 +249,24 @@ public final class TrainingLoop {
     /// The evaluation, its metrics line, the checkpoint and the progress report, when one is due.
     private func endEpoch(_ epoch: Int, _ meanLoss: Double, _ state: RunState, _ optimizer: any Optimizer) throws {
         guard (epoch + 1) % settings.evaluateEvery == 0 || epoch + 1 == settings.epochs else { return }
+        try checkReplicasAgree()
         guard group.isRoot else { state.checkpointedEpochs = epoch + 1; return }
         state.metrics = try task.evaluate()
         try state.log.append(["epoch": epoch + 1, "step": optimizer.steps, "epoch_loss": meanLoss,
                               "seconds": Self.clock() - state.started].merging(state.metrics) { $1 })
         try checkpoint(epoch + 1, state, optimizer)
         report(epoch, task.stepsPerEpoch, meanLoss, state, optimizer)
+    }
+
+    /// Every rank must hold bit for bit the parameters rank 0 holds (the same sums and the same steps): a replica
+    /// that drifted would train a different model unnoticed, so it ends the run with an error instead.
+    private func checkReplicasAgree() throws {
+        guard group.isDistributed else { return }
+        var bits: [UInt8] = []
+        for (_, tensor) in task.checkpointTensors {
+            for value in try backend.download(tensor) { withUnsafeBytes(of: value.bitPattern) { bits.append(contentsOf: $0) } }
+        }
+        try group.agree(on: bits, "the parameters", hint: "the replicas drifted apart (a reduction that differs between ranks?)")
     }
 
     private func checkpoint(_ epochs: Int, _ state: RunState, _ optimizer: any Optimizer) throws {
