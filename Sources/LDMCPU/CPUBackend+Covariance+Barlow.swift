@@ -19,8 +19,8 @@ extension CPUBackend {
         let pa = try floats(a, op), pb = try floats(b, op)
 
         let correlation = try makeTensor([d, d]), pc = try floats(correlation, op)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(n), 1 / Float(n),
-                    pa, Int32(d), pb, Int32(d), 0, pc, Int32(d))
+        sgemm(transposeA: true, transposeB: false, m: d, n: d, k: n, alpha: 1 / Float(n),
+              pa, lda: d, pb, ldb: d, beta: 0, pc, ldc: d)
         var loss = 0.0
         for k in 0..<d {
             for l in 0..<d {
@@ -36,10 +36,10 @@ extension CPUBackend {
         }
         // Upstream gradients of the standardised views: ∂L/∂A = B·Gᵀ/N, ∂L/∂B = A·G/N.
         let ga = try makeTensor([n, d]), gb = try makeTensor([n, d])
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(d), Int32(d), 1 / Float(n),
-                    pb, Int32(d), pc, Int32(d), 0, try floats(ga, op), Int32(d))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(d), 1 / Float(n),
-                    pa, Int32(d), pc, Int32(d), 0, try floats(gb, op), Int32(d))
+        sgemm(transposeA: false, transposeB: true, m: n, n: d, k: d, alpha: 1 / Float(n),
+              pb, lda: d, pc, ldb: d, beta: 0, try floats(ga, op), ldc: d)
+        sgemm(transposeA: false, transposeB: false, m: n, n: d, k: d, alpha: 1 / Float(n),
+              pa, lda: d, pc, ldb: d, beta: 0, try floats(gb, op), ldc: d)
         throughStandardization(try floats(ga, op), pa, stdA, into: try floats(gradient1, op), n, d)
         throughStandardization(try floats(gb, op), pb, stdB, into: try floats(gradient2, op), n, d)
         return loss

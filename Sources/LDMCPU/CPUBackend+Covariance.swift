@@ -21,8 +21,8 @@ extension CPUBackend {
         Parallel.forChunks(b, threads: threads, costPerItem: d) { rows in
             for i in rows { for k in 0..<d { px[i * d + k] = pz[i * d + k] - means[k] } }
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(b), 1 / Float(b - 1),
-                    px, Int32(d), px, Int32(d), 0, pc, Int32(d))
+        sgemm(transposeA: true, transposeB: false, m: d, n: d, k: b, alpha: 1 / Float(b - 1),
+              px, lda: d, px, ldb: d, beta: 0, pc, ldc: d)
 
         // f(C) and M = ∂f/∂C, in Double (d² terms).
         var value = 0.0
@@ -69,8 +69,8 @@ extension CPUBackend {
             }
             pm[k * d + k] *= 2
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(b), Int32(d), Int32(d), 1 / Float(b - 1),
-                    px, Int32(d), pm, Int32(d), 0, pg, Int32(d))
+        sgemm(transposeA: false, transposeB: false, m: b, n: d, k: d, alpha: 1 / Float(b - 1),
+              px, lda: d, pm, ldb: d, beta: 0, pg, ldc: d)
         return value
     }
 }

@@ -16,8 +16,8 @@ extension CPUBackend {
 
         // s = x·Wᵀ, the prior, and D = ∂(−F)/∂s = +α·β·|s|^(β−1)·sign(s)/N (the loss's sign).
         let sources = try makeTensor([n, d]), ps = try floats(sources, op)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(d), Int32(d), 1, px, Int32(d), pw, Int32(d),
-                    0, ps, Int32(d))
+        sgemm(transposeA: false, transposeB: true, m: n, n: d, k: d, alpha: 1,
+              px, lda: d, pw, ldb: d, beta: 0, ps, ldc: d)
         var prior = 0.0
         let slope = Double(alpha) * Double(beta) / Double(n)
         if beta == beta.rounded(), (1...8).contains(beta) {
@@ -39,10 +39,10 @@ extension CPUBackend {
         }
         prior /= Double(n)
         // ∂(−F)/∂x = D·W;  ∂(−F)/∂W from the prior = Dᵀ·x.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(d), 1, ps, Int32(d), pw, Int32(d),
-                    0, gx, Int32(d))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(n), 1, ps, Int32(d), px, Int32(d),
-                    0, gw, Int32(d))
+        sgemm(transposeA: false, transposeB: false, m: n, n: d, k: d, alpha: 1,
+              ps, lda: d, pw, ldb: d, beta: 0, gx, ldc: d)
+        sgemm(transposeA: true, transposeB: false, m: d, n: d, k: n, alpha: 1,
+              ps, lda: d, px, ldb: d, beta: 0, gw, ldc: d)
 
         // W·Wᵀ (upper triangle, row-major) and its Cholesky factor U (C = UᵀU in row-major terms).
         let gram = try makeTensor([d, d]), pu = try floats(gram, op)

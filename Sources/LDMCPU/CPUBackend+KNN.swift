@@ -27,8 +27,8 @@ extension CPUBackend {
             let rb = min(rowTile, b - r0)
             for c0 in stride(from: 0, to: b, by: columnTile) {
                 let cb = min(columnTile, b - c0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rb), Int32(cb), Int32(d), 1,
-                            pz + r0 * d, Int32(d), pz + c0 * d, Int32(d), 0, products, Int32(cb))
+                sgemm(transposeA: false, transposeB: true, m: rb, n: cb, k: d, alpha: 1,
+                      pz + r0 * d, lda: d, pz + c0 * d, ldb: d, beta: 0, products, ldc: cb)
                 nearest.withUnsafeMutableBufferPointer { best in
                     nearestIndex.withUnsafeMutableBufferPointer { bestIndex in
                         Parallel.forChunks(rb, threads: threads, costPerItem: cb) { rows in

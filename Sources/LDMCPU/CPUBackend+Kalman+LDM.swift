@@ -17,6 +17,11 @@ extension CPUBackend {
         let a = try floats(A, op), gains = try floats(tape.gains, op), whitened = try floats(means.whitened, op)
         let gradZ = try floats(adjoints.gradZ, op), hBarOut = try floats(adjoints.hBar, op)
         let hBarMinusOut = try floats(adjoints.hBarMinus, op), wOut = try floats(adjoints.w, op)
+        if g == 1 && n >= Self.kalmanProductsOrder {
+            return kalmanLDMMeanBackwardProducts(A: a, gains: gains, whitened: whitened, gradientScale: gradientScale,
+                                                 stopGradient: stopGradient, gradZ: gradZ, hBarOut: hBarOut,
+                                                 hBarMinusOut: hBarMinusOut, wOut: wOut, b: b, steps: steps, n: n, m: m)
+        }
         if g == 1 {
             return kalmanLDMMeanBackwardLanes(A: a, gains: gains, whitened: whitened, gradientScale: gradientScale,
                                               stopGradient: stopGradient, gradZ: gradZ, hBarOut: hBarOut,
@@ -69,9 +74,9 @@ extension CPUBackend {
         let rStrides = x.R.strides(perStep: m)
         let half = 0.5 * Float(sequencesPerGroup)
         Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * n * n + 2 * n * m + 2 * m * m) { scratch in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * n * n + n * m + 2 * m * m) { scratch in
                 let pBar = scratch.baseAddress!, pMinusBar = pBar + n * n, tmp = pMinusBar + n * n, sym = tmp + n * n
-                let x2 = sym + n * n, y = x2 + n * m, sInverse = y + n * m, kx = sInverse + m * m
+                let x2 = sym + n * n, sInverse = x2 + n * m, kx = sInverse + m * m
                 for group in groups {
                     pBar.update(repeating: 0, count: n * n)
                     let aBar = gradA + group * n * n, qBar = gradQ + group * n
@@ -82,13 +87,12 @@ extension CPUBackend {
                         let at = t * g + group
                         let k = gains + at * n * m, factor = factors + at * m * m
                         let prev = t == 0 ? p0 : filtered + (at - g) * n * n
-                        // X = P̄·K, Y = P̄ᵀ·K; C̄ = C̄₀ − X − Y goes into P̄⁻'s first m columns.
+                        // X = P̄·K; C̄ = C̄₀ − (P̄ + P̄ᵀ)·K = C̄₀ − 2X (P̄ is kept symmetric) goes into P̄⁻'s first m columns.
                         SmallMatrix.product(pBar, k, n, n, m, into: x2)
-                        SmallMatrix.transposedProduct(pBar, k, n, n, m, into: y)
                         pMinusBar.update(from: pBar, count: n * n)
                         let cSeed = cSeeds + at * n * m
                         for i in 0..<n {
-                            for j in 0..<m { pMinusBar[i * n + j] += cSeed[i * m + j] - x2[i * m + j] - y[i * m + j] }
+                            for j in 0..<m { pMinusBar[i * n + j] += cSeed[i * m + j] - 2 * x2[i * m + j] }
                         }
                         // S̄ = S̄₀ + Kᵀ·X + ½·B_g·S⁻¹ goes into P̄⁻'s top-left block; ∂/∂log R_ii = S̄_ii·R_ii.
                         for e in 0..<(m * m) { sInverse[e] = e / m == e % m ? 1 : 0 }
@@ -103,18 +107,23 @@ extension CPUBackend {
                                 if i == j { gradR[(group * steps + t) * m + i] = v * Foundation.exp(rAt[i]) }
                             }
                         }
-                        // Predict: Ā += (P̄⁻ + P̄⁻ᵀ)·A·P_{t−1}; ∂/∂log Q_ii; P̄_{t−1} = Aᵀ·½(P̄⁻ + P̄⁻ᵀ)·A.
-                        SmallMatrix.product(a, prev, n, n, n, into: tmp)
+                        // Predict, with M = (P̄⁻ + P̄⁻ᵀ)·A: Ā += M·P_{t−1}; ∂/∂log Q_ii; P̄_{t−1} = ½·Aᵀ·M.
                         for i in 0..<n { for j in 0..<n { sym[i * n + j] = pMinusBar[i * n + j] + pMinusBar[j * n + i] } }
-                        SmallMatrix.product(sym, tmp, n, n, n, into: pBar)
+                        SmallMatrix.product(sym, a, n, n, n, into: tmp)
+                        SmallMatrix.product(tmp, prev, n, n, n, into: pBar)
                         for e in 0..<(n * n) { aBar[e] += pBar[e] }
                         for i in 0..<n { qBar[i] += pMinusBar[i * n + i] * qg[i * n + i] }
                         // Only P̄⁻'s symmetric part carries gradient (P⁻ is symmetric): propagate ½(P̄⁻ + P̄⁻ᵀ).
                         // P̄⁻ itself has an antisymmetric part that grows by ~(1 + ‖K‖²) per step and, after ~70
-                        // steps, swamps the symmetric part in float32 rounding.
-                        for e in 0..<(n * n) { sym[e] *= 0.5 }
-                        SmallMatrix.product(sym, a, n, n, n, into: tmp)
-                        SmallMatrix.transposedProduct(a, tmp, n, n, n, into: pBar)
+                        // steps, swamps the symmetric part in float32 rounding. P̄ is symmetrised for the same reason.
+                        SmallMatrix.transposedProduct(a, tmp, n, n, n, into: sym)
+                        for i in 0..<n {
+                            for j in 0...i {
+                                let v = 0.25 * (sym[i * n + j] + sym[j * n + i])
+                                pBar[i * n + j] = v
+                                pBar[j * n + i] = v
+                            }
+                        }
                     }
                 }
             }

@@ -15,6 +15,9 @@ extension CPUBackend {
         let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
         let (extra, logDiagonal) = (x.R.extra, x.R.isLogDiagonal)
         var failures = [Int](repeating: -1, count: g), jitters = [Float](repeating: 0, count: g)
+        // H = [I 0] (the Kalman-LDM loss's observation of the leading coordinates): the products with H are
+        // selections, and the Joseph update costs two n²·m products instead of 2n³ + n²·m (half a step at n = m).
+        let selectsLeading = (0..<(m * n)).allSatisfy { h[$0] == ($0 / n == $0 % n ? 1 : 0) }
         failures.withUnsafeMutableBufferPointer { failed in
             jitters.withUnsafeMutableBufferPointer { jitterUsed in
                 Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
@@ -38,8 +41,13 @@ extension CPUBackend {
                                     let (i, j) = (e / m, e % m)
                                     rg[e] = logDiagonal ? (i == j ? Foundation.exp(rAt[i]) + extra : 0) : rAt[e]
                                 }
-                                SmallMatrix.product(pred, h, n, n, m, transposeB: true, into: pht)
-                                SmallMatrix.product(h, pht, m, n, m, into: s)
+                                if selectsLeading {
+                                    for i in 0..<n { (pht + i * m).update(from: pred + i * n, count: m) }
+                                    s.update(from: pht, count: m * m)
+                                } else {
+                                    SmallMatrix.product(pred, h, n, n, m, transposeB: true, into: pht)
+                                    SmallMatrix.product(h, pht, m, n, m, into: s)
+                                }
                                 for e in 0..<(m * m) { s[e] += rg[e] }
                                 guard let jitter = SmallMatrix.factorWithJitter(s, m, into: factor, tries: Self.jitterTries) else { failed[group] = t; break }
                                 jitterUsed[group] = max(jitterUsed[group], jitter)
@@ -51,11 +59,24 @@ extension CPUBackend {
                                 SmallMatrix.choleskySolve(factor, m, kr, columns: n)
                                 for i in 0..<n { for j in 0..<m { k[i * m + j] = kr[j * n + i] } }
                                 // Joseph: P = (I − K·H)·P⁻·(I − K·H)ᵀ + K·R·Kᵀ, then symmetrised.
-                                SmallMatrix.product(k, h, n, m, n, into: ikh)
-                                for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
-                                SmallMatrix.product(ikh, pred, n, n, n, into: tmp)
-                                SmallMatrix.product(tmp, ikh, n, n, n, transposeB: true, into: joseph)
-                                SmallMatrix.product(k, rg, n, m, m, into: kr)
+                                if selectsLeading {
+                                    // X = P⁻ − K·P⁻[0..<m, :], then X − X[:, 0..<m]·Kᵀ.
+                                    SmallMatrix.product(k, pred, n, m, n, into: ikh)
+                                    for e in 0..<(n * n) { tmp[e] = pred[e] - ikh[e] }
+                                    for i in 0..<n { (pht + i * m).update(from: tmp + i * n, count: m) }
+                                    SmallMatrix.product(pht, k, n, m, n, transposeB: true, into: joseph)
+                                    for e in 0..<(n * n) { joseph[e] = tmp[e] - joseph[e] }
+                                } else {
+                                    SmallMatrix.product(k, h, n, m, n, into: ikh)
+                                    for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
+                                    SmallMatrix.product(ikh, pred, n, n, n, into: tmp)
+                                    SmallMatrix.product(tmp, ikh, n, n, n, transposeB: true, into: joseph)
+                                }
+                                if logDiagonal {
+                                    for i in 0..<n { for j in 0..<m { kr[i * m + j] = k[i * m + j] * rg[j * m + j] } }
+                                } else {
+                                    SmallMatrix.product(k, rg, n, m, m, into: kr)
+                                }
                                 SmallMatrix.product(kr, k, n, m, n, transposeB: true, into: tmp)
                                 for i in 0..<n {
                                     for j in 0...i {
@@ -87,6 +108,11 @@ extension CPUBackend {
         let predicted = try floats(means.predictedMeans, op), filtered = try floats(means.filteredMeans, op)
         let previous = try floats(means.previousMeans, op), whitened = try floats(means.whitened, op)
         let logLikelihood = try floats(means.logLikelihood, op)
+        if g == 1 && n >= Self.kalmanProductsOrder {
+            return kalmanMeanForwardProducts(z: pz, F: f, offset: c, H: h, m0: m0, factors: factors, gains: gains,
+                                             logDets: logDets, predicted: predicted, filtered: filtered, previous: previous,
+                                             whitened: whitened, logLikelihood: logLikelihood, b: b, steps: steps, n: n, m: m)
+        }
         if g == 1 {
             return kalmanMeanForwardLanes(z: pz, F: f, offset: c, H: h, m0: m0, factors: factors, gains: gains, logDets: logDets,
                                           predicted: predicted, filtered: filtered, previous: previous, whitened: whitened,
@@ -174,6 +200,10 @@ extension CPUBackend {
         let (b, n, steps) = (means.batch, means.n, means.steps)
         let filtered = try floats(means.filteredMeans, op), predicted = try floats(means.predictedMeans, op)
         let gains = try floats(smoother.gains, op), out = try floats(smoothedMeans, op)
+        if g == 1 && n >= Self.kalmanProductsOrder {
+            return kalmanMeanSmootherProducts(filtered: filtered, predicted: predicted, gains: gains, out: out, b: b,
+                                              steps: steps, n: n)
+        }
         let perGroup = b / g
         Parallel.forChunks(b, threads: threads, costPerItem: steps * n * n) { sequences in
             for q in sequences {

@@ -49,11 +49,11 @@ extension CPUBackend {
                 symmetrize(block, ti)                          // M = W_II + W_IIᵀ
             }
             // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(ti), Int32(d), Int32(tj), terms.a,
-                        block, Int32(tj), pz + j0 * d, Int32(d), 1, pd + i0 * d, Int32(d))
+            sgemm(transposeA: false, transposeB: false, m: ti, n: d, k: tj, alpha: terms.a,
+                  block, lda: tj, pz + j0 * d, ldb: d, beta: 1, pd + i0 * d, ldc: d)
             if i0 != j0 {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(tj), Int32(d), Int32(ti), terms.a,
-                            block, Int32(tj), pz + i0 * d, Int32(d), 1, pd + j0 * d, Int32(d))
+                sgemm(transposeA: true, transposeB: false, m: tj, n: d, k: ti, alpha: terms.a,
+                      block, lda: tj, pz + i0 * d, ldb: d, beta: 1, pd + j0 * d, ldc: d)
             }
             if s.kernel == .squaredDistance {   // row sums of M for the rows of I, column sums for those of J
                 totalWeight.withUnsafeMutableBufferPointer { sums in
@@ -87,8 +87,8 @@ extension CPUBackend {
             let ti = min(t, b - i0)
             for j0 in stride(from: i0, to: b, by: t) {
                 let tj = min(t, b - j0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ti), Int32(tj), Int32(d), 1,
-                            z + i0 * d, Int32(d), z + j0 * d, Int32(d), 0, block, Int32(tj))
+                sgemm(transposeA: false, transposeB: true, m: ti, n: tj, k: d, alpha: 1,
+                      z + i0 * d, lda: d, z + j0 * d, ldb: d, beta: 0, block, ldc: tj)
                 if i0 == j0 {
                     exactSelfSimilarity(block, ti, rowBase: i0, terms)
                 } else {

@@ -83,10 +83,10 @@ extension CPUBackend {
                         }
                     }
                     // dx_tile += a·W·Y_block;  dy_block += a·Wᵀ·X_tile
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rb), Int32(d), Int32(cb), terms.a,
-                                buffer, Int32(cb), py + c0 * d, Int32(d), 1, pdx + r0 * d, Int32(d))
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cb), Int32(d), Int32(rb), terms.a,
-                                buffer, Int32(cb), px + r0 * d, Int32(d), 1, pdy + c0 * d, Int32(d))
+                    sgemm(transposeA: false, transposeB: false, m: rb, n: d, k: cb, alpha: terms.a,
+                          buffer, lda: cb, py + c0 * d, ldb: d, beta: 1, pdx + r0 * d, ldc: d)
+                    sgemm(transposeA: true, transposeB: false, m: cb, n: d, k: rb, alpha: terms.a,
+                          buffer, lda: cb, px + r0 * d, ldb: d, beta: 1, pdy + c0 * d, ldc: d)
                     if s.kernel == .squaredDistance {
                         var ones = [Float](repeating: 1, count: rb)
                         columnWeight.withUnsafeMutableBufferPointer { columns in
@@ -114,8 +114,8 @@ extension CPUBackend {
             buffer.update(repeating: 0, count: rb * cb)
             return
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rb), Int32(cb), Int32(d), 1,
-                    x, Int32(d), y, Int32(d), 0, buffer, Int32(cb))
+        sgemm(transposeA: false, transposeB: true, m: rb, n: cb, k: d, alpha: 1,
+              x, lda: d, y, ldb: d, beta: 0, buffer, ldc: cb)
     }
 
     private func withLSEBuffer(_ s: PairwiseLSEShape, _ body: (UnsafeMutablePointer<Float>) throws -> Void) throws {

@@ -27,18 +27,18 @@ extension CPUBackend {
         let p2 = try floats(z2, op), g2 = try floats(gradient2, op)
         try requireProbabilities(p2, b, k, "z2")
         let joint = try makeTensor([k, k]), pj = try floats(joint, op)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(k), Int32(b), 1 / Float(b),
-                    p1, Int32(k), p2, Int32(k), 0, pj, Int32(k))
+        sgemm(transposeA: true, transposeB: false, m: k, n: k, k: b, alpha: 1 / Float(b),
+              p1, lda: k, p2, ldb: k, beta: 0, pj, ldc: k)
         var value = 0.0
         for t in 0..<(k * k) {
             let p = Double(pj[t])
             if p > 0 { value -= p * log(p) }
             pj[t] = Float(-(log(max(p, 1e-30)) + 1))   // G, in place
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(b), Int32(k), Int32(k), 1 / Float(b),
-                    p2, Int32(k), pj, Int32(k), 0, g1, Int32(k))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(b), Int32(k), Int32(k), 1 / Float(b),
-                    p1, Int32(k), pj, Int32(k), 0, g2, Int32(k))
+        sgemm(transposeA: false, transposeB: true, m: b, n: k, k: k, alpha: 1 / Float(b),
+              p2, lda: k, pj, ldb: k, beta: 0, g1, ldc: k)
+        sgemm(transposeA: false, transposeB: false, m: b, n: k, k: k, alpha: 1 / Float(b),
+              p1, lda: k, pj, ldb: k, beta: 0, g2, ldc: k)
         return value
     }
 

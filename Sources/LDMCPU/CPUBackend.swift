@@ -21,8 +21,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// Threads the kernels split work across.
     public let threads: Int
 
-    /// OpenBLAS's kernel table is chosen once per process, before any BLAS call.
-    private static let blasCore: String = String(cString: ldm_openblas_select_kernels())
+    /// OpenBLAS's kernel table is chosen once per process, before any BLAS call, and its own threading switched
+    /// off: the backend splits work over its threads itself (CPUBackend+BLAS.swift says why).
+    static let blasCore: String = {
+        let core = String(cString: ldm_openblas_select_kernels())
+        openblas_set_num_threads(1)
+        return core
+    }()
 
     /// - Parameter poolBytes: the most freed memory kept for reuse (default 2 GiB: a convolutional training step
     ///   allocates about a gigabyte at batch 256, and fresh pages cost the kernel's zeroing).

@@ -54,8 +54,21 @@ enum SmallMatrix {
         }
     }
 
+    /// From this order up, factorisations go to LAPACK's blocked `spotrf` (the scalar loop's inner dot products
+    /// do not vectorise: at n = 64 it was a fifth of a Kalman covariance step).
+    static let lapackOrder = 16
+
     /// In-place lower Cholesky factor of an n × n SPD matrix; false when a pivot is not positive.
     static func cholesky(_ a: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
+        if n >= lapackOrder {
+            // LAPACK is column-major: its upper factor U (A = UᵀU) read row-major is the lower L = Uᵀ.
+            var size = Int32(n), lda = Int32(n), info: Int32 = 0
+            var uplo = CChar(UInt8(ascii: "U"))
+            spotrf_(&uplo, &size, a, &lda, &info)
+            guard info == 0 else { return false }
+            for i in 0..<n { for j in (i + 1)..<n { a[i * n + j] = 0 } }
+            return true
+        }
         for j in 0..<n {
             var pivot = a[j * n + j]
             for p in 0..<j { pivot -= a[j * n + p] * a[j * n + p] }
@@ -90,6 +103,14 @@ enum SmallMatrix {
     /// Solves L·Lᵀ·X = B in place for B (n × columns), all columns at once: each substitution step updates whole
     /// rows of B.
     static func choleskySolve(_ l: UnsafePointer<Float>, _ n: Int, _ b: UnsafeMutablePointer<Float>, columns: Int) {
+        if n * n * columns >= blasThreshold {
+            // L·Y = B, then Lᵀ·X = Y.
+            cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, Int32(n), Int32(columns), 1,
+                        l, Int32(n), b, Int32(columns))
+            cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, Int32(n), Int32(columns), 1,
+                        l, Int32(n), b, Int32(columns))
+            return
+        }
         for i in 0..<n {
             let row = b + i * columns
             for p in 0..<i {

@@ -2,15 +2,40 @@ import COpenCL
 import Foundation
 import LDMEngine
 
-/// kalman (OpenCL launchers of Kernels/kalman.cl): per-group covariance kernels on one work-group each, per-sequence
-/// mean kernels on one work-item each (their state sizes are compile-time defines, one program per (n, m)).
+/// kalman (OpenCL launchers of Kernels/kalman.cl): per-group covariance kernels on one work-group each; mean kernels
+/// on one work-item per sequence, or, with one covariance group and n ≥ ``kalmanRowsOrder``, as products on
+/// work-groups of ``kalmanRows(n:m:)`` sequences (their state sizes are compile-time defines, one program per (n, m)).
 extension OpenCLBackend {
     static let kalmanGroup = 64
+    /// The smallest state dimension whose shared-noise means run as products (the rows kernels).
+    static let kalmanRowsOrder = 16
+
+    /// Sequences per work-group of the rows kernels, which run one item per (coordinate, sequence): 16, halved
+    /// until the work-group fits the device (and 1024 items) and the forward's four local arrays half its local
+    /// memory; 0 when not even one sequence fits.
+    func kalmanRows(n: Int, m: Int) -> Int {
+        var rows = 16
+        while rows > 0 && (rows * max(n, m) > min(1024, device.maxWorkGroupSize)
+                           || rows * (2 * n + 2 * m) * MemoryLayout<Float>.size > device.localMemoryBytes / 2) { rows /= 2 }
+        return rows
+    }
+
+    /// Whether the means of `groups` groups of n-state sequences run as products.
+    private func kalmanMeansAsProducts(groups: Int, n: Int, m: Int) -> Bool {
+        groups == 1 && n >= Self.kalmanRowsOrder && kalmanRows(n: n, m: m) > 0
+    }
 
     /// Every kalman kernel of a problem comes from one program built for its (n, m): the per-sequence kernels
-    /// size their private arrays by it, the per-group ones take n and m as arguments.
+    /// size their private arrays by it, the rows kernels their local ones, the per-group ones take n and m as
+    /// arguments.
     private func kalmanKernel(_ name: String, n: Int, m: Int) throws -> cl_kernel {
-        try kernel("kalman", name, options: "-DKF_WG=\(Self.kalmanGroup) -DKF_N=\(n) -DKF_M=\(m)")
+        try kernel("kalman", name, options: "-DKF_WG=\(Self.kalmanGroup) -DKF_N=\(n) -DKF_M=\(m) -DKF_ROWS=\(max(1, kalmanRows(n: n, m: m)))")
+    }
+
+    /// The launch of a rows kernel over b sequences.
+    private func kalmanRowsLaunch(_ name: String, n: Int, m: Int, batch b: Int, _ op: String, _ arguments: [KernelArgument]) throws {
+        let rows = kalmanRows(n: n, m: m), items = rows * max(n, m)
+        try launch(try kalmanKernel(name, n: n, m: m), op, arguments, global: [(b + rows - 1) / rows * items], local: [items])
     }
 
     private func ints(_ values: Int..., op: String) throws -> [KernelArgument] {
@@ -43,6 +68,18 @@ extension OpenCLBackend {
                                   into means: KalmanMeanTape) throws {
         let b = z.shape.dims[0]
         let op = "kalmanMeanForward"
+        let (n, m, steps) = (tape.n, tape.m, tape.steps)
+        if kalmanMeansAsProducts(groups: tape.groups, n: n, m: m) {
+            let inverses = try makeTensor([steps, m, m])
+            try launch(try kalmanKernel("kalman_innovation_inverse", n: n, m: m), op,
+                       try ints(steps, op: op) + [.buffer(try mem(tape.factors, op)), .buffer(try mem(inverses, op))],
+                       global: [steps * m], local: nil)
+            var arguments = try ints(b, steps, op: op)
+            arguments += try [z, x.F, x.offset, x.H, x.m0, inverses, tape.gains, tape.logDeterminants, means.predictedMeans,
+                              means.filteredMeans, means.previousMeans, means.whitened, means.logLikelihood]
+                .map { .buffer(try mem($0, op)) }
+            return try kalmanRowsLaunch("kalman_mean_forward_rows", n: n, m: m, batch: b, op, arguments)
+        }
         var arguments = try ints(b, tape.steps, tape.groups, op: op)
         arguments += try [z, x.F, x.offset, x.H, x.m0, tape.factors, tape.gains, tape.logDeterminants,
                           means.predictedMeans, means.filteredMeans, means.previousMeans, means.whitened,
@@ -68,6 +105,11 @@ extension OpenCLBackend {
     public func uncheckedKalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups g: Int,
                                    into smoothedMeans: Tensor) throws {
         let op = "kalmanMeanSmoother"
+        if kalmanMeansAsProducts(groups: g, n: means.n, m: means.m) {
+            var arguments = try ints(means.batch, means.steps, op: op)
+            arguments += try [means.filteredMeans, means.predictedMeans, smoother.gains, smoothedMeans].map { .buffer(try mem($0, op)) }
+            return try kalmanRowsLaunch("kalman_mean_smoother_rows", n: means.n, m: means.m, batch: means.batch, op, arguments)
+        }
         var arguments = try ints(means.batch, means.steps, g, op: op)
         arguments += try [means.filteredMeans, means.predictedMeans, smoother.gains, smoothedMeans].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_mean_smoother", n: means.n, m: means.m), op, arguments,
@@ -77,10 +119,14 @@ extension OpenCLBackend {
     public func uncheckedKalmanLDMMeanBackward(_ tape: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
                                       gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws {
         let op = "kalmanLDMMeanBackward"
-        var arguments = try ints(means.batch, means.steps, tape.groups, op: op)
+        let rows = kalmanMeansAsProducts(groups: tape.groups, n: means.n, m: means.m)
+        var arguments = try rows ? ints(means.batch, means.steps, op: op) : ints(means.batch, means.steps, tape.groups, op: op)
         arguments += try [A, tape.gains, means.whitened].map { .buffer(try mem($0, op)) }
         arguments += [.float(gradientScale), .int(stopGradient ? 1 : 0)]
         arguments += try [adjoints.gradZ, adjoints.hBar, adjoints.hBarMinus, adjoints.w].map { .buffer(try mem($0, op)) }
+        if rows {
+            return try kalmanRowsLaunch("kalman_ldm_mean_backward_rows", n: means.n, m: means.m, batch: means.batch, op, arguments)
+        }
         try launch(try kalmanKernel("kalman_ldm_mean_backward", n: means.n, m: means.m), op, arguments,
                    global: [means.batch], local: nil)
     }

@@ -51,7 +51,7 @@ struct KalmanLDMLossTests {
         }
     }
 
-    static let cases: [(String, Int, Int, Int)] = TestBackends.all.flatMap { name in [(name, 2, 2, 8), (name, 3, 2, 6), (name, 4, 1, 5)] }
+    static let cases: [(String, Int, Int, Int)] = TestBackends.all.flatMap { name in [(name, 2, 2, 8), (name, 3, 2, 6), (name, 4, 1, 5), (name, 16, 16, 5), (name, 18, 7, 4)] }
 
     @Test(arguments: cases)
     func stopGradientValueAndGradientsMatchTheReference(_ c: (String, Int, Int, Int)) throws {

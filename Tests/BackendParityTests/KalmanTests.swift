@@ -9,12 +9,12 @@ import Testing
 @Suite("kalman.cl")
 struct KalmanTests {
     /// A 4-state model observed in 2 dimensions: a damped rotation in the first two states, slow drifts in the rest.
-    static func model(rotation: Double = 0.3, damping: Double = 0.97, Q: [Float]? = nil, R: [Float]? = nil) throws
+    static func model(rotation: Double = 0.3, damping: Double = 0.97, H: [Float]? = nil, Q: [Float]? = nil, R: [Float]? = nil) throws
         -> LinearGaussianModel {
         let c = Float(damping * cos(rotation)), s = Float(damping * sin(rotation))
         return try LinearGaussianModel(
             F: [c, -s, 0, 0, s, c, 0, 0, 0, 0, 0.9, 0.05, 0, 0, 0, 0.95],
-            H: [1, 0, 0.5, 0, 0, 1, 0, 0.3],
+            H: H ?? [1, 0, 0.5, 0, 0, 1, 0, 0.3],
             Q: Q ?? [0.05, 0.01, 0, 0, 0.01, 0.04, 0, 0, 0, 0, 0.02, 0, 0, 0, 0, 0.02],
             R: R ?? [0.2, 0.05, 0.05, 0.3],
             m0: [0.5, -0.5, 0.1, 0], P0: nil, offset: [0.1, 0, -0.05, 0.02])
@@ -85,23 +85,59 @@ struct KalmanTests {
                                        "per-sequence noise on \(name)")
     }
 
+    /// A random n-state model observed in m dimensions (near-identity dynamics, well-conditioned noises), observing
+    /// either a random map or the leading m coordinates (H = [I 0], the Kalman-LDM loss's form).
+    static func largeModel(n: Int, m: Int, selection: Bool, seed: UInt64) throws -> LinearGaussianModel {
+        var generator = SeededGenerator(seed: seed)
+        let gaussian = { (count: Int, scale: Float) in generator.floats(count).map { $0 * scale } }
+        var f = gaussian(n * n, 0.1 / Float(n).squareRoot())
+        for i in 0..<n { f[i * n + i] += 0.9 }
+        let h = selection ? (0..<(m * n)).map { $0 / n == $0 % n ? Float(1) : 0 } : gaussian(m * n, 1 / Float(n).squareRoot())
+        let spd = { (k: Int, diagonal: Float, scale: Float) -> [Float] in
+            let w = gaussian(k * k, 1)
+            return (0..<(k * k)).map { e in
+                let (i, j) = (e / k, e % k)
+                return (i == j ? diagonal : 0) + scale / Float(k) * (0..<k).reduce(Float(0)) { $0 + w[i * k + $1] * w[j * k + $1] }
+            }
+        }
+        return try LinearGaussianModel(F: f, H: h, Q: spd(n, 0.05, 0.01), R: spd(m, 0.2, 0.02), m0: gaussian(n, 0.3),
+                                       P0: nil, offset: gaussian(n, 0.05))
+    }
+
+    /// From d_s = 16 the CPU runs the shared-noise means as [rows, n] products (CPUBackend+Kalman+Products) and,
+    /// with H = [I 0], the covariances with H's products as selections: both against the reference.
+    @Test(arguments: TestBackends.all)
+    func largeStatesMatchTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (b, t) = (5, 40)
+        for (n, m, selection) in [(20, 6, false), (16, 16, true), (18, 7, true)] {
+            var generator = SeededGenerator(seed: UInt64(n * 100 + m))
+            try Self.checkAgainstReference(backend, try Self.largeModel(n: n, m: m, selection: selection, seed: UInt64(n + m)),
+                                           generator.floats(b * t * m), b: b, t: t,
+                                           "d_s \(n) d_o \(m)\(selection ? " H = [I 0]" : "") on \(name)")
+        }
+    }
+
     /// docs/mathematics.md §9: covariances stay symmetric positive definite for T = 10 000 steps of a marginally stable system
     /// (an undamped rotation, |eigenvalues| = 1).
     @Test(arguments: TestBackends.all)
     func covariancesStayPositiveDefiniteOverTenThousandSteps(_ name: String) throws {
         let backend = try TestBackends.named(name)
-        let model = try Self.model(rotation: 0.314, damping: 1.0)
-        let (t, n) = (10_000, 4)
-        var generator = SeededGenerator(seed: 6)
-        let z = try backend.upload(generator.floats(t * 2), shape: [1, t, 2])
-        let filtered = try backend.kalmanFilter(z, model)
-        let covs = try backend.download(filtered.covariances.filtered)
-        for step in stride(from: 0, to: t, by: 97) + [t - 1] {
-            let p = (0..<(n * n)).map { Double(covs[step * n * n + $0]) }
-            for i in 0..<n { for j in 0..<n { #expect(p[i * n + j] == p[j * n + i], "symmetric at step \(step) on \(name)") } }
-            #expect(Reference.cholesky(p, n: n) != nil, "positive definite at step \(step) on \(name)")
+        // A general observation map, and H = [I 0] (the covariance update's selection form).
+        for h in [nil, [1, 0, 0, 0, 0, 1, 0, 0] as [Float]] {
+            let model = try Self.model(rotation: 0.314, damping: 1.0, H: h)
+            let (t, n) = (10_000, 4), label = "\(h == nil ? "" : "H = [I 0] ")on \(name)"
+            var generator = SeededGenerator(seed: 6)
+            let z = try backend.upload(generator.floats(t * 2), shape: [1, t, 2])
+            let filtered = try backend.kalmanFilter(z, model)
+            let covs = try backend.download(filtered.covariances.filtered)
+            for step in stride(from: 0, to: t, by: 97) + [t - 1] {
+                let p = (0..<(n * n)).map { Double(covs[step * n * n + $0]) }
+                for i in 0..<n { for j in 0..<n { #expect(p[i * n + j] == p[j * n + i], "symmetric at step \(step) \(label)") } }
+                #expect(Reference.cholesky(p, n: n) != nil, "positive definite at step \(step) \(label)")
+            }
+            #expect(try backend.download(filtered.logLikelihood).allSatisfy { $0.isFinite })
         }
-        #expect(try backend.download(filtered.logLikelihood).allSatisfy { $0.isFinite })
     }
 
     @Test(arguments: TestBackends.all)
