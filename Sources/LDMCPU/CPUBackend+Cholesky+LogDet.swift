@@ -25,8 +25,7 @@ extension CPUBackend {
         // The lower triangle (row-major) of C = Z_cᵀZ_c/(B−1) + εI, then its factor with the jitter policy.
         let covariance = try makeTensor([d, d]), factor = try makeTensor([d, d])
         let pc = try floats(covariance, op), pl = try floats(factor, op)
-        cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, Int32(d), Int32(b), 1 / Float(b - 1), pg, Int32(d),
-                    0, pc, Int32(d))
+        syrkLowerTransposed(n: d, k: b, alpha: 1 / Float(b - 1), pg, lda: d, pc, ldc: d)
         for k in 0..<d { pc[k * d + k] += s.epsilon }
         let jitter = try cholesky(covariance, into: factor, CholeskyShape(n: d))
         var value = 0.0   // ½·log det C = Σ log L_kk

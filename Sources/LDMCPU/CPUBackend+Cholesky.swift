@@ -44,7 +44,7 @@ extension CPUBackend {
 
     public func uncheckedTriangularSolve(_ factor: Tensor, _ b: Tensor, _ s: TriangularSolveShape) throws {
         let pl = try floats(factor, "triangularSolve"), pb = try floats(b, "triangularSolve")
-        cblas_strsm(CblasRowMajor, s.left ? CblasLeft : CblasRight, CblasLower, s.transposed ? CblasTrans : CblasNoTrans,
-                    CblasNonUnit, Int32(s.rows), Int32(s.columns), s.alpha, pl, Int32(s.n), pb, Int32(s.columns))
+        strsm(left: s.left, transposed: s.transposed, rows: s.rows, columns: s.columns, alpha: s.alpha, pl, ldl: s.n, pb,
+              ldb: s.columns)
     }
 }

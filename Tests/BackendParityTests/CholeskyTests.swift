@@ -51,11 +51,12 @@ struct CholeskyTests {
         #expect(try backend.download(factor).allSatisfy { $0.isFinite })
     }
 
-    @Test(arguments: TestBackends.all, [(false, false), (false, true), (true, false), (true, true)])
-    func solvesLeaveASmallResidual(_ name: String, _ variant: (Bool, Bool)) throws {
+    /// (96, 200) is large enough for the CPU backend to split the right-hand sides over its threads.
+    @Test(arguments: TestBackends.all, [(false, false, 9, 5), (false, true, 9, 5), (true, false, 9, 5), (true, true, 9, 5),
+                                        (false, true, 96, 200), (true, false, 96, 200)])
+    func solvesLeaveASmallResidual(_ name: String, _ variant: (Bool, Bool, Int, Int)) throws {
         let backend = try TestBackends.named(name)
-        let (left, transposed) = variant
-        let (n, other) = (9, 5)
+        let (left, transposed, n, other) = variant
         let (rows, columns) = left ? (n, other) : (other, n)
         let lower = Reference.cholesky(Self.spd(n, seed: 3).map(Double.init), n: n)!
         var generator = SeededGenerator(seed: 4)
@@ -77,7 +78,7 @@ struct CholeskyTests {
                     "triangularSolve \(shape) residual on \(name)")
     }
 
-    @Test(arguments: TestBackends.all, [(9, 4), (33, 7), (300, 31)])
+    @Test(arguments: TestBackends.all, [(9, 4), (33, 7), (300, 31), (2048, 64)])
     func valueAndGradientMatchTheReference(_ name: String, _ size: (Int, Int)) throws {
         let cpu = try TestBackends.named(name)
         let (b, d) = size

@@ -22,6 +22,12 @@ struct MatmulTests {
         cases.append(MatmulShape(batch: 3, m: 33, n: 17, k: 5, transposeA: true, beta: 1))
         cases.append(MatmulShape(batch: 4, m: 6, n: 5, k: 7, strideA: 0))                         // shared A
         cases.append(MatmulShape(batch: 3, m: 5, n: 4, k: 3, strideA: 20, strideB: 15, strideC: 25))  // padded
+        // Sizes the CPU backend splits over its threads: by rows, by columns (one row), a batch whose products are
+        // split by rows, and a skinny product whose depth is split.
+        cases.append(MatmulShape(m: 300, n: 40, k: 50, transposeA: true, beta: 0.5))
+        cases.append(MatmulShape(m: 1, n: 3000, k: 200, transposeB: true))
+        cases.append(MatmulShape(batch: 3, m: 70, n: 64, k: 64, transposeA: true))
+        cases.append(MatmulShape(m: 3, n: 4, k: 20_000, transposeA: true, alpha: 0.5, beta: 0.25))
         return cases
     }()
 
