@@ -40,6 +40,8 @@ extension CPUBackend {
                 SmallMatrix.choleskySolve(factors + t * m * m, m, inverse, columns: m)
             }
         }
+        // H = [I 0] (the Kalman-LDM loss): H·h⁻ is h⁻'s leading m coordinates, no product.
+        let selectsLeading = (0..<(m * n)).allSatisfy { h[$0] == ($0 / n == $0 % n ? 1 : 0) }
         let ranges = kalmanProductRanges(batch: b, n: n, m: m)
         let tn = Int32(steps * n)
         let (n32, m32) = (Int32(n), Int32(m))
@@ -61,7 +63,11 @@ extension CPUBackend {
                     }
                     // h⁻ = ĥ·Fᵀ + c; e = z − h⁻·Hᵀ
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r32, n32, n32, 1, prev, ldPrev, f, n32, 1, pred, tn)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r32, m32, n32, -1, pred, tn, h, n32, 1, e, m32)
+                    if selectsLeading {
+                        for q in 0..<rows { for j in 0..<m { e[q * m + j] -= pred[q * steps * n + j] } }
+                    } else {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r32, m32, n32, -1, pred, tn, h, n32, 1, e, m32)
+                    }
                     // r = e·S⁻¹ (S symmetric)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r32, m32, m32, 1, e, m32, inverses + t * m * m, m32,
                                 0, w, m32)

@@ -59,28 +59,30 @@ extension CPUBackend {
                                 SmallMatrix.choleskySolve(factor, m, kr, columns: n)
                                 for i in 0..<n { for j in 0..<m { k[i * m + j] = kr[j * n + i] } }
                                 // Joseph: P = (I − K·H)·P⁻·(I − K·H)ᵀ + K·R·Kᵀ, then symmetrised.
-                                if selectsLeading {
-                                    // X = P⁻ − K·P⁻[0..<m, :], then X − X[:, 0..<m]·Kᵀ.
-                                    SmallMatrix.product(k, pred, n, m, n, into: ikh)
-                                    for e in 0..<(n * n) { tmp[e] = pred[e] - ikh[e] }
-                                    for i in 0..<n { (pht + i * m).update(from: tmp + i * n, count: m) }
-                                    SmallMatrix.product(pht, k, n, m, n, transposeB: true, into: joseph)
-                                    for e in 0..<(n * n) { joseph[e] = tmp[e] - joseph[e] }
-                                } else {
-                                    SmallMatrix.product(k, h, n, m, n, into: ikh)
-                                    for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
-                                    SmallMatrix.product(ikh, pred, n, n, n, into: tmp)
-                                    SmallMatrix.product(tmp, ikh, n, n, n, transposeB: true, into: joseph)
-                                }
                                 if logDiagonal {
                                     for i in 0..<n { for j in 0..<m { kr[i * m + j] = k[i * m + j] * rg[j * m + j] } }
                                 } else {
                                     SmallMatrix.product(k, rg, n, m, m, into: kr)
                                 }
-                                SmallMatrix.product(kr, k, n, m, n, transposeB: true, into: tmp)
+                                if selectsLeading {
+                                    // X = P⁻ − K·P⁻[0..<m, :]; P = X·(I − K·H)ᵀ + K·R·Kᵀ = X + (K·R − X[:, 0..<m])·Kᵀ,
+                                    // one n²·m product (the bracket is K·S − P⁻Hᵀ, zero at the exact gain).
+                                    SmallMatrix.product(k, pred, n, m, n, into: ikh)
+                                    for e in 0..<(n * n) { tmp[e] = pred[e] - ikh[e] }
+                                    for i in 0..<n { for j in 0..<m { pht[i * m + j] = kr[i * m + j] - tmp[i * n + j] } }
+                                    SmallMatrix.product(pht, k, n, m, n, transposeB: true, into: joseph)
+                                    for e in 0..<(n * n) { joseph[e] += tmp[e] }
+                                } else {
+                                    SmallMatrix.product(k, h, n, m, n, into: ikh)
+                                    for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
+                                    SmallMatrix.product(ikh, pred, n, n, n, into: tmp)
+                                    SmallMatrix.product(tmp, ikh, n, n, n, transposeB: true, into: joseph)
+                                    SmallMatrix.product(kr, k, n, m, n, transposeB: true, into: tmp)
+                                    for e in 0..<(n * n) { joseph[e] += tmp[e] }
+                                }
                                 for i in 0..<n {
                                     for j in 0...i {
-                                        let v = 0.5 * ((joseph[i * n + j] + tmp[i * n + j]) + (joseph[j * n + i] + tmp[j * n + i]))
+                                        let v = 0.5 * (joseph[i * n + j] + joseph[j * n + i])
                                         p[i * n + j] = v
                                         p[j * n + i] = v
                                     }
