@@ -131,6 +131,16 @@ extension Backend {
         try uncheckedStridedCopy(source, into: destination, shape)
     }
 
+    // MARK: affine_scan.cl
+
+    /// `x_t = A_t·x_{t−1} + u_t` for every row of a `[T, B, n]` batch from `initial` (`[B, n]`, zero when nil), in
+    /// pieces of time that run at the same time; backwards and with A_tᵀ on request. See ``AffineScanShape``.
+    public func affineScan(_ u: Tensor, transitions: Tensor, initial: Tensor? = nil, into x: Tensor,
+                           _ shape: AffineScanShape) throws {
+        try KernelChecks.affineScan(shape, u: u, transitions: transitions, initial: initial, x: x)
+        try uncheckedAffineScan(u, transitions: transitions, initial: initial, into: x, shape)
+    }
+
     // MARK: transpose.cl
 
     /// `out[b] = x[b]ᵀ`; see ``TransposeShape``.

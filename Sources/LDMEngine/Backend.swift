@@ -59,6 +59,9 @@ public protocol Backend: AnyObject, Sendable {
     // MARK: strided_copy.cl
     func uncheckedStridedCopy(_ source: Tensor, into destination: Tensor, _ shape: StridedCopyShape) throws
 
+    // MARK: affine_scan.cl
+    func uncheckedAffineScan(_ u: Tensor, transitions: Tensor, initial: Tensor?, into x: Tensor, _ shape: AffineScanShape) throws
+
     // MARK: transpose.cl
     func uncheckedTranspose(_ x: Tensor, into out: Tensor, _ shape: TransposeShape) throws
 

@@ -225,3 +225,28 @@ public enum KernelChecks {
         return (b, k, nil)
     }
 }
+
+extension KernelChecks {
+    /// Validates an affine scan's operands: extents, sizes (checked products), and that x aliases none of its inputs.
+    public static func affineScan(_ shape: AffineScanShape, u: Tensor, transitions: Tensor, initial: Tensor?, x: Tensor) throws {
+        let op = "affineScan \(shape)"
+        guard shape.steps >= 1, shape.batch >= 1, shape.n >= 1, shape.chunks >= 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "steps, batch and n must be at least 1 and chunks non-negative")
+        }
+        let (rows, rowsOverflow) = shape.steps.multipliedReportingOverflow(by: shape.batch)
+        let (states, statesOverflow) = rows.multipliedReportingOverflow(by: shape.n)
+        let (square, squareOverflow) = shape.n.multipliedReportingOverflow(by: shape.n)
+        let (matrices, matricesOverflow) = square.multipliedReportingOverflow(by: shape.steps)
+        guard !rowsOverflow, !statesOverflow, !squareOverflow, !matricesOverflow else {
+            throw LDMError.shapeMismatch(operation: op, detail: "the sizes overflow")
+        }
+        try count(op, "u", u, states)
+        try count(op, "x", x, states)
+        try count(op, "transitions", transitions, matrices)
+        if let initial { try count(op, "initial", initial, shape.batch * shape.n) }
+        for (name, input) in [("u", u), ("transitions", transitions)] + (initial.map { [("initial", $0)] } ?? [])
+        where input.storage === x.storage {
+            throw LDMError.invalidArgument("\(op): x must not alias \(name)")
+        }
+    }
+}

@@ -465,3 +465,46 @@ public struct StridedCopyShape: Hashable, Sendable, CustomStringConvertible {
         "\(blocks)x\(rows)x\(width) \(source) → \(destination)\(accumulate ? " +=" : "")"
     }
 }
+
+/// The linear recursion `x_t = A_t·x_{t−1} + u_t` for `batch` rows through `steps` steps, every row sharing the
+/// step's n × n matrix A_t: the means of a Kalman filter with shared covariances, its smoother and the adjoint of
+/// the Kalman-LDM loss are all this recursion (docs/kernels.md, affine_scan). Layouts: u and x `[T, B, n]`, A
+/// `[T, n, n]`, the initial state `[B, n]` (zero when none is given).
+///
+/// `reverse` runs the steps backwards, `x_t = A_t·x_{t+1} + u_t` from x_T = the initial state; `transposed` uses
+/// A_tᵀ. The two together are the recursion's adjoint. The backends split the steps into `chunks` (0: their own
+/// choice) that run at the same time: each chunk scans from zero while it forms the products A_t···A_s of its
+/// steps, then the chunks' end states are carried over in order and every step adds its product times its chunk's
+/// carry (the two-level form of the associative scan).
+public struct AffineScanShape: Hashable, Sendable, CustomStringConvertible {
+    public var steps: Int
+    public var batch: Int
+    public var n: Int
+    public var reverse: Bool
+    public var transposed: Bool
+    /// How many pieces the steps are split into; 0 lets the backend choose (1 is the sequential recursion).
+    public var chunks: Int
+
+    public init(steps: Int, batch: Int, n: Int, reverse: Bool = false, transposed: Bool = false, chunks: Int = 0) {
+        self.steps = steps
+        self.batch = batch
+        self.n = n
+        self.reverse = reverse
+        self.transposed = transposed
+        self.chunks = chunks
+    }
+
+    /// The chunk length and count for a requested count (clamped to 1…T): every chunk but the last is full.
+    public func chunking(_ requested: Int) -> (length: Int, count: Int) {
+        let wanted = max(1, min(requested, steps))
+        let length = (steps + wanted - 1) / wanted
+        return (length, (steps + length - 1) / length)
+    }
+
+    /// Floating-point operations of the sequential recursion (a multiply-add counts 2).
+    public var flops: Double { 2 * Double(steps) * Double(batch) * Double(n) * Double(n) }
+
+    public var description: String {
+        "T=\(steps) B=\(batch) n=\(n)\(reverse ? " reverse" : "")\(transposed ? " transposed" : "")\(chunks > 0 ? " chunks=\(chunks)" : "")"
+    }
+}

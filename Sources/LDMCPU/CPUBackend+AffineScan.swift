@@ -1,0 +1,107 @@
+import CBLAS
+import LDMEngine
+
+/// affine_scan (CPU twin of Kernels/affine_scan.cl): `x_t = A_t·x_{t−1} + u_t` over `[T, B, n]` rows.
+///
+/// With one chunk (the default here) the rows are split over the threads and each thread runs the sequential
+/// recursion on its rows: no work is added. With several chunks the steps are split instead (the two-level scan
+/// of ``AffineScanShape``): each chunk scans its steps from zero and, for its n unit vectors, the products
+/// Π_t = A_t···A_s; the chunks' end states are carried over in order; then each step adds its carry times Π_t.
+/// That costs about (2B + n)/B times the sequential arithmetic, which two CPU cores splitting rows never win back,
+/// so the CPU chooses one chunk and splits time only when asked (tests check the split form on every backend).
+extension CPUBackend {
+    public func uncheckedAffineScan(_ u: Tensor, transitions: Tensor, initial: Tensor?, into x: Tensor, _ s: AffineScanShape) throws {
+        let op = "affineScan \(s)"
+        let pu = try floats(u, op), pa = try floats(transitions, op), px = try floats(x, op)
+        let p0 = try initial.map { try floats($0, op) }
+        let (steps, b, n) = (s.steps, s.batch, s.n)
+        let (length, count) = s.chunking(s.chunks > 0 ? s.chunks : 1)
+        let step = { (tau: Int) in s.reverse ? steps - 1 - tau : tau }
+        if count == 1 {
+            let rowChunks = max(1, min(threads, b / 4))
+            Parallel.run(rowChunks) { chunk in
+                let rows = (b * chunk / rowChunks)..<(b * (chunk + 1) / rowChunks)
+                Self.scanRows(u: pu, transitions: pa, start: p0.map { $0 + rows.lowerBound * n }, states: px, rows: rows,
+                              batch: b, n: n, taus: 0..<steps, step: step, transposed: s.transposed)
+            }
+            return
+        }
+        // Π_t stored transposed, its rows the unit vectors' states: [T, n, n] (the first chunk's steps unused).
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: steps * n * n)
+        let carries = UnsafeMutablePointer<Float>.allocate(capacity: count * b * n)
+        let identity = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { products.deallocate(); carries.deallocate(); identity.deallocate() }
+        for e in 0..<(n * n) { identity[e] = e / n == e % n ? 1 : 0 }
+        Parallel.run(count) { k in
+            let taus = (k * length)..<min(steps, (k + 1) * length)
+            Self.scanRows(u: pu, transitions: pa, start: k == 0 ? p0 : nil, states: px, rows: 0..<b, batch: b, n: n,
+                          taus: taus, step: step, transposed: s.transposed)
+            if k > 0 {
+                Self.scanRows(u: nil, transitions: pa, start: identity, states: products, rows: 0..<n, batch: n, n: n,
+                              taus: taus, step: step, transposed: s.transposed)
+            }
+        }
+        // carry_1 = x at the first chunk's end (final); carry_k = local x + carry_{k−1}·Π at chunk k−1's end.
+        for k in 1..<count {
+            let last = step(k * length - 1), carry = carries + k * b * n
+            carry.update(from: px + last * b * n, count: b * n)
+            if k > 1 { Self.addProduct(carries + (k - 1) * b * n, products + last * n * n, into: carry, rows: b, n: n) }
+        }
+        Parallel.forChunks(steps - length, threads: threads, costPerItem: b * n * n) { range in
+            for tau in (range.lowerBound + length)..<(range.upperBound + length) {
+                let t = step(tau)
+                Self.addProduct(carries + (tau / length) * b * n, products + t * n * n, into: px + t * b * n, rows: b, n: n)
+            }
+        }
+    }
+
+    /// The sequential recursion for `rows` of a `[T, batch, n]` state tensor over the steps `taus` (in scan order),
+    /// from `start` (`[rows, n]`, zero when nil) and inputs u (zero when nil).
+    static func scanRows(u: UnsafeMutablePointer<Float>?, transitions a: UnsafeMutablePointer<Float>,
+                         start: UnsafeMutablePointer<Float>?, states x: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                         batch b: Int, n: Int, taus: Range<Int>, step: (Int) -> Int, transposed: Bool) {
+        guard !rows.isEmpty else { return }
+        let r0 = rows.lowerBound, count = rows.count
+        var previous: UnsafeMutablePointer<Float>? = start
+        for tau in taus {
+            let t = step(tau), out = x + (t * b + r0) * n, at = a + t * n * n
+            if let u { out.update(from: u + (t * b + r0) * n, count: count * n) } else { out.update(repeating: 0, count: count * n) }
+            if let previous {
+                // row form: x_t = x_{t−1}·A_tᵀ (or ·A_t when transposed) + u_t
+                if n >= 16 {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed ? CblasNoTrans : CblasTrans, Int32(count), Int32(n),
+                                Int32(n), 1, previous, Int32(n), at, Int32(n), 1, out, Int32(n))
+                } else if transposed {
+                    addProduct(previous, at, into: out, rows: count, n: n)
+                } else {
+                    for r in 0..<count {
+                        let p = previous + r * n, o = out + r * n
+                        for i in 0..<n {
+                            var v = o[i]
+                            for j in 0..<n { v += at[i * n + j] * p[j] }
+                            o[i] = v
+                        }
+                    }
+                }
+            }
+            previous = out
+        }
+    }
+
+    /// `out += x·M` for `rows` rows of n (M n × n, row-major).
+    static func addProduct(_ x: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                           rows: Int, n: Int) {
+        if n >= 16 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(n), 1, x, Int32(n), m, Int32(n),
+                        1, out, Int32(n))
+            return
+        }
+        for r in 0..<rows {
+            let p = x + r * n, o = out + r * n
+            for j in 0..<n {
+                let v = p[j], row = m + j * n
+                for i in 0..<n { o[i] += v * row[i] }
+            }
+        }
+    }
+}
