@@ -150,3 +150,22 @@ extension CPUBackend {
         }
     }
 }
+
+extension CPUBackend {
+    public func uncheckedKalmanInnovationInverses(_ tape: KalmanCovarianceTape, into inverses: Tensor) throws {
+        let op = "kalmanInnovationInverses"
+        let m = tape.m, factors = try floats(tape.factors, op), out = try floats(inverses, op)
+        Parallel.forChunks(tape.steps * tape.groups, threads: threads, costPerItem: m * m * m) { range in
+            for s in range {
+                let inverse = out + s * m * m
+                for e in 0..<(m * m) { inverse[e] = e / m == e % m ? 1 : 0 }
+                SmallMatrix.choleskySolve(factors + s * m * m, m, inverse, columns: m)
+            }
+        }
+    }
+
+    /// The sequential means win on the CPU at every measured size: its per-step products already split the batch
+    /// over the cores, and the time-parallel form adds the products over all steps and the scan's carries
+    /// (docs/benchmarks.md, "Time-parallel Kalman means").
+    public func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool { false }
+}

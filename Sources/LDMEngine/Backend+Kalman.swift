@@ -50,7 +50,9 @@ extension Backend {
     /// let result = try backend.kalmanFilter(z, model)          // z: [B, T, 1]
     /// let logLikelihood = try backend.download(result.logLikelihood)
     /// ```
-    public func kalmanFilter(_ z: Tensor, _ model: LinearGaussianModel) throws -> KalmanFilterResult {
+    /// `timeParallel` picks the means' form (``KalmanTimeParallel``); the covariances are the same either way.
+    public func kalmanFilter(_ z: Tensor, _ model: LinearGaussianModel, timeParallel: KalmanTimeParallel = .automatic) throws
+        -> KalmanFilterResult {
         let (n, m) = (model.stateDimension, model.observationDimension)
         guard z.shape.rank == 3, z.shape.dims[2] == m, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1 else {
             throw LDMError.shapeMismatch(operation: "kalmanFilter", detail: "observations must be [B, T, \(m)], got \(z.shape)")
@@ -69,17 +71,19 @@ extension Backend {
         let jitter = try kalmanCovarianceForward(inputs, into: tape)
         let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: m, on: self)
         try kalmanMeanForward(z, KalmanMeanInputs(F: f, offset: try upload(model.offset, shape: [n]), H: h,
-                                                  m0: try upload(model.m0, shape: [n])), tape, into: means)
+                                                  m0: try upload(model.m0, shape: [n])), tape, into: means,
+                              timeParallel: timeParallel)
         return KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter)
     }
 
     /// Rauch–Tung–Striebel smoothing of a filtered batch (`G_t = P_t·Fᵀ·(P⁻_{t+1})⁻¹` by Cholesky solves).
-    public func rtsSmoother(_ filtered: KalmanFilterResult, _ model: LinearGaussianModel) throws -> KalmanSmoothed {
+    public func rtsSmoother(_ filtered: KalmanFilterResult, _ model: LinearGaussianModel,
+                            timeParallel: KalmanTimeParallel = .automatic) throws -> KalmanSmoothed {
         let (n, t, g) = (model.stateDimension, filtered.steps, filtered.groups)
         let smoother = try KalmanSmootherTape(groups: g, steps: t, n: n, on: self)
         try kalmanCovarianceSmoother(filtered.covariances, F: try upload(model.F, shape: [n, n]), into: smoother)
         let means = try makeTensor([filtered.batch, t, n])
-        try kalmanMeanSmoother(filtered.means, smoother, groups: g, into: means)
+        try kalmanMeanSmoother(filtered.means, smoother, groups: g, into: means, timeParallel: timeParallel)
         return KalmanSmoothed(means: means, covariances: smoother.covariances)
     }
 }

@@ -324,10 +324,18 @@ extension Backend {
 
     /// The means half, one sequence per work-item over the whole time loop: h⁻ = F·ĥ + c, e = z − H·h⁻,
     /// ĥ = h⁻ + K·e, and each sequence's log-likelihood.
+    /// With shared covariances the recursion of ĥ is affine, ĥ_t = (I − K_t·H)·F·ĥ_{t−1} + u_t, and `timeParallel`
+    /// may run it as an ``affineScan(_:transitions:initial:into:_:)`` split over time, everything else as
+    /// products over all steps at once (Backend+KalmanTimeParallel.swift).
     public func kalmanMeanForward(_ z: Tensor, _ inputs: KalmanMeanInputs, _ covariances: KalmanCovarianceTape,
-                                  into means: KalmanMeanTape) throws {
+                                  into means: KalmanMeanTape, timeParallel: KalmanTimeParallel = .automatic) throws {
         try KalmanChecks.meanForward(z, inputs, covariances, means)
-        try uncheckedKalmanMeanForward(z, inputs, covariances, into: means)
+        if try timeParallelForm(timeParallel, "kalmanMeanForward", groups: covariances.groups, batch: means.batch,
+                                steps: means.steps, n: means.n) {
+            try kalmanMeanForwardTimeParallel(z, inputs, covariances, into: means)
+        } else {
+            try uncheckedKalmanMeanForward(z, inputs, covariances, into: means)
+        }
     }
 
     /// The Rauch–Tung–Striebel smoother's gains and covariances per group.
@@ -337,21 +345,44 @@ extension Backend {
     }
 
     /// The smoothed means [B, T, n], one sequence per work-item.
+    /// `timeParallel` as for ``kalmanMeanForward(_:_:_:into:timeParallel:)``: the smoother is the reverse scan
+    /// ĥˢ_t = G_t·ĥˢ_{t+1} + ĥ_t − G_t·h⁻_{t+1}.
     public func kalmanMeanSmoother(_ means: KalmanMeanTape, _ smoother: KalmanSmootherTape, groups: Int,
-                                   into smoothedMeans: Tensor) throws {
+                                   into smoothedMeans: Tensor, timeParallel: KalmanTimeParallel = .automatic) throws {
         try KalmanChecks.meanSmoother(means, smoother, groups: groups, smoothedMeans)
-        try uncheckedKalmanMeanSmoother(means, smoother, groups: groups, into: smoothedMeans)
+        if try timeParallelForm(timeParallel, "kalmanMeanSmoother", groups: groups, batch: means.batch, steps: means.steps,
+                                n: means.n) {
+            try kalmanMeanSmootherTimeParallel(means, smoother, into: smoothedMeans)
+        } else {
+            try uncheckedKalmanMeanSmoother(means, smoother, groups: groups, into: smoothedMeans)
+        }
     }
 
     /// The Kalman-LDM reverse pass through the means (D = [I 0], F = A): writes `gradientScale`·∂loss/∂z and the
     /// per-step adjoints the covariance seeds and ∂/∂A, ∂/∂b are summed from. With `stopGradient` the loss's target
     /// z is detached (the default form); without, ∂ℓ_t/∂z_t = S⁻¹e_t is added.
+    /// `timeParallel` as for ``kalmanMeanForward(_:_:_:into:timeParallel:)``: the adjoint recursion
+    /// h̄_{t−1} = Aᵀ·(I − Hᵀ·K_tᵀ)·h̄_t − Aᵀ·Hᵀ·S_t⁻¹e_t is a reverse scan with transposed transitions.
     public func kalmanLDMMeanBackward(_ covariances: KalmanCovarianceTape, _ means: KalmanMeanTape, A: Tensor,
-                                      gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws {
+                                      gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints,
+                                      timeParallel: KalmanTimeParallel = .automatic) throws {
         try KalmanChecks.ldmMeanBackward(covariances, means, A: A, adjoints)
         try KernelChecks.finite("kalmanLDMMeanBackward", "gradientScale", gradientScale)
-        try uncheckedKalmanLDMMeanBackward(covariances, means, A: A, gradientScale: gradientScale, stopGradient: stopGradient,
-                                           into: adjoints)
+        if try timeParallelForm(timeParallel, "kalmanLDMMeanBackward", groups: covariances.groups, batch: means.batch,
+                                steps: means.steps, n: means.n) {
+            try kalmanLDMMeanBackwardTimeParallel(covariances, means, A: A, gradientScale: gradientScale,
+                                                  stopGradient: stopGradient, into: adjoints)
+        } else {
+            try uncheckedKalmanLDMMeanBackward(covariances, means, A: A, gradientScale: gradientScale, stopGradient: stopGradient,
+                                               into: adjoints)
+        }
+    }
+
+    /// S_t⁻¹ [T, G, m, m] from the tape's Cholesky factors (the time-parallel filter whitens by products).
+    public func kalmanInnovationInverses(_ covariances: KalmanCovarianceTape, into inverses: Tensor) throws {
+        try KernelChecks.count("kalmanInnovationInverses", "inverses", inverses,
+                               covariances.factors.count)
+        try uncheckedKalmanInnovationInverses(covariances, into: inverses)
     }
 
     /// The Kalman-LDM reverse pass through the covariance recursion of each group, seeded per step by `seedC`

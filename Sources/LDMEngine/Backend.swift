@@ -139,6 +139,10 @@ public protocol Backend: AnyObject, Sendable {
     func uncheckedKalmanLDMCovarianceBackward(_ inputs: KalmanCovarianceInputs, _ covariances: KalmanCovarianceTape,
                                               seedC: Tensor, seedS: Tensor, sequencesPerGroup: Int,
                                               into gradients: KalmanLDMCovarianceGradients) throws
+    func uncheckedKalmanInnovationInverses(_ covariances: KalmanCovarianceTape, into inverses: Tensor) throws
+    /// Whether ``KalmanTimeParallel/automatic`` takes the time-parallel form for B sequences of T steps and state
+    /// dimension n (each backend's measured crossover; docs/benchmarks.md).
+    func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool
 
     // MARK: kalman_ldm_parameters.cl
     func uncheckedKalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws

@@ -212,3 +212,15 @@ public struct KalmanLDMReverseSums {
         (self.hBarSum, self.meanGradA, self.covariances, self.groups, self.logRSum) = (hBarSum, meanGradA, covariances, groups, logRSum)
     }
 }
+
+/// Which form the Kalman means take (`--time-parallel`): the sequential recursion over time (each backend's
+/// per-sequence or per-step-product kernels), or the time-parallel form that needs shared covariances (one noise
+/// group): the affine recursion as an ``Backend/affineScan(_:transitions:initial:into:_:)`` split over time and
+/// the rest as products over all steps at once.
+public enum KalmanTimeParallel: String, Sendable, CaseIterable {
+    /// The backend's measured choice (``Backend/kalmanTimeParallelPreferred(batch:steps:n:)``), and the sequential
+    /// form whenever the covariances are per sequence.
+    case automatic = "auto"
+    case on
+    case off
+}

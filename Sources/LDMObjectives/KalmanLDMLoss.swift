@@ -126,12 +126,13 @@ extension Backend {
     /// // result.gradZ goes back into the encoder; gradA, gradB, ... into the optimiser.
     /// ```
     public func kalmanLDMLoss(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
-                              logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
-        -> KalmanLDMResult {
+                              logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil,
+                              timeParallel: KalmanTimeParallel = .automatic) throws -> KalmanLDMResult {
         let n = p.stateDimension
         let theta = try upload(p.packed, shape: [n * n + 2 * n + 1]), gradient = try makeTensor(theta.shape)
         let result = try kalmanLDMLoss(z, packed: theta, stateDimension: n, variant: variant,
-                                       logObservationNoise: logObservationNoise, workspace: workspace, gradient: gradient)
+                                       logObservationNoise: logObservationNoise, workspace: workspace, gradient: gradient,
+                                       timeParallel: timeParallel)
         let g = try download(gradient)
         return KalmanLDMResult(loss: result.loss, gradZ: result.gradZ, gradA: Array(g[0..<(n * n)]),
                                gradB: Array(g[(n * n)..<(n * n + n)]), gradLogProcessNoise: Array(g[(n * n + n)..<(n * n + 2 * n)]),
@@ -142,14 +143,14 @@ extension Backend {
     /// The Kalman-LDM loss from the packed parameters θ = [A | b | a | s] on the device, writing θ̄ into `gradient`
     /// (same size as θ): the parameters and their gradient never pass through the host; the loss (a scalar) and,
     /// for the kNN form, the entropy estimate come back. The training loop's form of
-    /// ``kalmanLDMLoss(_:_:variant:logObservationNoise:workspace:)``.
+    /// ``kalmanLDMLoss(_:_:variant:logObservationNoise:workspace:timeParallel:)``.
     public func kalmanLDMLoss(_ z: Tensor, packed theta: Tensor, stateDimension n: Int, variant: KalmanLDMVariant = .stopGradient,
                               logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil,
-                              gradient: Tensor) throws -> KalmanLDMDeviceResult {
+                              gradient: Tensor, timeParallel: KalmanTimeParallel = .automatic) throws -> KalmanLDMDeviceResult {
         try KalmanChecks.packedParameters("kalmanLDMLoss", theta, n: n)
         try KernelChecks.count("kalmanLDMLoss", "gradient", gradient, theta.count)
         let forward = try kalmanLDMForward(z, packed: theta, n: n, variant: variant, logObservationNoise: logObservationNoise,
-                                           workspace: workspace, operation: "kalmanLDMLoss")
+                                           workspace: workspace, timeParallel: timeParallel, operation: "kalmanLDMLoss")
         let (inputs, a, constants) = (forward.inputs, forward.A, forward.constants)
         let (tape, means) = (forward.filter.covariances, forward.filter.means)
         let (b, t, dl, g) = (z.shape.dims[0], z.shape.dims[1], z.shape.dims[2], inputs.groups)
@@ -157,7 +158,7 @@ extension Backend {
         // Reverse: means per sequence, then the covariance recursion per group seeded by sums over its sequences.
         let adjoints = try KalmanLDMMeanAdjoints(batch: b, steps: t, n: n, m: dl, on: self)
         try kalmanLDMMeanBackward(tape, means, A: a, gradientScale: 1 / Float(b), stopGradient: variant == .stopGradient,
-                                  into: adjoints)
+                                  into: adjoints, timeParallel: timeParallel)
         let perGroup = b / g
         let seedC = try makeTensor([t, g, n, dl]), seedS = try makeTensor([t, g, dl, dl])
         try matmul(adjoints.hBar, means.whitened, into: seedC, MatmulShape(batch: t * g, m: n, n: dl, k: perGroup, transposeA: true))
@@ -202,26 +203,28 @@ extension Backend {
     /// The Kalman-LDM model's filter alone (the loss's forward pass, no reverse pass): filtered and predicted means
     /// and covariances of `z` [B, T, d_l], with the per-step observation noise when given. For evaluation.
     public func kalmanLDMFilter(_ z: Tensor, _ p: KalmanLDMParameters, variant: KalmanLDMVariant = .stopGradient,
-                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
-        -> KalmanFilterResult {
+                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil,
+                                timeParallel: KalmanTimeParallel = .automatic) throws -> KalmanFilterResult {
         let n = p.stateDimension
         return try kalmanLDMFilter(z, packed: try upload(p.packed, shape: [n * n + 2 * n + 1]), stateDimension: n,
-                                   variant: variant, logObservationNoise: logObservationNoise, workspace: workspace)
+                                   variant: variant, logObservationNoise: logObservationNoise, workspace: workspace,
+                                   timeParallel: timeParallel)
     }
 
-    /// ``kalmanLDMFilter(_:_:variant:logObservationNoise:workspace:)`` from packed parameters θ on the device.
+    /// ``kalmanLDMFilter(_:_:variant:logObservationNoise:workspace:timeParallel:)`` from packed parameters θ on the device.
     public func kalmanLDMFilter(_ z: Tensor, packed theta: Tensor, stateDimension n: Int, variant: KalmanLDMVariant = .stopGradient,
-                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil) throws
-        -> KalmanFilterResult {
+                                logObservationNoise: Tensor? = nil, workspace: KalmanLDMWorkspace? = nil,
+                                timeParallel: KalmanTimeParallel = .automatic) throws -> KalmanFilterResult {
         try KalmanChecks.packedParameters("kalmanLDMFilter", theta, n: n)
         return try kalmanLDMForward(z, packed: theta, n: n, variant: variant, logObservationNoise: logObservationNoise,
-                                    workspace: workspace, operation: "kalmanLDMFilter").filter
+                                    workspace: workspace, timeParallel: timeParallel, operation: "kalmanLDMFilter").filter
     }
 
     /// Checks the arguments, unpacks A, Q = e^s·diag(e^a), b − A·b and the observation log-variances ℓ + s from θ
     /// on the device, and runs the forward pass: covariances per group, means per sequence.
     private func kalmanLDMForward(_ z: Tensor, packed theta: Tensor, n: Int, variant: KalmanLDMVariant,
-                                  logObservationNoise: Tensor?, workspace: KalmanLDMWorkspace?, operation op: String) throws
+                                  logObservationNoise: Tensor?, workspace: KalmanLDMWorkspace?,
+                                  timeParallel: KalmanTimeParallel, operation op: String) throws
         -> (inputs: KalmanCovarianceInputs, A: Tensor, constants: KalmanLDMWorkspace, filter: KalmanFilterResult) {
         guard z.shape.rank == 3, z.shape.dims[0] >= 1, z.shape.dims[1] >= 1, (1...n).contains(z.shape.dims[2]) else {
             throw LDMError.shapeMismatch(operation: op, detail: "z must be [B, T, d_l] with d_l ≤ d_s = \(n), got \(z.shape)")
@@ -250,7 +253,8 @@ extension Backend {
         let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
         let jitter = try kalmanCovarianceForward(inputs, into: tape)
         let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
-        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: offset, H: d, m0: constants.zeroMean), tape, into: means)
+        try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: offset, H: d, m0: constants.zeroMean), tape, into: means,
+                              timeParallel: timeParallel)
         return (inputs, a, constants, KalmanFilterResult(batch: b, steps: t, covariances: tape, means: means, jitter: jitter))
     }
 }

@@ -150,3 +150,19 @@ extension OpenCLBackend {
                    global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
     }
 }
+
+extension OpenCLBackend {
+    public func uncheckedKalmanInnovationInverses(_ tape: KalmanCovarianceTape, into inverses: Tensor) throws {
+        let op = "kalmanInnovationInverses"
+        let count = tape.steps * tape.groups
+        try launch(try kalmanKernel("kalman_innovation_inverse", n: tape.n, m: tape.m), op,
+                   [.int(try requireInt32(count, op)), .buffer(try mem(tape.factors, op)), .buffer(try mem(inverses, op))],
+                   global: [padded(count * tape.m, to: Self.elementwiseGroup)], local: [Self.elementwiseGroup])
+    }
+
+    /// A GPU takes the time-parallel means from the measured crossover on; a CPU device (PoCL) never: its
+    /// sequential kernels already keep its cores busy (docs/benchmarks.md, "Time-parallel Kalman means").
+    public func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool {
+        device.type == "GPU" && steps >= 512
+    }
+}

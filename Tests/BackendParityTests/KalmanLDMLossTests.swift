@@ -83,12 +83,20 @@ struct KalmanLDMLossTests {
         }
     }
 
-    static func check(_ name: String, _ p: Problem, _ variant: KalmanLDMVariant) throws {
+    /// The time-parallel means (an affine scan over time) give the same value and gradients, checked the same way.
+    @Test(arguments: TestBackends.all)
+    func timeParallelValueAndGradientsMatchTheReference(_ name: String) throws {
+        for (n, dl, t, variant) in [(2, 2, 8, KalmanLDMVariant.stopGradient), (3, 2, 6, .knn), (4, 1, 41, .stopGradient)] {
+            try Self.check(name, Problem(n: n, dl: dl, t: t, batch: 2, seed: UInt64(n * 7 + t)), variant, timeParallel: .on)
+        }
+    }
+
+    static func check(_ name: String, _ p: Problem, _ variant: KalmanLDMVariant, timeParallel: KalmanTimeParallel = .automatic) throws {
         let backend = try TestBackends.named(name)
-        let label = "n \(p.n) d_l \(p.dl) T \(p.t) \(variant.rawValue)\(p.noise == nil ? "" : " per-step noise") on \(name)"
+        let label = "n \(p.n) d_l \(p.dl) T \(p.t) \(variant.rawValue)\(p.noise == nil ? "" : " per-step noise") means \(timeParallel) on \(name)"
         let noiseTensor = try p.noise.map { try backend.upload($0, shape: [p.batch, p.t, p.dl]) }
         let result = try backend.kalmanLDMLoss(try backend.upload(p.z, shape: [p.batch, p.t, p.dl]), try p.parameters,
-                                               variant: variant, logObservationNoise: noiseTensor)
+                                               variant: variant, logObservationNoise: noiseTensor, timeParallel: timeParallel)
         let z64 = p.z.map(Double.init), noise64 = p.noise?.map(Double.init)
         let (a64, b64, logQ64, s64) = (p.A.map(Double.init), p.b.map(Double.init), p.a.map(Double.init), Double(p.s))
         let stopped = variant == .stopGradient
@@ -102,7 +110,7 @@ struct KalmanLDMLossTests {
         #expect(abs(result.loss - expected) <= 1e-5 * max(1, abs(expected)), "loss \(result.loss) vs \(expected) \(label)")
         // The forward-only driver is the loss's forward pass.
         let filtered = try backend.kalmanLDMFilter(try backend.upload(p.z, shape: [p.batch, p.t, p.dl]), try p.parameters,
-                                                   variant: variant, logObservationNoise: noiseTensor)
+                                                   variant: variant, logObservationNoise: noiseTensor, timeParallel: timeParallel)
         #expect(try backend.download(filtered.means.filteredMeans) == backend.download(result.filter.means.filteredMeans), "\(label)")
         let tolerance = Tolerance.gradient
         expectClose(try backend.download(result.gradZ), finiteDifferenceGradient(z64) { loss(z: $0) }, tolerance: tolerance, "∂/∂z \(label)")
