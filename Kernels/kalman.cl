@@ -21,6 +21,7 @@
 // (sequence, coordinate) of a step's [KF_ROWS, n] × [n, n] products, so a step's F, K, G and S⁻¹ are read once
 // per work-group rather than once per sequence, and no state lives in private arrays:
 //     kalman_innovation_inverse   S_t⁻¹ from its Cholesky factor (whitening becomes a product)
+//     kalman_log_likelihood       per-sequence log-likelihoods from step-major innovations (time-parallel means)
 //     kalman_mean_forward_rows, kalman_mean_smoother_rows, kalman_ldm_mean_backward_rows
 // Layouts (row-major): per-group [T, G, …]; user-facing per-sequence [B, T, …]; reverse-pass intermediates
 // [T, B, …]. Sequence q uses group q / (B / G).
@@ -205,6 +206,14 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
     if (lid == 0) { status[2 * g] = -1.0f; status[2 * g + 1] = maxJitter; }
 }
 
+// Adds x to the compensated (Kahan) sum (*sum, *compensation): a log-likelihood summed over thousands of steps keeps
+// float32's precision (summed plainly, T = 10 000 steps lost 3e-5 of it).
+inline void kf_accumulate(float *sum, float *compensation, const float x) {
+    const float y = x - *compensation, t = *sum + y;
+    *compensation = (t - *sum) - y;
+    *sum = t;
+}
+
 __kernel void kalman_mean_forward(const int B, const int T, const int G, __global const float *z,
                                   __global const float *F, __global const float *c, __global const float *H,
                                   __global const float *m0, __global const float *factors,
@@ -217,7 +226,7 @@ __kernel void kalman_mean_forward(const int B, const int T, const int G, __globa
     const int group = q / (B / G);
     float h[KF_N], hp[KF_N], e[KF_M], r[KF_M];
     for (int i = 0; i < KF_N; i++) h[i] = m0[i];
-    float total = 0.0f;
+    float total = 0.0f, compensation = 0.0f;
     const float logTwoPi = 1.8378770664093453f;
     for (int t = 0; t < T; t++) {
         const long at = (long)t * G + group, row = (long)q * T + t, slot = (long)t * B + q;
@@ -240,7 +249,7 @@ __kernel void kalman_mean_forward(const int B, const int T, const int G, __globa
             quadratic += e[i] * r[i];
             whitened[slot * KF_M + i] = r[i];
         }
-        total += -0.5f * (quadratic + logDets[at] + (float)KF_M * logTwoPi);
+        kf_accumulate(&total, &compensation, -0.5f * (quadratic + logDets[at] + (float)KF_M * logTwoPi));
         __global const float *K = gains + at * KF_N * KF_M;
         for (int i = 0; i < KF_N; i++) {
             float v = hp[i];
@@ -420,6 +429,25 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
     }
 }
 
+// The log-likelihood of each sequence of one noise group from its innovations e_t and whitened innovations
+// r_t = S_t⁻¹e_t, both step-major [T, B, KF_M] (the time-parallel means): −½·Σ_t (e_t·r_t + log det S_t + m·log 2π),
+// summed with compensation. One work-item per sequence.
+__kernel void kalman_log_likelihood(const int B, const int T, __global const float *innovations,
+                                    __global const float *whitened, __global const float *logDets,
+                                    __global float *logLikelihood) {
+    const int q = get_global_id(0);
+    if (q >= B) return;
+    const float logTwoPi = 1.8378770664093453f;
+    float total = 0.0f, compensation = 0.0f;
+    for (int t = 0; t < T; t++) {
+        const long slot = ((long)t * B + q) * KF_M;
+        float quadratic = 0.0f;
+        for (int i = 0; i < KF_M; i++) quadratic += innovations[slot + i] * whitened[slot + i];
+        kf_accumulate(&total, &compensation, -0.5f * (quadratic + logDets[t] + (float)KF_M * logTwoPi));
+    }
+    logLikelihood[q] = total;
+}
+
 // S_t⁻¹ for every step, one column per work-item: row j of inverses[t] is S⁻¹·e_j (column j of the symmetric S⁻¹).
 __kernel void kalman_innovation_inverse(const int T, __global const float *factors, __global float *inverses) {
     const int id = get_global_id(0);
@@ -463,7 +491,7 @@ void kalman_mean_forward_rows(const int B, const int T, __global const float *z,
     __local float h[KF_N * KF_ROWS], hp[KF_N * KF_ROWS], e[KF_M * KF_ROWS], w[KF_M * KF_ROWS];
     const int lid = get_local_id(0), q0 = get_group_id(0) * KF_ROWS, rows = min(KF_ROWS, B - q0);
     const float logTwoPi = 1.8378770664093453f;
-    float total = 0.0f;   // the log-likelihood of sequence q0 + lid, for lid < rows
+    float total = 0.0f, compensation = 0.0f;   // the log-likelihood of sequence q0 + lid, for lid < rows
     for (int x = lid; x < KF_N * KF_ROWS; x += KF_RWG) h[x] = m0[x / KF_ROWS];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int t = 0; t < T; t++) {
@@ -497,7 +525,7 @@ void kalman_mean_forward_rows(const int B, const int T, __global const float *z,
         if (lid < rows) {
             float quadratic = 0.0f;
             for (int i = 0; i < KF_M; i++) quadratic += e[KF_AT(i, lid)] * w[KF_AT(i, lid)];
-            total += -0.5f * (quadratic + logDets[t] + (float)KF_M * logTwoPi);
+            kf_accumulate(&total, &compensation, -0.5f * (quadratic + logDets[t] + (float)KF_M * logTwoPi));
         }
         // ĥ = h⁻ + K·e
         __global const float *K = gains + (long)t * KF_N * KF_M;

@@ -27,8 +27,9 @@ extension CPUBackend {
                                    predicted: UnsafeMutablePointer<Float>, filtered: UnsafeMutablePointer<Float>,
                                    previous: UnsafeMutablePointer<Float>, whitened: UnsafeMutablePointer<Float>,
                                    logLikelihood: UnsafeMutablePointer<Float>, b: Int, steps: Int, n: Int, m: Int) {
-        var constant: Float = 0   // Σ_t −½(log det S_t + m·log 2π), the same for every sequence
-        for t in 0..<steps { constant += -0.5 * (logDets[t] + Float(m) * Float(Foundation.log(2 * Double.pi))) }
+        // Σ_t −½(log det S_t + m·log 2π), the same for every sequence; sums over time in Double.
+        var constant = 0.0
+        for t in 0..<steps { constant += -0.5 * (Double(logDets[t]) + Double(m) * Foundation.log(2 * Double.pi)) }
         // S⁻¹ once per step from its Cholesky factor, so that r = e·S⁻¹ is one product per chunk (OpenBLAS's
         // right-sided triangular solves on a few rows ran at a fraction of its product speed).
         let inverses = UnsafeMutablePointer<Float>.allocate(capacity: steps * m * m)
@@ -47,10 +48,10 @@ extension CPUBackend {
         let (n32, m32) = (Int32(n), Int32(m))
         Parallel.run(ranges.count) { chunk in
             let range = ranges[chunk], rows = range.count, r32 = Int32(rows), q0 = range.lowerBound
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * (n + m + 1)) { scratch in
-                let start = scratch.baseAddress!, e = start + rows * n, quadratic = e + rows * m
+            var quadratic = [Double](repeating: 0, count: rows)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * (n + m)) { scratch in
+                let start = scratch.baseAddress!, e = start + rows * n
                 for q in 0..<rows { (start + q * n).update(from: m0, count: n) }
-                quadratic.update(repeating: 0, count: rows)
                 for t in 0..<steps {
                     let (prev, ldPrev) = t == 0 ? (start, n32) : (filtered + (q0 * steps + t - 1) * n, tn)
                     let stepPrevious = previous + (t * b + q0) * n, pred = predicted + (q0 * steps + t) * n
@@ -74,13 +75,13 @@ extension CPUBackend {
                     for q in 0..<rows {
                         var v: Float = 0
                         for j in 0..<m { v += e[q * m + j] * w[q * m + j] }
-                        quadratic[q] += v
+                        quadratic[q] += Double(v)
                         (filt + q * steps * n).update(from: pred + q * steps * n, count: n)
                     }
                     // ĥ = h⁻ + e·Kᵀ
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r32, n32, m32, 1, e, m32, k, m32, 1, filt, tn)
                 }
-                for q in 0..<rows { logLikelihood[q0 + q] = constant - 0.5 * quadratic[q] }
+                for q in 0..<rows { logLikelihood[q0 + q] = Float(constant - 0.5 * quadratic[q]) }
             }
         }
     }
@@ -160,6 +161,28 @@ extension CPUBackend {
                 let inverse = out + s * m * m
                 for e in 0..<(m * m) { inverse[e] = e / m == e % m ? 1 : 0 }
                 SmallMatrix.choleskySolve(factors + s * m * m, m, inverse, columns: m)
+            }
+        }
+    }
+
+    public func uncheckedKalmanLogLikelihood(_ innovations: Tensor, whitened: Tensor, _ tape: KalmanCovarianceTape,
+                                             into logLikelihood: Tensor) throws {
+        let op = "kalmanLogLikelihood"
+        let (e, r, logDets, out) = (try floats(innovations, op), try floats(whitened, op), try floats(tape.logDeterminants, op),
+                                    try floats(logLikelihood, op))
+        let (b, steps, m) = (logLikelihood.count, tape.steps, tape.m)
+        var constant = 0.0
+        for t in 0..<steps { constant += -0.5 * (Double(logDets[t]) + Double(m) * Foundation.log(2 * Double.pi)) }
+        Parallel.forChunks(b, threads: threads, costPerItem: steps * m) { sequences in
+            for q in sequences {
+                var quadratic = 0.0
+                for t in 0..<steps {
+                    let slot = (t * b + q) * m
+                    var v: Float = 0
+                    for i in 0..<m { v += e[slot + i] * r[slot + i] }
+                    quadratic += Double(v)
+                }
+                out[q] = Float(constant - 0.5 * quadratic)
             }
         }
     }

@@ -85,16 +85,7 @@ extension Backend {
         try kalmanInnovationInverses(tape, into: inverses)
         try matmul(zSteps, inverses, into: means.whitened, MatmulShape(batch: t, m: b, n: m, k: m, strideA: b * m, strideB: m * m,
                                                                        strideC: b * m))
-        // log p = −½·Σ_t e·r − ½·Σ_t log det S_t − T·m/2·log 2π, the quadratic as one dot product per sequence.
-        let e = try makeTensor([b, t, m]), r = try makeTensor([b, t, m]), quadratic = try makeTensor([b])
-        try reorder(zSteps, into: e, batch: b, steps: t, width: m, toSequences: true)
-        try reorder(means.whitened, into: r, batch: b, steps: t, width: m, toSequences: true)
-        try matmul(e, r, into: quadratic, MatmulShape(batch: b, m: 1, n: 1, k: t * m, strideA: t * m, strideB: t * m, strideC: 1))
-        let logDeterminants = try makeTensor([1])
-        try reduceRows(tape.logDeterminants, into: logDeterminants, .sum, RowsShape(rows: 1, columns: t))
-        try fill(means.logLikelihood, with: Float(-Double(t * m) / 2 * Foundation.log(2 * Double.pi)))
-        try matmul(batchOnes, logDeterminants, into: means.logLikelihood, MatmulShape(m: b, n: 1, k: 1, alpha: -0.5, beta: 1))
-        try axpy(-0.5, quadratic, means.logLikelihood)
+        try kalmanLogLikelihood(zSteps, whitened: means.whitened, tape, into: means.logLikelihood)
     }
 
     /// The smoothed means for one noise group as a reverse scan.

@@ -385,6 +385,22 @@ extension Backend {
         try uncheckedKalmanInnovationInverses(covariances, into: inverses)
     }
 
+    /// Each sequence's log-likelihood −½·Σ_t (e_t·r_t + log det S_t + m·log 2π) from step-major innovations e and
+    /// whitened innovations r = S⁻¹e ([T, B, m]) for one noise group, summed over time in higher precision.
+    public func kalmanLogLikelihood(_ innovations: Tensor, whitened: Tensor, _ covariances: KalmanCovarianceTape,
+                                    into logLikelihood: Tensor) throws {
+        let op = "kalmanLogLikelihood"
+        guard covariances.groups == 1 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "needs one noise group, the tape has \(covariances.groups)")
+        }
+        let b = logLikelihood.count
+        let (rows, overflow) = b.multipliedReportingOverflow(by: covariances.steps * covariances.m)
+        guard !overflow else { throw LDMError.shapeMismatch(operation: op, detail: "the sizes overflow") }
+        try KernelChecks.count(op, "innovations", innovations, rows)
+        try KernelChecks.count(op, "whitened", whitened, rows)
+        try uncheckedKalmanLogLikelihood(innovations, whitened: whitened, covariances, into: logLikelihood)
+    }
+
     /// The Kalman-LDM reverse pass through the covariance recursion of each group, seeded per step by `seedC`
     /// [T, G, n, m] (Σ_q h̄·(S⁻¹e)ᵀ) and `seedS` [T, G, m, m] (−Σ_q w·(S⁻¹e)ᵀ) plus ½·`sequencesPerGroup`·S⁻¹.
     /// Needs diagonal Q and log-diagonal R (the Kalman-LDM parameterisation).

@@ -140,6 +140,8 @@ public protocol Backend: AnyObject, Sendable {
                                               seedC: Tensor, seedS: Tensor, sequencesPerGroup: Int,
                                               into gradients: KalmanLDMCovarianceGradients) throws
     func uncheckedKalmanInnovationInverses(_ covariances: KalmanCovarianceTape, into inverses: Tensor) throws
+    func uncheckedKalmanLogLikelihood(_ innovations: Tensor, whitened: Tensor, _ covariances: KalmanCovarianceTape,
+                                      into logLikelihood: Tensor) throws
     /// Whether ``KalmanTimeParallel/automatic`` takes the time-parallel form for B sequences of T steps and state
     /// dimension n (each backend's measured crossover; docs/benchmarks.md).
     func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool

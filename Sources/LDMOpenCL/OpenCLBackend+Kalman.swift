@@ -160,6 +160,16 @@ extension OpenCLBackend {
                    global: [padded(count * tape.m, to: Self.elementwiseGroup)], local: [Self.elementwiseGroup])
     }
 
+    public func uncheckedKalmanLogLikelihood(_ innovations: Tensor, whitened: Tensor, _ tape: KalmanCovarianceTape,
+                                             into logLikelihood: Tensor) throws {
+        let op = "kalmanLogLikelihood"
+        let b = logLikelihood.count
+        _ = try requireInt32(b * tape.steps * tape.m, op)
+        try launch(try kalmanKernel("kalman_log_likelihood", n: tape.n, m: tape.m), op,
+                   try ints(b, tape.steps, op: op) + [innovations, whitened, tape.logDeterminants, logLikelihood].map { .buffer(try mem($0, op)) },
+                   global: [padded(b, to: 64)], local: [64])
+    }
+
     /// A GPU takes the time-parallel means from the measured crossover on; a CPU device (PoCL) never: its
     /// sequential kernels already keep its cores busy (docs/benchmarks.md, "Time-parallel Kalman means").
     public func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool {

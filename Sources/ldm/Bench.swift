@@ -23,6 +23,7 @@ struct Bench: ParsableCommand {
         case varianceFeatures = "variance-features"
         case batchNorm = "batch-norm"
         case stridedCopy = "strided-copy"
+        case affineScan = "affine-scan"
         case conv2d, pool, augment, gather
         case imageStep = "image-step"
         case peak
@@ -47,6 +48,7 @@ struct Bench: ParsableCommand {
             case .varianceFeatures: return { try VarianceFeaturesBenchmark.run($0) }
             case .batchNorm: return { try BatchNormBenchmark.run($0) }
             case .stridedCopy: return { try StridedCopyBenchmark.run($0) }
+            case .affineScan: return { try AffineScanBenchmark.run($0) }
             case .conv2d: return Conv2dBenchmark.run
             case .pool: return PoolBenchmark.run
             case .augment: return { try AugmentBenchmark.run($0) }

@@ -28,6 +28,8 @@ struct KalmanCommand: ParsableCommand {
         @Option(help: "Initial mean, n (default 0).") var m0: String?
         @Option(name: .customLong("P0"), help: "Initial covariance, n × n (default I).") var p0: String?
         @Flag(help: "Also run the Rauch–Tung–Striebel smoother.") var smooth = false
+        @Option(help: "The means: auto (the backend's measured choice), on (affine scans over time; needs Q and R shared by the batch) or off (the sequential recursion).")
+        var timeParallel: KalmanTimeParallel = .automatic
         @OptionGroup(title: "Backend") var backend: BackendOptions
         @Option(help: "Directory for filtered_means.npy, filtered_covs.npy (and smoothed_*.npy with --smooth).")
         var out: String?
@@ -67,8 +69,8 @@ struct KalmanCommand: ParsableCommand {
                 let engine = try backend.open()
                 let start = DispatchTime.now().uptimeNanoseconds
                 let observations = try engine.upload(zValues, shape: TensorShape(dims))
-                let filtered = try engine.kalmanFilter(observations, model)
-                let smoothed = smooth ? try engine.rtsSmoother(filtered, model) : nil
+                let filtered = try engine.kalmanFilter(observations, model, timeParallel: timeParallel)
+                let smoothed = smooth ? try engine.rtsSmoother(filtered, model, timeParallel: timeParallel) : nil
                 let perSequence = try engine.download(filtered.logLikelihood).map(Double.init)
                 let logLikelihood = perSequence.reduce(0, +) / Double(perSequence.count)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -27,6 +27,8 @@ extension KalmanCommand {
         @Option(help: "Per-step log observation noise ℓ, [B, T, d_l] like z (default: none, Σ_D = e^s·I).")
         var logObservationNoise: String?
         @Option(help: "stopgrad (the default) or knn.") var variant: LossVariant = .stopgrad
+        @Option(help: "The filter's means and their adjoint: auto (the backend's measured choice), on (affine scans over time; not with --log-observation-noise) or off (the sequential recursion).")
+        var timeParallel: KalmanTimeParallel = .automatic
         @OptionGroup(title: "Backend") var backend: BackendOptions
         @Option(help: "Directory for predicted_means, filtered_means, filtered_covs, innovation_covs and the grad_*.npy files.")
         var out: String?
@@ -65,7 +67,7 @@ extension KalmanCommand {
                 let observations = try engine.upload(zValues, shape: TensorShape(dims))
                 let noise = try noiseValues.map { try engine.upload($0, shape: TensorShape(dims)) }
                 let result = try engine.kalmanLDMLoss(observations, parameters, variant: variant == .knn ? .knn : .stopGradient,
-                                                      logObservationNoise: noise)
+                                                      logObservationNoise: noise, timeParallel: timeParallel)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if let out {
                     let (bSize, t, dl, n) = (dims[0], dims[1], dims[2], parameters.stateDimension)

@@ -149,3 +149,5 @@ enum Check {
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+
+extension KalmanTimeParallel: ExpressibleByArgument {}

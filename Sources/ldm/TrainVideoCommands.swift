@@ -51,16 +51,24 @@ struct TrainKalman: ParsableCommand {
     var objective: KalmanLDMVariant?
     @Option(parsing: .unconditional, help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad, 1 with knn).")
     var filterRateMultiplier: Float?
+    @Option(help: "The filter's means: auto (the backend's measured choice), on (affine scans over time; needs the noise shared by the batch, so not circular-inferred) or off (the sequential recursion).")
+    var timeParallel: KalmanTimeParallel = .automatic
     @OptionGroup(title: "Backend") var backend: BackendOptions
     @OptionGroup(title: "Run") var settings: RunOptions
     @OptionGroup(title: "Optimiser") var optimizer: OptimizerOptions
 
-    func validate() throws { try Check.positive(filterRateMultiplier, "--filter-rate-multiplier") }
+    func validate() throws {
+        try Check.positive(filterRateMultiplier, "--filter-rate-multiplier")
+        if timeParallel == .on && video.experiment == .circularInferred {
+            throw ValidationError("--time-parallel on needs the observation noise shared by the batch; circular-inferred predicts it per step (use auto or off)")
+        }
+    }
 
     func run() throws {
         var configuration = KalmanLDMConfiguration(experiment: video.experiment, variant: objective)
         video.apply(to: &configuration.video)
         if let filterRateMultiplier { configuration.filterRateMultiplier = filterRateMultiplier }
+        configuration.timeParallel = timeParallel
         settings.apply(to: &configuration.run)
         optimizer.apply(to: &configuration.run)
         try TrainingRunner(backend: backend, run: settings).train(defaultName: video.experiment.rawValue) {

@@ -7,7 +7,8 @@ import Testing
 /// The time-parallel Kalman means (Backend+KalmanTimeParallel.swift: affine scans over time and products over all
 /// steps) against the sequential kernels on every backend: every tape of the filter, the smoothed means and the
 /// Kalman-LDM gradients, for T from 1 to 4097 (powers of two and not) and T = 100 000; the inverses of S_t that
-/// the form whitens with against the Double inverse; and the refusal of per-sequence covariances.
+/// the form whitens with against the Double inverse and its log-likelihood sums against Double ones; and the
+/// refusal of per-sequence covariances.
 @Suite("Kalman time-parallel means")
 struct KalmanTimeParallelTests {
     /// Relative L2 difference of two float arrays.
@@ -111,6 +112,35 @@ struct KalmanTimeParallelTests {
             expected += inverse
         }
         expectClose(got, expected, tolerance: Tolerance.float32, "S⁻¹ on \(name)")
+    }
+
+    /// kalman_log_likelihood against a Double sum, at T = 20 000 where a plain float32 sum over time drifts.
+    @Test(arguments: TestBackends.all)
+    func logLikelihoodsMatchADoubleSum(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        let (b, t, m) = (3, 20_000, 2)
+        let model = try KalmanTests.largeModel(n: 3, m: m, selection: false, seed: 8)
+        var generator = SeededGenerator(seed: 12)
+        let filtered = try backend.kalmanFilter(try backend.upload(generator.floats(b * t * m), shape: [b, t, m]), model, timeParallel: .off)
+        let e = generator.floats(t * b * m), r = generator.floats(t * b * m).map { abs($0) }
+        let out = try backend.makeTensor([b])
+        try backend.kalmanLogLikelihood(try backend.upload(e, shape: [t, b, m]), whitened: try backend.upload(r, shape: [t, b, m]),
+                                        filtered.covariances, into: out)
+        let logDets = try backend.download(filtered.covariances.logDeterminants)
+        let expected = (0..<b).map { q in
+            (0..<t).reduce(0.0) { total, step in
+                let quadratic = (0..<m).reduce(0.0) { $0 + Double(e[(step * b + q) * m + $1]) * Double(r[(step * b + q) * m + $1]) }
+                return total - 0.5 * (quadratic + Double(logDets[step]) + Double(m) * Foundation.log(2 * Double.pi))
+            }
+        }
+        expectClose(try backend.download(out), expected, tolerance: 1e-6, "log-likelihoods over \(t) steps on \(name)")
+        let perSequence = try backend.kalmanFilter(try backend.upload(generator.floats(2 * 5 * m), shape: [2, 5, m]),
+                                                   try LinearGaussianModel(F: [1, 0, 0, 1], H: [1, 0, 0, 1], Q: [1, 0, 0, 1, 1, 0, 0, 1],
+                                                                           R: [1, 0, 0, 1, 2, 0, 0, 2]))
+        #expect(throws: LDMError.self) {
+            try backend.kalmanLogLikelihood(try backend.makeTensor([5, 2, m]), whitened: try backend.makeTensor([5, 2, m]),
+                                            perSequence.covariances, into: try backend.makeTensor([2]))
+        }
     }
 
     @Test(arguments: TestBackends.all)

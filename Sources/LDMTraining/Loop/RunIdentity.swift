@@ -1,8 +1,11 @@
+import LDMEngine
+
 /// What a checkpoint must match to be resumed: every stored property of a task's configuration (its data, sizes,
 /// model shape, objective and its parameters, and the run settings: seed, optimiser, rates, schedule, weight
 /// decay, clipping, logging cadence), flattened by reflection into `path.to.field → value` strings, so a field
-/// added to a configuration later joins the identity without anyone remembering to add it. Only the epoch count is
-/// left out: resuming with more epochs is how a run is continued. Arrays of more than a few values (a user's
+/// added to a configuration later joins the identity without anyone remembering to add it. Left out: the epoch count
+/// (resuming with more epochs is how a run is continued) and the form of the Kalman means (`timeParallel`: the same
+/// numbers up to rounding, whichever runs faster where the run resumes). Arrays of more than a few values (a user's
 /// data) are recorded by count and a 64-bit FNV-1a hash of their bytes.
 enum RunIdentity {
     /// The flattened fields of `configuration`.
@@ -23,8 +26,8 @@ enum RunIdentity {
             guard !mirror.children.isEmpty else { break }
             for (index, child) in mirror.children.enumerated() {
                 let name = child.label ?? String(index)
-                // The one field that may differ between a run and the checkpoint it resumes.
-                if value is RunSettings && name == "epochs" { continue }
+                // The fields that may differ between a run and the checkpoint it resumes.
+                if (value is RunSettings && name == "epochs") || child.value is KalmanTimeParallel { continue }
                 flatten(child.value, path: path.isEmpty ? name : "\(path).\(name)", into: &fields)
             }
             return

@@ -14,6 +14,8 @@ public struct KalmanLDMConfiguration: Sendable {
     public var filterRateMultiplier: Float
     /// When set, Σ_D is predicted per step by the observation-noise network, trained at this multiplier of the rate.
     public var noiseNetworkRateMultiplier: Float?
+    /// The form of the filter's means (the same numbers up to rounding, so not part of the resume identity).
+    public var timeParallel: KalmanTimeParallel = .automatic
     public var run: RunSettings
 
     /// The reference settings of `experiment` with a loss form (each experiment's default when nil).
@@ -120,7 +122,8 @@ public final class KalmanLDMTask: TrainingTask {
         if workspace?.rows != allRows { workspace = try KalmanLDMWorkspace(n: n, dl: dl, rows: allRows, on: backend) }
         // θ in, θ̄ straight into the filter parameter's gradient: nothing but the loss crosses to the host.
         let result = try backend.kalmanLDMLoss(z, packed: filter.value, stateDimension: n, variant: configuration.variant,
-                                               logObservationNoise: logNoise, workspace: workspace, gradient: filter.gradient)
+                                               logObservationNoise: logNoise, workspace: workspace, gradient: filter.gradient,
+                                               timeParallel: configuration.timeParallel)
         // Every rank computed θ̄ of the whole batch: rank 0's alone goes into the sum over the ranks.
         if !group.isRoot { try backend.fill(filter.gradient, with: 0) }
         _ = try encoder.backward(try group.ownRows(result.gradZ, on: backend).reshaped([rows, dl]))
@@ -148,7 +151,8 @@ public final class KalmanLDMTask: TrainingTask {
         let probe = try videos.probe { frames in
             let (z, logNoise) = try encode(frames, training: false)
             return try backend.download(try backend.kalmanLDMFilter(z, packed: filter.value, stateDimension: configuration.video.stateDimension,
-                                                                    logObservationNoise: logNoise).means.filteredMeans)
+                                                                    logObservationNoise: logNoise,
+                                                                    timeParallel: configuration.timeParallel).means.filteredMeans)
         }
         last = probe
         return ["r2": probe.meanR2]
