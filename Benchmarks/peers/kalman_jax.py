@@ -86,7 +86,7 @@ def main():
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
     for name, form in forms.items():
         peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d, form), 1.0, 3) for b, t, d in CASES}
-        compare_with_ldm(ldm, "kalman", peers, f"JAX jit, {name} structure")
+        compare_with_ldm(ldm, "kalman", peers, f"JAX jit, {name} structure", row_kernel="kalman.forward+backward")
 
 
 def check_forms_agree(forms):

@@ -43,7 +43,7 @@ def main():
     ldm = sys.argv[1] if len(sys.argv) > 1 else ".build/release/ldm"
     peers = {f"{b}x{t}x{d}": median_time(step_function(b, t, d), 1.0, 3) for b, t, d in CASES}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    compare_with_ldm(ldm, "kalman", peers, "PyTorch")
+    compare_with_ldm(ldm, "kalman", peers, "PyTorch", row_kernel="kalman.forward+backward")
 
 
 if __name__ == "__main__":
