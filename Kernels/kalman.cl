@@ -131,7 +131,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
     __global float *ikh = tmp + n * n, *joseph = ikh + n * n, *pht = joseph + n * n, *kr = pht + n * m;
     __global float *rg = kr + n * m;
     __global const float *qg = Q + (long)g * qStride;
-    __local int fail;
+    __local int fail, differs;
     __local float meanDiagonal;
     float maxJitter = 0.0f;
     for (int t = 0; t < T; t++) {
@@ -202,6 +202,38 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
         barrier(FENCE);
         for (int e = lid; e < n * n; e += KF_WG) P[e] = 0.5f * (tmp[e] + tmp[(e % n) * n + e / n]);
         barrier(FENCE);
+        // With R the same at every step (Q always is), a step is a fixed function of P_{t−1}. Once P_t equals P_{t−p}
+        // bit for bit (p = 1, or 2 where rounding alternates), step s computes exactly what step s − p did for every
+        // later s, so the rest of the tape is copies, in order.
+        int period = 0;
+        for (int p = 1; p <= 2 && p <= t && rtStride == 0 && period == 0; p++) {
+            __global const float *earlier = filtered + (at - (long)p * G) * n * n;
+            if (lid == 0) differs = 0;
+            barrier(FENCE);
+            for (int e = lid; e < n * n; e += KF_WG) {
+                if (as_uint(P[e]) != as_uint(earlier[e])) differs = 1;
+            }
+            barrier(FENCE);
+            if (!differs) period = p;
+            barrier(FENCE);
+        }
+        if (period > 0) {
+            for (int later = t + 1; later < T; later++) {
+                const long to = (long)later * G + g, from = to - (long)period * G;
+                for (int e = lid; e < n * n; e += KF_WG) {
+                    predicted[to * n * n + e] = predicted[from * n * n + e];
+                    filtered[to * n * n + e] = filtered[from * n * n + e];
+                }
+                for (int e = lid; e < m * m; e += KF_WG) {
+                    innovation[to * m * m + e] = innovation[from * m * m + e];
+                    factors[to * m * m + e] = factors[from * m * m + e];
+                }
+                for (int e = lid; e < n * m; e += KF_WG) gains[to * n * m + e] = gains[from * n * m + e];
+                if (lid == 0) logDets[to] = logDets[from];
+                barrier(FENCE);
+            }
+            break;
+        }
     }
     if (lid == 0) { status[2 * g] = -1.0f; status[2 * g + 1] = maxJitter; }
 }

@@ -18,6 +18,7 @@ extension CPUBackend {
         // H = [I 0] (the Kalman-LDM loss's observation of the leading coordinates): the products with H are
         // selections, and the Joseph update costs two n²·m products instead of 2n³ + n²·m (half a step at n = m).
         let selectsLeading = (0..<(m * n)).allSatisfy { h[$0] == ($0 / n == $0 % n ? 1 : 0) }
+        let timeInvariant = x.R.extent.steps == 1
         failures.withUnsafeMutableBufferPointer { failed in
             jitters.withUnsafeMutableBufferPointer { jitterUsed in
                 Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
@@ -86,6 +87,23 @@ extension CPUBackend {
                                         p[i * n + j] = v
                                         p[j * n + i] = v
                                     }
+                                }
+                                // With R the same at every step (Q always is), a step is a fixed function of
+                                // P_{t−1}. Once P_t equals P_{t−p} bit for bit (p = 1, or 2 where rounding
+                                // alternates), step s computes exactly what step s − p did for every later s, so
+                                // the rest of the tape is copies, in order.
+                                let bytes = n * n * MemoryLayout<Float>.size
+                                if timeInvariant, let period = (1...2).first(where: { $0 <= t && memcmp(p, filtered + (at - $0 * g) * n * n, bytes) == 0 }) {
+                                    for later in (t + 1)..<steps {
+                                        let to = later * g + group, from = to - period * g
+                                        (predicted + to * n * n).update(from: predicted + from * n * n, count: n * n)
+                                        (filtered + to * n * n).update(from: filtered + from * n * n, count: n * n)
+                                        (innovation + to * m * m).update(from: innovation + from * m * m, count: m * m)
+                                        (factors + to * m * m).update(from: factors + from * m * m, count: m * m)
+                                        (gains + to * n * m).update(from: gains + from * n * m, count: n * m)
+                                        logDets[to] = logDets[from]
+                                    }
+                                    break
                                 }
                             }
                         }
