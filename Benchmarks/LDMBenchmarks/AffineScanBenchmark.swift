@@ -20,8 +20,11 @@ public enum AffineScanBenchmark {
             try backend.affineScan(tu, transitions: ta, into: x, shape)
             let error = Validation.relativeError(try backend.download(x), expected)
             try Validation.check("affine_scan", "\(shape)", error)
-            let timing = try Timing.measure(backend, minSeconds: context.minSeconds) { try backend.affineScan(tu, transitions: ta, into: x, shape) }
-            return Validation.row(context, "affine_scan", "T=\(steps) B=\(batch) n=\(n) \(label)", timing, flops: shape.flops, error: error)
+            let timing = try Timing.measure(backend, minSeconds: context.minSeconds) {
+                try backend.affineScan(tu, transitions: ta, into: x, shape)
+            }
+            return Validation.row(context, "affine_scan", "T=\(steps) B=\(batch) n=\(n) \(label)", timing, flops: shape.flops,
+                                  error: error)
         }
     }
 }

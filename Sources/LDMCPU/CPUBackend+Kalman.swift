@@ -93,7 +93,8 @@ extension CPUBackend {
                                 // alternates), step s computes exactly what step s − p did for every later s, so
                                 // the rest of the tape is copies, in order.
                                 let bytes = n * n * MemoryLayout<Float>.size
-                                if timeInvariant, let period = (1...2).first(where: { $0 <= t && memcmp(p, filtered + (at - $0 * g) * n * n, bytes) == 0 }) {
+                                let repeats = { (period: Int) in period <= t && memcmp(p, filtered + (at - period * g) * n * n, bytes) == 0 }
+                                if timeInvariant, let period = (1...2).first(where: repeats) {
                                     for later in (t + 1)..<steps {
                                         let to = later * g + group, from = to - period * g
                                         (predicted + to * n * n).update(from: predicted + from * n * n, count: n * n)

@@ -1,5 +1,3 @@
-import Foundation
-
 // The time-parallel form of the Kalman means (docs/mathematics.md §5, "Time-parallel means"). With one noise group
 // the covariances, gains and S_t do not depend on the sequence, so each mean recursion is affine with matrices
 // shared by the batch:
@@ -40,7 +38,8 @@ extension Backend {
     /// `count` copies of a vector, [count, w].
     private func broadcast(_ vector: Tensor, count: Int) throws -> Tensor {
         let w = vector.count, out = try makeTensor([count, w])
-        try stridedCopy(vector, into: out, StridedCopyShape(blocks: count, rows: 1, width: w, source: StridedLayout(blockStride: 0, rowStride: 0),
+        try stridedCopy(vector, into: out, StridedCopyShape(blocks: count, rows: 1, width: w,
+                                                            source: StridedLayout(blockStride: 0, rowStride: 0),
                                                             destination: StridedLayout(blockStride: w, rowStride: w)))
         return out
     }
@@ -64,7 +63,8 @@ extension Backend {
         let transitions = try broadcast(x.F, count: t), v = try broadcast(x.offset, count: t)
         try matmul(tape.gains, hf, into: transitions,
                    MatmulShape(batch: t, m: n, n: n, k: m, alpha: -1, beta: 1, strideA: n * m, strideB: 0, strideC: n * n))
-        try matmul(tape.gains, hc, into: v, MatmulShape(batch: t, m: n, n: 1, k: m, alpha: -1, beta: 1, strideA: n * m, strideB: 0, strideC: n))
+        try matmul(tape.gains, hc, into: v, MatmulShape(batch: t, m: n, n: 1, k: m, alpha: -1, beta: 1, strideA: n * m, strideB: 0,
+                                                        strideC: n))
         // u_t = z_t·K_tᵀ + v_t for every row (row vectors).
         let u = try makeTensor([t, b, n]), batchOnes = try ones(b)
         try matmul(zSteps, tape.gains, into: u, MatmulShape(batch: t, m: b, n: n, k: m, transposeB: true, strideA: b * m,
@@ -138,7 +138,9 @@ extension Backend {
         try reorder(gradient, into: adjoints.gradZ, batch: b, steps: t, width: m, toSequences: true)
         try copy(adjoints.hBar, to: adjoints.hBarMinus)
         try scale(sum, by: -1, into: sum)
-        try stridedCopy(sum, into: adjoints.hBarMinus, StridedCopyShape(blocks: 1, rows: t * b, width: m, source: StridedLayout(blockStride: 0, rowStride: m),
-                                                                        destination: StridedLayout(blockStride: 0, rowStride: n), accumulate: true))
+        try stridedCopy(sum, into: adjoints.hBarMinus, StridedCopyShape(blocks: 1, rows: t * b, width: m,
+                                                                        source: StridedLayout(blockStride: 0, rowStride: m),
+                                                                        destination: StridedLayout(blockStride: 0, rowStride: n),
+                                                                        accumulate: true))
     }
 }
