@@ -100,3 +100,72 @@ float ldm_lse_weights(float *s, int n, float a, const float *bias, int skip, flo
     }
     return total;
 }
+
+CLONES
+void ldm_lse_columns(const float *s, int rows, int columns, int ld, float a, const float *bias, float *max, float *sum,
+                     float *scratch) {
+    float *block_max = scratch, *total = scratch + columns;
+    for (int c = 0; c < columns; c++) { block_max[c] = -INFINITY; total[c] = 0.0f; }
+    for (int r = 0; r < rows; r++) {
+        const float *row = s + (long)r * ld, b = bias ? bias[r] : 0.0f;
+        int c = 0;
+        for (; c + LANES <= columns; c += LANES) {
+            vf v, m;
+            memcpy(&v, row + c, sizeof v);
+            memcpy(&m, block_max + c, sizeof m);
+            m = __builtin_elementwise_max(m, v * a + b);
+            memcpy(block_max + c, &m, sizeof m);
+        }
+        for (; c < columns; c++) {
+            const float v = a * row[c] + b;
+            block_max[c] = v > block_max[c] ? v : block_max[c];
+        }
+    }
+    for (int c = 0; c < columns; c++) block_max[c] = block_max[c] > max[c] ? block_max[c] : max[c];
+    for (int r = 0; r < rows; r++) {
+        const float *row = s + (long)r * ld, b = bias ? bias[r] : 0.0f;
+        int c = 0;
+        for (; c + LANES <= columns; c += LANES) {
+            vf v, m, t;
+            memcpy(&v, row + c, sizeof v);
+            memcpy(&m, block_max + c, sizeof m);
+            memcpy(&t, total + c, sizeof t);
+            t += VEXP(v * a + b - m);
+            memcpy(total + c, &t, sizeof t);
+        }
+        for (; c < columns; c++) total[c] += SEXP(a * row[c] + b - block_max[c]);
+    }
+    for (int c = 0; c < columns; c++) {
+        sum[c] = (max[c] == -INFINITY ? 0.0f : sum[c] * SEXP(max[c] - block_max[c])) + total[c];
+        max[c] = block_max[c];
+    }
+}
+
+CLONES
+void ldm_lse_pair_weights(float *s, int rows, int columns, int ld, float a, const float *row_bias,
+                          const float *column_bias, const float *row_shift, const float *column_shift, const float *row_g,
+                          const float *column_g, int skip_offset) {
+    for (int r = 0; r < rows; r++) {
+        float *row = s + (long)r * ld;
+        const float rb = row_bias ? row_bias[r] : 0.0f, rs = row_shift[r], rg = row_g[r];
+        const int skip = skip_offset < 0 ? -1 : skip_offset + r;
+        int c = 0;
+        for (; c + LANES <= columns; c += LANES) {
+            vf v, cb = (vf)0.0f, cs, cg;
+            memcpy(&v, row + c, sizeof v);
+            if (column_bias) memcpy(&cb, column_bias + c, sizeof cb);
+            memcpy(&cs, column_shift + c, sizeof cs);
+            memcpy(&cg, column_g + c, sizeof cg);
+            const vf scaled = v * a;
+            const vf w = VEXP(scaled + cb + rs) * rg + VEXP(scaled + rb + cs) * cg;
+            const vf kept = MASKED(w, c, skip, 0.0f);
+            memcpy(row + c, &kept, sizeof kept);
+        }
+        for (; c < columns; c++) {
+            const float scaled = a * row[c];
+            const float w = rg * SEXP(scaled + (column_bias ? column_bias[c] : 0.0f) + rs)
+                          + column_g[c] * SEXP(scaled + rb + column_shift[c]);
+            row[c] = c == skip ? 0.0f : w;
+        }
+    }
+}

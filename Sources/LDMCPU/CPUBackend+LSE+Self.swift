@@ -6,12 +6,14 @@ import LDMEngine
 /// lse on one set (x = y = z, the KDE entropy and NT-Xent): the same results as the general path, using the
 /// symmetry of S = Z·Zᵀ.
 ///
-/// Square tiles I ≤ J are visited once. Forward: the block S_IJ updates the running (max, sum) of the rows of I,
-/// and its transpose those of J. Backward: with W_IJ the weights of the rows of I against J and W_JI those of J
-/// against I (from S_IJᵀ), the gradient of z needs only `M = W_IJ + W_JIᵀ`: `dz_I += a·M·Z_J`, `dz_J += a·Mᵀ·Z_I`,
-/// and for distances `dz_m −= a·(rowsum + colsum of the full W)_m·z_m`, gathered from M's row and column sums.
-/// One product per tile pair forward and three backward, against one and three per ordered tile in the general
-/// path: about half the work. Tiles are visited in order, so no gradient row has two writers.
+/// Square tiles I ≤ J are visited once. Forward: the block S_IJ updates the running (max, sum) of the rows of I
+/// by rows (`ldm_lse_block`) and those of J by columns (`ldm_lse_columns`), so S_IJᵀ is never formed. Backward:
+/// with W_IJ the weights of the rows of I against J and W_JI those of J against I, the gradient of z needs only
+/// `M = W_IJ + W_JIᵀ`, which `ldm_lse_pair_weights` writes over the block in one pass (both exponentials of an
+/// entry at once): `dz_I += a·M·Z_J`, `dz_J += a·Mᵀ·Z_I`, and for distances `dz_m −= a·(rowsum + colsum of the full
+/// W)_m·z_m`, gathered from M's row and column sums. One product per tile pair forward and three backward, against
+/// one and three per ordered tile in the general path: about half the work. Tiles are visited in order, so no
+/// gradient row has two writers.
 extension CPUBackend {
     static let selfTile = 1024
 
@@ -21,11 +23,18 @@ extension CPUBackend {
         let terms = LSETerms(s, z, z, threads: threads)
         let b = s.rows
         var running = [(max: Float, sum: Float)](repeating: (-.infinity, 0), count: b)
-        try forEachUpperTile(z, s, terms, "pairwiseLSE") { block, flipped, i0, ti, j0, tj in
+        var maxima = [Float](repeating: -.infinity, count: b), sums = [Float](repeating: 0, count: b)
+        try forEachUpperTile(z, s, terms, "pairwiseLSE") { block, i0, ti, j0, tj in
             running.withUnsafeMutableBufferPointer { state in
                 fold(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, into: state)
-                if i0 != j0 { fold(flipped, rows: tj, columns: ti, rowBase: j0, columnBase: i0, terms, s, into: state) }
             }
+            if i0 != j0 { foldColumns(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, max: &maxima, sum: &sums) }
+        }
+        // Merge the two running states of each row (its folds as a row of I and as a column of J).
+        for i in 0..<b where maxima[i] != -.infinity {
+            let (m, total) = running[i]
+            let top = max(m, maxima[i])
+            running[i] = (top, (m == -.infinity ? 0 : total * expf(m - top)) + sums[i] * expf(maxima[i] - top))
         }
         for i in 0..<b { lse[i] = running[i].max + logf(running[i].sum) + terms.rowConstant(i) }
     }
@@ -39,15 +48,10 @@ extension CPUBackend {
         guard d > 0 else { return }
         var totalWeight = [Float](repeating: 0, count: b)   // rowsum + colsum of the full W, per row
         let ones = [Float](repeating: 1, count: min(t, b))
-        try forEachUpperTile(pz, s, terms, op) { block, flipped, i0, ti, j0, tj in
-            weights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, lse: pl, g: pg)
-            if i0 != j0 {
-                weights(flipped, rows: tj, columns: ti, rowBase: j0, columnBase: i0, terms, s, lse: pl, g: pg)
-                // M = W_IJ + W_JIᵀ, in `block`
-                Self.transposeTiles(flipped, rows: tj, columns: ti, into: block, accumulate: true, threads: threads)
-            } else {
-                symmetrize(block, ti)                          // M = W_II + W_IIᵀ
-            }
+        // shift_m = row constant − lse_m, per row, for the weights of both directions.
+        let shifts = (0..<b).map { terms.rowConstant($0) - pl[$0] }
+        try forEachUpperTile(pz, s, terms, op) { block, i0, ti, j0, tj in
+            pairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shifts: shifts, g: pg)
             // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
             sgemm(transposeA: false, transposeB: false, m: ti, n: d, k: tj, alpha: terms.a,
                   block, lda: tj, pz + j0 * d, ldb: d, beta: 1, pd + i0 * d, ldc: d)
@@ -76,25 +80,38 @@ extension CPUBackend {
     }
 
     /// Visits the tiles I ≤ J of S = Z·Zᵀ in order: `block` holds S_IJ (the diagonal tiles with the exact
-    /// self-similarities), `flipped` S_IJᵀ when I ≠ J. Both live in one reused buffer.
+    /// self-similarities), in one reused buffer.
     private func forEachUpperTile(_ z: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape, _ terms: LSETerms, _ op: String,
-                                  _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, Int) throws -> Void)
-        throws {
+                                  _ body: (UnsafeMutablePointer<Float>, Int, Int, Int, Int) throws -> Void) throws {
         let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
-        let buffers = try makeTensor([2, min(t, b) * min(t, b)])
-        let block = try floats(buffers, op), flipped = block + min(t, b) * min(t, b)
+        let buffer = try makeTensor([min(t, b) * min(t, b)])
+        let block = try floats(buffer, op)
         for i0 in stride(from: 0, to: b, by: t) {
             let ti = min(t, b - i0)
             for j0 in stride(from: i0, to: b, by: t) {
                 let tj = min(t, b - j0)
                 sgemm(transposeA: false, transposeB: true, m: ti, n: tj, k: d, alpha: 1,
                       z + i0 * d, lda: d, z + j0 * d, ldb: d, beta: 0, block, ldc: tj)
-                if i0 == j0 {
-                    exactSelfSimilarity(block, ti, rowBase: i0, terms)
-                } else {
-                    Self.transposeTiles(block, rows: ti, columns: tj, into: flipped, accumulate: false, threads: threads)
+                if i0 == j0 { exactSelfSimilarity(block, ti, rowBase: i0, terms) }
+                try body(block, i0, ti, j0, tj)
+            }
+        }
+    }
+
+    /// Folds the columns of an off-diagonal block into the running (max, sum) of the rows of J (S_IJᵀ's rows), the
+    /// columns split over the threads.
+    private func foldColumns(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
+                             _ terms: LSETerms, max maxima: inout [Float], sum sums: inout [Float]) {
+        maxima.withUnsafeMutableBufferPointer { maxima in
+            sums.withUnsafeMutableBufferPointer { sums in
+                let (m, total) = (maxima.baseAddress! + columnBase, sums.baseAddress! + columnBase)
+                Parallel.forChunks(columns, threads: threads, costPerItem: rows) { range in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * range.count) { scratch in
+                        ldm_lse_columns(block + range.lowerBound, Int32(rows), Int32(range.count), Int32(columns), terms.a,
+                                        terms.bias.map { $0 + rowBase }, m + range.lowerBound, total + range.lowerBound,
+                                        scratch.baseAddress!)
+                    }
                 }
-                try body(block, flipped, i0, ti, j0, tj)
             }
         }
     }
@@ -113,15 +130,19 @@ extension CPUBackend {
         }
     }
 
-    /// Turns a block of raw products into weights g_i·exp(s_ij − lse_i) in place.
-    private func weights(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                         _ terms: LSETerms, _ s: PairwiseLSEShape, lse: UnsafeMutablePointer<Float>,
-                         g: UnsafeMutablePointer<Float>) {
-        Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
-            for r in range {
-                let i = rowBase + r, skip = s.excludeDiagonal ? i - columnBase : -1
-                _ = ldm_lse_weights(block + r * columns, Int32(columns), terms.a, terms.bias.map { $0 + columnBase },
-                                    Int32(skip >= 0 && skip < columns ? skip : -1), terms.rowConstant(i) - lse[i], g[i])
+    /// Turns a block of raw products into M = W_IJ + W_JIᵀ in place, w_ij = g_i·exp(s_ij + shift_i) (shift = row
+    /// constant − lse), the self-pairs of a diagonal block left out when asked; rows split over the threads.
+    private func pairWeights(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
+                             _ terms: LSETerms, _ s: PairwiseLSEShape, shifts: [Float], g: UnsafeMutablePointer<Float>) {
+        let skip = s.excludeDiagonal && rowBase == columnBase
+        shifts.withUnsafeBufferPointer { shift in
+            let shift = UnsafeMutablePointer(mutating: shift.baseAddress!)
+            Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
+                let r0 = range.lowerBound
+                ldm_lse_pair_weights(block + r0 * columns, Int32(range.count), Int32(columns), Int32(columns), terms.a,
+                                     terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase },
+                                     shift + rowBase + r0, shift + columnBase, g + rowBase + r0, g + columnBase,
+                                     Int32(skip ? r0 : -1))
             }
         }
     }
@@ -132,16 +153,5 @@ extension CPUBackend {
     private func exactSelfSimilarity(_ block: UnsafeMutablePointer<Float>, _ n: Int, rowBase: Int, _ terms: LSETerms) {
         guard !terms.squaredNorms.isEmpty else { return }
         for r in 0..<n { block[r * n + r] = terms.squaredNorms[rowBase + r] }
-    }
-
-    /// block ← block + blockᵀ for a square block.
-    private func symmetrize(_ block: UnsafeMutablePointer<Float>, _ n: Int) {
-        for r in 0..<n {
-            for c in r..<n {
-                let sum = block[r * n + c] + block[c * n + r]
-                block[r * n + c] = sum
-                block[c * n + r] = sum
-            }
-        }
     }
 }

@@ -85,10 +85,12 @@ struct LSETests {
         expectClose(try cpu.download(dy), finiteDifferenceGradient(y64) { loss(x64, $0) }, tolerance: Tolerance.gradient, "d/dy \(s) on \(name)")
     }
 
-    /// One set on both sides (the same tensor): the CPU takes its symmetric path. Across the 1024-row tile edge,
-    /// both kernels, with and without the diagonal.
+    /// One set on both sides (the same tensor): the CPU takes its symmetric path. Across the 1024-row tile edge
+    /// and over three tiles (rows folded by columns from two earlier tiles), both kernels, with and without the
+    /// diagonal.
     @Test(arguments: TestBackends.all, [(1, PairwiseKernel.dot, false), (7, .squaredDistance, true), (513, .dot, true),
-                                (1100, .squaredDistance, false), (1100, .dot, false)])
+                                (1100, .squaredDistance, false), (1100, .dot, false), (2100, .squaredDistance, true),
+                                (2100, .dot, true)])
     func oneSetForwardMatchesTheReference(_ name: String, _ c: (Int, PairwiseKernel, Bool)) throws {
         let backend = try TestBackends.named(name)
         let (rows, kernel, leaveOneOut) = c
@@ -103,11 +105,11 @@ struct LSETests {
     }
 
     /// The one-set backward: against finite differences (small), and against the general path's dx + dy across
-    /// two 1024-row tiles.
+    /// two and three 1024-row tiles.
     @Test(arguments: TestBackends.all, [PairwiseKernel.dot, .squaredDistance])
     func oneSetBackwardMatches(_ name: String, _ kernel: PairwiseKernel) throws {
         let backend = try TestBackends.named(name)
-        for (rows, d) in [(6, 3), (1100, 4)] {
+        for (rows, d) in [(6, 3), (1100, 4), (2100, 3)] {
             let s = PairwiseLSEShape(rows: rows, columns: rows, dimension: d, kernel: kernel, scale: 0.8, excludeDiagonal: true)
             var generator = SeededGenerator(seed: UInt64(rows + d))
             let host = generator.floats(rows * d), hostG = generator.floats(rows)

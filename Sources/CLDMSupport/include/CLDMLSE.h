@@ -12,4 +12,18 @@ void ldm_lse_block(const float *s, int n, float a, const float *bias, int skip, 
 /// Returns Σ_j of the new s[j].
 float ldm_lse_weights(float *s, int n, float a, const float *bias, int skip, float shift, float g);
 
+/// Folds the columns of a rows × columns block (row stride `ld`) into running log-sum-exps, as ldm_lse_block folds
+/// the rows of its transpose: column c holds v[r] = a*s[r][c] + bias[r] (bias may be NULL); afterwards
+/// max[c] + log(sum[c]) = log Σ exp over every block so far. `scratch` holds 2 * columns floats. No column is
+/// skipped (a block of rows against themselves is folded by rows).
+void ldm_lse_columns(const float *s, int rows, int columns, int ld, float a, const float *bias, float *max, float *sum,
+                     float *scratch);
+
+/// Backward weights of a block and of its transpose together, in place (the one-set path's M = W_IJ + W_JIᵀ):
+/// s[r][c] <- row_g[r]*exp(a*s + column_bias[c] + row_shift[r]) + column_g[c]*exp(a*s + row_bias[r] + column_shift[c]),
+/// with 0 in column skip_offset + r of row r when skip_offset >= 0 (self-pairs left out). Biases may be NULL.
+void ldm_lse_pair_weights(float *s, int rows, int columns, int ld, float a, const float *row_bias,
+                          const float *column_bias, const float *row_shift, const float *column_shift, const float *row_g,
+                          const float *column_g, int skip_offset);
+
 #endif
