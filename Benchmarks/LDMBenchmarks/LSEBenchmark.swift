@@ -46,15 +46,17 @@ public enum LSEBenchmark {
             try cpu.pairwiseLSE(x, x, into: lse, s)
             try cpu.pairwiseLSESelfBackward(x, lse, g, dz: dz, s)
         }
-        // Counted as the general algorithm's work (forward one product per pair, backward recompute + two), so
-        // the rate compares across backends; the CPU's one-set path does about half of it.
-        let flops = 4 * s.pairFlops
+        // The rate is counted as the general algorithm's work (forward one product per pair, backward recompute +
+        // two), so it compares across backends; the share of the peak counts what the backend does: the CPU's
+        // one-set path visits each pair once (half the products, the diagonal tiles aside).
+        let flops = 4 * s.pairFlops, performed = cpu.info.kind == .cpu ? flops / 2 : flops
         let gflops = flops / timing.median / 1e9
         let growth = PeakMemory.residentBytes() - rssBefore
         return BenchmarkRow(kernel: "lse.forward+backward", backend: context.label, device: cpu.info.deviceName,
                             shape: s.description, secondsMedian: timing.median, secondsMin: timing.min,
                             secondsMax: timing.max, repeats: timing.samples.count, gflops: gflops, gbPerSecond: nil,
-                            peakGflops: context.peakGflops, shareOfPeak: context.peakGflops.map { gflops / $0 },
+                            peakGflops: context.peakGflops,
+                            shareOfPeak: context.peakGflops.map { performed / timing.median / 1e9 / $0 },
                             validationError: max(error, gradientError), peakMemoryGrowthBytes: growth)
     }
 
