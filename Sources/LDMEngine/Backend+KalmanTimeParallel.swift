@@ -18,7 +18,7 @@ extension Backend {
         case .on:
             guard groups == 1 else {
                 throw LDMError.invalidArgument("\(op): the time-parallel form needs covariances shared by the batch (one noise "
-                    + "group); these have \(groups) (per-sequence or per-step observation noise): use the sequential form")
+                    + "group); these have \(groups) groups (noise given per sequence or predicted per step): use the sequential form")
             }
             return true
         }

@@ -225,6 +225,19 @@ struct CLITests {
                               ("filtered_covs.npy", [2, 20, 2, 2]), ("innovation_covs.npy", [2, 20, 2, 2])] {
             #expect(try NumPyFile.read(lossOut + "/" + name).shape == shape, "\(name)")
         }
+        // --time-parallel on: the same log-likelihood and loss as the sequential form; refused with a per-step noise.
+        let filterArguments = ["kalman", "filter", "--z", path("z.npy"), "--F", path("F.npy"), "--H", path("H.npy"),
+                               "--Q", path("Q.npy"), "--R", path("R.npy"), "--json", "--time-parallel"]
+        let lossArguments = ["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--log-scale=-1", "--json", "--time-parallel"]
+        for arguments in [filterArguments, lossArguments] {
+            let values = try ["off", "on"].map { form -> Double in
+                let run = try Self.run(arguments + [form])
+                #expect(run.status == 0, "\(run.error)")
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+                return try #require((json["log_likelihood"] ?? json["loss"]) as? Double)
+            }
+            #expect(abs(values[0] - values[1]) <= 1e-5 * abs(values[0]), "\(arguments[1]): \(values)")
+        }
         let bad = try Self.run(["kalman", "filter", "--z", path("z.npy"), "--F", path("F.npy"), "--H", path("z.npy"),
                                 "--Q", path("Q.npy"), "--R", path("R.npy")])
         #expect(bad.status != 0)
@@ -248,6 +261,10 @@ struct CLITests {
                                      "--log-observation-noise", path("F.npy")])
         #expect(badNoise.status != 0)
         #expect(badNoise.error.contains("F.npy: the log observation noise must have z's shape"), "\(badNoise.error)")
+        let perStepNoise = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"),
+                                         "--log-observation-noise", path("noise.npy"), "--time-parallel", "on"])
+        #expect(perStepNoise.status != 0)
+        #expect(perStepNoise.error.contains("the time-parallel form needs covariances shared by the batch"), "\(perStepNoise.error)")
         // An output directory that is a file is refused by name, not with Foundation's error.
         let fileInTheWay = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--out", path("z.npy")])
         #expect(fileInTheWay.status != 0)
