@@ -8,7 +8,10 @@
 - Gaussian-kernel KDE entropy, B = 8192, d = 256: −mean_i logsumexp_{j≠i}(−c·‖z_i − z_j‖²) with c = 5/d, and its
   gradient; ldm: the squared-distance row of `ldm bench lse` (which times the same forward + backward).
 
-The values are compared before anything is timed (ldm's loss against JAX's). Usage:
+The values are compared before anything is timed (ldm's loss against JAX's). The last column is ldm's time over
+the matrix-product floor: the products the objective cannot avoid (the similarity of each unordered pair forward,
+its recomputation and two gradient products backward: 4·n²/2·d multiply-adds for n rows) at the 2048³ rate of
+`ldm bench matmul`, measured in the same script. Usage:
 python3 Benchmarks/peers/lse_jax.py [path/to/ldm] [--repeats 3] (pip install jax). Not run in CI.
 """
 import json
@@ -79,11 +82,17 @@ def main():
                                      capture_output=True, text=True).stdout)
     ldm_kde = next(row["seconds_median"] for row in rows if "squaredDistance" in row["shape"])
 
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
-    print("| objective (forward + backward) | ldm cpu s | JAX jit s | ratio |")
-    print("|---|---|---|---|")
-    print(f"| NT-Xent, B = {B}, d = {D}, τ = {TAU} | {ldm_seconds:.3f} | {jax_nt_xent:.3f} | {jax_nt_xent / ldm_seconds:.2f}x |")
-    print(f"| Gaussian KDE entropy, B = {B}, d = {D} | {ldm_kde:.3f} | {jax_kde:.3f} | {jax_kde / ldm_kde:.2f}x |")
+    matmul = json.loads(subprocess.run([ldm, "bench", "matmul", "--backend", "cpu", "--json"], check=True,
+                                       capture_output=True, text=True).stdout)
+    rate = next(row["gflops"] for row in matmul if row["shape"].startswith("2048x2048x2048")) * 1e9
+    floor = {n: 4 * n * n / 2 * D * 2 / rate for n in (2 * B, B)}
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs; matmul 2048³ {rate / 1e9:.1f} GFLOP/s")
+    print("| objective (forward + backward) | ldm cpu s | JAX jit s | ratio | ldm / matrix-product floor |")
+    print("|---|---|---|---|---|")
+    print(f"| NT-Xent, B = {B}, d = {D}, τ = {TAU} | {ldm_seconds:.3f} | {jax_nt_xent:.3f} | {jax_nt_xent / ldm_seconds:.2f}x "
+          f"| {ldm_seconds / floor[2 * B]:.2f} |")
+    print(f"| Gaussian KDE entropy, B = {B}, d = {D} | {ldm_kde:.3f} | {jax_kde:.3f} | {jax_kde / ldm_kde:.2f}x "
+          f"| {ldm_kde / floor[B]:.2f} |")
 
 
 if __name__ == "__main__":
