@@ -169,3 +169,54 @@ void ldm_lse_pair_weights(float *s, int rows, int columns, int ld, float a, cons
         }
     }
 }
+
+CLONES
+void ldm_lse_exp_sums(const float *s, int rows, int columns, int ld, float a, const float *row_bias,
+                      const float *column_bias, float shift, int skip_offset, float *row_sums, float *column_sums) {
+    for (int r = 0; r < rows; r++) {
+        const float *row = s + (long)r * ld, rb = row_bias ? row_bias[r] : 0.0f;
+        const int skip = skip_offset < 0 ? -1 : skip_offset + r;
+        vf lane_sum = (vf)0.0f;
+        int c = 0;
+        for (; c + LANES <= columns; c += LANES) {
+            const vf e = MASKED(VEXP(VALUES(row, c, a, column_bias) + rb - shift), c, skip, 0.0f);
+            lane_sum += e;
+            if (column_sums) {
+                vf t;
+                memcpy(&t, column_sums + c, sizeof t);
+                t += e;
+                memcpy(column_sums + c, &t, sizeof t);
+            }
+        }
+        float total = 0.0f;
+        for (int l = 0; l < LANES; l++) total += lane_sum[l];
+        for (; c < columns; c++) {
+            const float e = c == skip ? 0.0f : SEXP(a * row[c] + (column_bias ? column_bias[c] : 0.0f) + rb - shift);
+            total += e;
+            if (column_sums) column_sums[c] += e;
+        }
+        row_sums[r] += total;
+    }
+}
+
+CLONES
+void ldm_lse_pair_weights_shared(float *s, int rows, int columns, int ld, float a, const float *row_bias,
+                                 const float *column_bias, float shift, const float *row_factor,
+                                 const float *column_factor, int skip_offset) {
+    for (int r = 0; r < rows; r++) {
+        float *row = s + (long)r * ld;
+        const float rf = row_factor[r], rb = row_bias ? row_bias[r] : 0.0f;
+        const int skip = skip_offset < 0 ? -1 : skip_offset + r;
+        int c = 0;
+        for (; c + LANES <= columns; c += LANES) {
+            vf cf;
+            memcpy(&cf, column_factor + c, sizeof cf);
+            const vf w = MASKED(VEXP(VALUES(row, c, a, column_bias) + rb - shift) * (cf + rf), c, skip, 0.0f);
+            memcpy(row + c, &w, sizeof w);
+        }
+        for (; c < columns; c++) {
+            const float v = a * row[c] + (column_bias ? column_bias[c] : 0.0f) + rb - shift;
+            row[c] = c == skip ? 0.0f : SEXP(v) * (column_factor[c] + rf);
+        }
+    }
+}
