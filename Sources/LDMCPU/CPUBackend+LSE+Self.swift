@@ -13,42 +13,15 @@ import LDMEngine
 /// entry at once): `dz_I += a·M·Z_J`, `dz_J += a·Mᵀ·Z_I`, and for distances `dz_m −= a·(rowsum + colsum of the full
 /// W)_m·z_m`, gathered from M's row and column sums. One product per tile pair forward and three backward, against
 /// one and three per ordered tile in the general path: about half the work. Tiles are visited in order, so no
-/// gradient row has two writers. When the similarities are bounded (``sharedShift(_:_:)``), each pair is
-/// exponentiated once against a shift shared by all rows instead (`ldm_lse_exp_sums`, `ldm_lse_pair_weights_shared`).
+/// gradient row has two writers.
 extension CPUBackend {
     static let selfTile = 1024
-
-    /// The widest range of similarities the shared-shift form takes: every exp(v − shift) then lies in
-    /// [e^{−60}, 1], far from float32's underflow (e^{−87}), and each row's sum keeps its precision (its largest
-    /// term is at least e^{−60}).
-    static let sharedShiftRange: Float = 60
-
-    /// The shift of the shared-shift form (one exponential per pair, the same seen from either row) when the
-    /// similarities are bounded tightly enough (``sharedShiftRange``), nil otherwise: for dot products |a·s| ≤
-    /// |a|·max‖z‖² = R, so shift R and range 2R (unit rows at a ≤ 30: NT-Xent at τ ≥ 1/30); for the Gaussian kernel
-    /// −c‖z_i − z_j‖² ∈ [−4c·max‖z‖², 0], so shift 0 and range 4c·max‖z‖².
-    func sharedShift(_ z: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape) -> Float? {
-        guard s.rows > 0 else { return nil }
-        let largest = Self.rowSquaredNorms(z, rows: s.rows, dimension: s.dimension, threads: threads).max() ?? 0
-        let (shift, range): (Float, Float) = s.kernel == .dot ? (abs(s.scale) * largest, 2 * abs(s.scale) * largest)
-                                                              : (0, 4 * s.scale * largest)
-        return range.isFinite && range >= 0 && range <= Self.sharedShiftRange ? shift : nil
-    }
 
     /// Forward on one set; `lse` as for ``pairwiseLSE(_:_:into:_:)`` with x = y = z.
     func pairwiseLSESelf(_ z: UnsafeMutablePointer<Float>, into lse: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape)
         throws {
         let terms = LSETerms(s, z, z, threads: threads)
         let b = s.rows
-        if let shift = sharedShift(z, s) {
-            // One exponential per pair: each entry of a block adds to its row's sum and (off the diagonal) its column's.
-            var sums = [Float](repeating: 0, count: b)
-            try forEachUpperTile(z, s, terms, "pairwiseLSE") { block, i0, ti, j0, tj in
-                expSums(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shift: shift, into: &sums)
-            }
-            for i in 0..<b { lse[i] = shift + logf(sums[i]) }   // the row constants are inside the sums (row biases)
-            return
-        }
         var running = [(max: Float, sum: Float)](repeating: (-.infinity, 0), count: b)
         var maxima = [Float](repeating: -.infinity, count: b), sums = [Float](repeating: 0, count: b)
         try forEachUpperTile(z, s, terms, "pairwiseLSE") { block, i0, ti, j0, tj in
@@ -75,18 +48,10 @@ extension CPUBackend {
         guard d > 0 else { return }
         var totalWeight = [Float](repeating: 0, count: b)   // rowsum + colsum of the full W, per row
         let ones = [Float](repeating: 1, count: min(t, b))
-        // shift_m = row constant − lse_m, per row, for the weights of both directions; in the shared-shift form the
-        // weights are exp(v − shift)·(f_i + f_j) with f_m = g_m·exp(shift − lse_m).
+        // shift_m = row constant − lse_m, per row, for the weights of both directions.
         let shifts = (0..<b).map { terms.rowConstant($0) - pl[$0] }
-        let shared = sharedShift(pz, s)
-        let factors = shared.map { shift in (0..<b).map { pg[$0] * expf(shift - pl[$0]) } }
         try forEachUpperTile(pz, s, terms, op) { block, i0, ti, j0, tj in
-            if let shared, let factors {
-                sharedPairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shift: shared,
-                                  factors: factors)
-            } else {
-                pairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shifts: shifts, g: pg)
-            }
+            pairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shifts: shifts, g: pg)
             // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
             sgemm(transposeA: false, transposeB: false, m: ti, n: d, k: tj, alpha: terms.a,
                   block, lda: tj, pz + j0 * d, ldb: d, beta: 1, pd + i0 * d, ldc: d)
@@ -187,44 +152,6 @@ extension CPUBackend {
                                      terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase },
                                      shift + rowBase + r0, shift + columnBase, g + rowBase + r0, g + columnBase,
                                      Int32(skip ? r0 : -1))
-            }
-        }
-    }
-
-    /// Adds exp(a·s − shift) of every entry of a block to its row's sum and, off the diagonal, its column's; rows
-    /// split over the threads, each with its own column sums, added in order afterwards.
-    private func expSums(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                         _ terms: LSETerms, _ s: PairwiseLSEShape, shift: Float, into sums: inout [Float]) {
-        let diagonal = rowBase == columnBase, skip = s.excludeDiagonal && diagonal
-        let pieces = rows * columns < 1 << 16 ? 1 : min(threads, rows)
-        var partial = [Float](repeating: 0, count: diagonal ? 0 : pieces * columns)
-        sums.withUnsafeMutableBufferPointer { sums in
-            partial.withUnsafeMutableBufferPointer { partial in
-                // (An empty array's buffer may still have an address: a diagonal block passes no column sums.)
-                let (total, columnSums) = (sums.baseAddress!, diagonal ? nil : partial.baseAddress)
-                Parallel.run(pieces) { piece in
-                    let r0 = rows * piece / pieces, r1 = rows * (piece + 1) / pieces
-                    ldm_lse_exp_sums(block + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), terms.a,
-                                     terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase }, shift,
-                                     Int32(skip ? r0 : -1), total + rowBase + r0, columnSums.map { $0 + piece * columns })
-                }
-                guard let columnSums else { return }
-                for piece in 0..<pieces { for c in 0..<columns { total[columnBase + c] += columnSums[piece * columns + c] } }
-            }
-        }
-    }
-
-    /// M = W_IJ + W_JIᵀ in place in the shared-shift form, one exponential per entry; rows split over the threads.
-    private func sharedPairWeights(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                                   _ terms: LSETerms, _ s: PairwiseLSEShape, shift: Float, factors: [Float]) {
-        let skip = s.excludeDiagonal && rowBase == columnBase
-        factors.withUnsafeBufferPointer { factor in
-            let factor = factor.baseAddress!
-            Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
-                let r0 = range.lowerBound
-                ldm_lse_pair_weights_shared(block + r0 * columns, Int32(range.count), Int32(columns), Int32(columns), terms.a,
-                                            terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase }, shift,
-                                            factor + rowBase + r0, factor + columnBase, Int32(skip ? r0 : -1))
             }
         }
     }

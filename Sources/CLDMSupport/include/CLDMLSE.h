@@ -26,20 +26,4 @@ void ldm_lse_pair_weights(float *s, int rows, int columns, int ld, float a, cons
                           const float *column_bias, const float *row_shift, const float *column_shift, const float *row_g,
                           const float *column_g, int skip_offset);
 
-/// The one-set path's shared-shift form, for similarities v = a*s + column_bias[c] + row_bias[r] (biases may be NULL)
-/// bounded by shift - range <= v <= shift with a range small enough that exp(v - shift) neither underflows nor loses
-/// the sums (dot products of rows of bounded norm; Gaussian kernels of bounded rows, whose similarity -c*|x - y|^2
-/// is the same seen from either row): every entry of a rows × columns block (row stride `ld`) is exponentiated
-/// once, e = exp(v - shift), and added to its row's sum and, when column_sums is not NULL, to its column's; column
-/// skip_offset + r of row r is left out when skip_offset >= 0.
-void ldm_lse_exp_sums(const float *s, int rows, int columns, int ld, float a, const float *row_bias,
-                      const float *column_bias, float shift, int skip_offset, float *row_sums, float *column_sums);
-
-/// The backward of the shared-shift form, in place: s[r][c] <- exp(v - shift) * (row_factor[r] + column_factor[c])
-/// with factor_m = g_m * exp(shift - lse_m), which is W_IJ + W_JIᵀ with one exponential per entry; 0 in column
-/// skip_offset + r of row r when skip_offset >= 0.
-void ldm_lse_pair_weights_shared(float *s, int rows, int columns, int ld, float a, const float *row_bias,
-                                 const float *column_bias, float shift, const float *row_factor,
-                                 const float *column_factor, int skip_offset);
-
 #endif
