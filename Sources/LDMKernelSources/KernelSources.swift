@@ -12,18 +12,43 @@ public enum KernelSources {
     /// Family names of every embedded kernel file.
     public static var embeddedNames: [String] { EmbeddedKernels.sources.keys.sorted() }
 
-    /// The source of `family`, from `LDM_KERNEL_DIR` if set and the file exists there, else embedded.
-    /// Returns nil for an unknown family.
+    /// The source of `family`, from `LDM_KERNEL_DIR` if set and the file exists there, else embedded, with its
+    /// `#include "other.cl"` lines replaced by those files (the same way). Returns nil for an unknown family.
     public static func source(of family: String) -> String? {
-        if let directory = ProcessInfo.processInfo.environment[overrideVariable], !directory.isEmpty {
-            let path = URL(fileURLWithPath: directory).appendingPathComponent(family + ".cl").path
-            if let text = try? String(contentsOfFile: path, encoding: .utf8) { return text }
+        resolvingIncludes(family) { name in
+            if let directory = ProcessInfo.processInfo.environment[overrideVariable], !directory.isEmpty {
+                let path = URL(fileURLWithPath: directory).appendingPathComponent(name + ".cl").path
+                if let text = try? String(contentsOfFile: path, encoding: .utf8) { return text }
+            }
+            return EmbeddedKernels.sources[name]
         }
-        return EmbeddedKernels.sources[family]
     }
 
-    /// The embedded source of `family`, ignoring `LDM_KERNEL_DIR`.
+    /// The embedded source of `family` with its includes, ignoring `LDM_KERNEL_DIR`.
     public static func embeddedSource(of family: String) -> String? {
-        EmbeddedKernels.sources[family]
+        resolvingIncludes(family) { EmbeddedKernels.sources[$0] }
+    }
+
+    /// `family`'s text with each line `#include "name.cl"` replaced by `name`'s text, once per file (an included
+    /// file may include others; one already included is left out). The programs are built from strings, so the
+    /// OpenCL compiler never sees the directive. Nil when `family` or an included file is unknown.
+    private static func resolvingIncludes(_ family: String, _ text: (String) -> String?) -> String? {
+        var included: Set<String> = []
+        func expand(_ name: String) -> String? {
+            guard included.insert(name).inserted else { return "" }
+            guard let source = text(name) else { return nil }
+            var lines: [String] = []
+            for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed.hasPrefix("#include \""), trimmed.hasSuffix(".cl\"") {
+                    guard let inner = expand(String(trimmed.dropFirst("#include \"".count).dropLast(".cl\"".count))) else { return nil }
+                    lines.append(inner)
+                } else {
+                    lines.append(String(line))
+                }
+            }
+            return lines.joined(separator: "\n")
+        }
+        return expand(family)
     }
 }

@@ -25,17 +25,17 @@ extension OpenCLBackend {
         groups == 1 && n >= Self.kalmanRowsOrder && kalmanRows(n: n, m: m) > 0
     }
 
-    /// Every kalman kernel of a problem comes from one program built for its (n, m): the per-sequence kernels
-    /// size their private arrays by it, the rows kernels their local ones, the per-group ones take n and m as
-    /// arguments.
-    private func kalmanKernel(_ name: String, n: Int, m: Int) throws -> cl_kernel {
-        try kernel("kalman", name, options: "-DKF_WG=\(Self.kalmanGroup) -DKF_N=\(n) -DKF_M=\(m) -DKF_ROWS=\(max(1, kalmanRows(n: n, m: m)))")
+    /// Every kalman kernel of a problem comes from one program per file (kalman.cl, or kalman_rows.cl for the means
+    /// as products) built for its (n, m): the per-sequence kernels size their private arrays by it, the rows kernels
+    /// their local ones, the per-group ones take n and m as arguments.
+    private func kalmanKernel(_ name: String, n: Int, m: Int, file: String = "kalman") throws -> cl_kernel {
+        try kernel(file, name, options: "-DKF_WG=\(Self.kalmanGroup) -DKF_N=\(n) -DKF_M=\(m) -DKF_ROWS=\(max(1, kalmanRows(n: n, m: m)))")
     }
 
     /// The launch of a rows kernel over b sequences.
     private func kalmanRowsLaunch(_ name: String, n: Int, m: Int, batch b: Int, _ op: String, _ arguments: [KernelArgument]) throws {
         let rows = kalmanRows(n: n, m: m), items = rows * max(n, m)
-        try launch(try kalmanKernel(name, n: n, m: m), op, arguments, global: [(b + rows - 1) / rows * items], local: [items])
+        try launch(try kalmanKernel(name, n: n, m: m, file: "kalman_rows"), op, arguments, global: [(b + rows - 1) / rows * items], local: [items])
     }
 
     private func ints(_ values: Int..., op: String) throws -> [KernelArgument] {
@@ -71,7 +71,7 @@ extension OpenCLBackend {
         let (n, m, steps) = (tape.n, tape.m, tape.steps)
         if kalmanMeansAsProducts(groups: tape.groups, n: n, m: m) {
             let inverses = try makeTensor([steps, m, m])
-            try launch(try kalmanKernel("kalman_innovation_inverse", n: n, m: m), op,
+            try launch(try kalmanKernel("kalman_innovation_inverse", n: n, m: m, file: "kalman_rows"), op,
                        try ints(steps, op: op) + [.buffer(try mem(tape.factors, op)), .buffer(try mem(inverses, op))],
                        global: [steps * m], local: nil)
             var arguments = try ints(b, steps, op: op)
@@ -155,7 +155,7 @@ extension OpenCLBackend {
     public func uncheckedKalmanInnovationInverses(_ tape: KalmanCovarianceTape, into inverses: Tensor) throws {
         let op = "kalmanInnovationInverses"
         let count = tape.steps * tape.groups
-        try launch(try kalmanKernel("kalman_innovation_inverse", n: tape.n, m: tape.m), op,
+        try launch(try kalmanKernel("kalman_innovation_inverse", n: tape.n, m: tape.m, file: "kalman_rows"), op,
                    [.int(try requireInt32(count, op)), .buffer(try mem(tape.factors, op)), .buffer(try mem(inverses, op))],
                    global: [padded(count * tape.m, to: Self.elementwiseGroup)], local: [Self.elementwiseGroup])
     }
@@ -165,7 +165,7 @@ extension OpenCLBackend {
         let op = "kalmanLogLikelihood"
         let b = logLikelihood.count
         _ = try requireInt32(b * tape.steps * tape.m, op)
-        try launch(try kalmanKernel("kalman_log_likelihood", n: tape.n, m: tape.m), op,
+        try launch(try kalmanKernel("kalman_log_likelihood", n: tape.n, m: tape.m, file: "kalman_rows"), op,
                    try ints(b, tape.steps, op: op) + [innovations, whitened, tape.logDeterminants, logLikelihood].map { .buffer(try mem($0, op)) },
                    global: [padded(b, to: 64)], local: [64])
     }
