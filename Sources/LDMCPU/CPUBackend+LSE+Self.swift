@@ -51,7 +51,7 @@ extension CPUBackend {
         // shift_m = row constant − lse_m, per row, for the weights of both directions.
         let shifts = (0..<b).map { terms.rowConstant($0) - pl[$0] }
         try forEachUpperTile(pz, s, terms, op) { block, i0, ti, j0, tj in
-            pairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shifts: shifts, g: pg)
+            pairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shifts: shifts, lse: pl, g: pg)
             // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
             sgemm(transposeA: false, transposeB: false, m: ti, n: d, k: tj, alpha: terms.a,
                   block, lda: tj, pz + j0 * d, ldb: d, beta: 1, pd + i0 * d, ldc: d)
@@ -139,11 +139,34 @@ extension CPUBackend {
         }
     }
 
+    /// The widest spread of the log-sum-exps of a block's rows and columns for which ``pairWeights`` takes one
+    /// exponential per entry: with shift C the largest of them, every weight is exp(v − C)·g·e^{C − lse}, and a
+    /// weight that exp(v − C) rounds to its floor (e^{−87}) is below e^{−87 + spread} of its row's total.
+    static let sharedWeightSpread: Float = 20
+
     /// Turns a block of raw products into M = W_IJ + W_JIᵀ in place, w_ij = g_i·exp(s_ij + shift_i) (shift = row
-    /// constant − lse), the self-pairs of a diagonal block left out when asked; rows split over the threads.
+    /// constant − lse), the self-pairs of a diagonal block left out when asked; rows split over the threads. When
+    /// the block's log-sum-exps lie within ``sharedWeightSpread``, both directions share one exponential per entry:
+    /// M_ij = exp(v_ij − C)·(f_i + f_j), f_m = g_m·exp(C − lse_m) (the exponentials are what bound this pass).
     private func pairWeights(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                             _ terms: LSETerms, _ s: PairwiseLSEShape, shifts: [Float], g: UnsafeMutablePointer<Float>) {
+                             _ terms: LSETerms, _ s: PairwiseLSEShape, shifts: [Float], lse: UnsafeMutablePointer<Float>,
+                             g: UnsafeMutablePointer<Float>) {
         let skip = s.excludeDiagonal && rowBase == columnBase
+        let members = Array(rowBase..<(rowBase + rows)) + Array(columnBase..<(columnBase + columns))
+        let (low, high) = members.reduce((Float.infinity, -Float.infinity)) { (min($0.0, lse[$1]), max($0.1, lse[$1])) }
+        if high - low <= Self.sharedWeightSpread {
+            let factors = members.map { g[$0] * expf(high - lse[$0]) }
+            factors.withUnsafeBufferPointer { factor in
+                let factor = UnsafeMutablePointer(mutating: factor.baseAddress!)
+                Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
+                    let r0 = range.lowerBound
+                    ldm_lse_pair_weights_shared(block + r0 * columns, Int32(range.count), Int32(columns), Int32(columns),
+                                                terms.a, terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase },
+                                                high, factor + r0, factor + rows, Int32(skip ? r0 : -1))
+                }
+            }
+            return
+        }
         shifts.withUnsafeBufferPointer { shift in
             let shift = UnsafeMutablePointer(mutating: shift.baseAddress!)
             Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in

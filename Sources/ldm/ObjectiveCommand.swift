@@ -53,6 +53,8 @@ struct ObjectiveCommand: ParsableCommand {
     @Flag(help: "With the stop-gradient estimator, report stopgrad_knn_cosine: the cosine between the direction the stop-gradient adds on the target and the kNN entropy's gradient.")
     var stopgradDiagnostic = false
     @Flag(help: "Print JSON: loss, alignment, entropy, objective, backend, shape, seconds.") var json = false
+    @Option(help: "Evaluate this many times (1 to 1000) and report the median seconds (the first evaluation includes the backend's warm-up: kernel builds, first allocations).")
+    var repeats = 1
 
     enum VariantChoice: String, ExpressibleByArgument, CaseIterable { case ldm, mi }
 
@@ -83,6 +85,7 @@ struct ObjectiveCommand: ParsableCommand {
         if !(beta.isFinite && beta >= 1) { throw ValidationError("--beta must be at least 1 and finite, got \(beta)") }
         try Check.atLeast(k, 1, "--k")
         try Check.nonNegative(epsilon, "--epsilon")
+        guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be 1 to 1000, got \(repeats)") }
     }
 
     /// λ, μ, ν from --vicreg-weights, or nil when malformed.
@@ -139,12 +142,20 @@ struct ObjectiveCommand: ParsableCommand {
             }
             let engine = try backend.open()
             let objective = try objective(on: engine)
-            let start = DispatchTime.now().uptimeNanoseconds
-            let t1 = try engine.upload(values1, shape: shape1), t2 = try engine.upload(values2, shape: shape2)
-            let result = try objective.evaluate(t1, t2, on: engine)
-            let dz1 = try engine.download(result.dz1), dz2 = try engine.download(result.dz2)
-            let parameterGradients = try result.parameterGradients.map { ($0.0, try engine.download($0.1), $0.1.shape) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            // Each timed evaluation uploads the views and downloads every gradient, as a caller would.
+            var timings: [Double] = []
+            var evaluation: (ObjectiveResult, [Float], [Float], [(String, [Float], TensorShape)])?
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let t1 = try engine.upload(values1, shape: shape1), t2 = try engine.upload(values2, shape: shape2)
+                let result = try objective.evaluate(t1, t2, on: engine)
+                let dz1 = try engine.download(result.dz1), dz2 = try engine.download(result.dz2)
+                let parameterGradients = try result.parameterGradients.map { ($0.0, try engine.download($0.1), $0.1.shape) }
+                timings.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                evaluation = (result, dz1, dz2, parameterGradients)
+            }
+            guard let (result, dz1, dz2, parameterGradients) = evaluation else { return }
+            let seconds = timings.sorted()[timings.count / 2]
             let v = result.value
             // Nothing is printed or written unless every reported number is finite.
             let scalars = [("loss", v.loss), ("alignment", v.alignment), ("entropy", v.entropy)] + v.diagnostics.sorted { $0.key < $1.key }

@@ -112,28 +112,45 @@ struct DataParallelTests {
     }
 
     /// Five epochs (100 steps) of the two-view experiment on 2 ranks follow the one-process loss curve within
-    /// float rounding and end at its R² within 1e-4 (every evaluation also checks that both ranks hold the same
-    /// parameters); rank 0 alone writes the run's files; and from the trained checkpoint 2 ranks compute the next
-    /// step's loss and gradients as one process does.
+    /// float rounding and end at its R² (every evaluation also checks that both ranks hold the same parameters);
+    /// rank 0 alone writes the run's files; and from the trained checkpoint 2 ranks compute the next step's loss
+    /// and gradients as one process does (within 1e-6 and 1e-5).
+    ///
+    /// "Within float rounding" is measured, not guessed: a trajectory reproduces only to its own sensitivity, and
+    /// this one has two nearby paths that a rounding-level change chooses between (one process with its learning
+    /// rate scaled by 1 ± 2e-7 ends 5e-4 from the unscaled run at step 60, docs/parallel.md). So each logged loss
+    /// of the 2-rank run must lie within 1e-5 of one process's, or within twice the farther of those two perturbed
+    /// runs, and its R² within 1e-4 or twice theirs. A rank's dropped gradient (the classic all-gather bug) trains
+    /// another objective and is percents away by step 20, where the perturbed runs are 2e-6 away.
     @Test(.enabled(if: enabled, skipReason))
     func aTwoRankRunFollowsTheOneProcessCurve() throws {
         let (one, two) = (temporaryDirectory("parallel-one"), temporaryDirectory("parallel-two"))
-        defer { for d in [one, two] { try? FileManager.default.removeItem(atPath: d) } }
+        let perturbed = ["1.0000002", "0.9999998"].map { (scale: $0, directory: temporaryDirectory("parallel-lr-\($0)")) }
+        defer { for d in [one, two] + perturbed.map(\.directory) { try? FileManager.default.removeItem(atPath: d) } }
         let arguments = ["train", "two-view", "--epochs", "5", "--train-rows", "5120", "--test-rows", "1024", "--evaluate-every", "5", "--quiet"]
         let single = try CLITests.run(arguments + ["--out", one])
         try #require(single.status == 0, "\(single.error)")
+        for run in perturbed {
+            let result = try CLITests.run(arguments + ["--learning-rate-scale", run.scale, "--out", run.directory])
+            try #require(result.status == 0, "\(result.error)")
+        }
         let parallel = try Self.launch(2, arguments + ["--out", two])
         try #require(parallel.status == 0, "\(parallel.error)")
         #expect(parallel.output.split(separator: "\n").filter { $0.hasPrefix("two-view") }.count == 1, "one summary line, from rank 0")
         let (curve, distributed) = (try Self.losses(one), try Self.losses(two))
+        let sensitivity = try perturbed.map { try Self.losses($0.directory) }
         #expect(curve.count >= 5 && curve.keys.sorted() == distributed.keys.sorted())
         for (step, loss) in curve {
             let other = try #require(distributed[step])
-            #expect(abs(other - loss) <= 1e-5 * abs(loss), "step \(step): loss \(other) on 2 ranks, \(loss) on one")
+            let spread = try sensitivity.map { abs(try #require($0[step]) - loss) }.max() ?? 0
+            #expect(abs(other - loss) <= max(1e-5 * abs(loss), 2 * spread),
+                    "step \(step): loss \(other) on 2 ranks, \(loss) on one (perturbed one-process runs \(spread) away)")
         }
         let (a, b) = (try Self.summary(one), try Self.summary(two))
         let (r2, r2Parallel) = (try #require(a["r2"] as? Double), try #require(b["r2"] as? Double))
-        #expect(abs(r2 - r2Parallel) <= 1e-4, "R² \(r2Parallel) on 2 ranks, \(r2) on one")
+        let r2Spread = try perturbed.map { abs(try #require(try Self.summary($0.directory)["r2"] as? Double) - r2) }.max() ?? 0
+        #expect(abs(r2 - r2Parallel) <= max(1e-4, 2 * r2Spread),
+                "R² \(r2Parallel) on 2 ranks, \(r2) on one (perturbed one-process runs \(r2Spread) away)")
         #expect(b["ranks"] as? Int == 2)
         #expect((b["communication_seconds"] as? Double).map { $0 > 0 && $0 < (b["seconds"] as? Double ?? 0) } == true)
 

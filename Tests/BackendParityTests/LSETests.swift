@@ -105,14 +105,16 @@ struct LSETests {
     }
 
     /// The one-set backward: against finite differences (small), and against the general path's dx + dy across
-    /// two and three 1024-row tiles.
+    /// two and three 1024-row tiles. Without outliers every tile's log-sum-exps lie within
+    /// `CPUBackend.sharedWeightSpread` of each other (the CPU takes one exponential per pair); with outliers (×100)
+    /// they spread far wider (two exponentials per pair).
     @Test(arguments: TestBackends.all, [PairwiseKernel.dot, .squaredDistance])
     func oneSetBackwardMatches(_ name: String, _ kernel: PairwiseKernel) throws {
         let backend = try TestBackends.named(name)
-        for (rows, d) in [(6, 3), (1100, 4), (2100, 3)] {
+        for (rows, d, outliers) in [(6, 3, false), (1100, 4, false), (1100, 4, true), (2100, 3, false)] {
             let s = PairwiseLSEShape(rows: rows, columns: rows, dimension: d, kernel: kernel, scale: 0.8, excludeDiagonal: true)
             var generator = SeededGenerator(seed: UInt64(rows + d))
-            let host = generator.floats(rows * d), hostG = generator.floats(rows)
+            let host = generator.floats(rows * d, outliers: outliers), hostG = generator.floats(rows)
             let z = try backend.upload(host, shape: [rows, d]), g = try backend.upload(hostG, shape: [rows])
             let lse = try backend.makeTensor([rows]), dz = try backend.makeTensor([rows, d])
             try backend.pairwiseLSE(z, z, into: lse, s)

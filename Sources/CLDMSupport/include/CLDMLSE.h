@@ -26,4 +26,12 @@ void ldm_lse_pair_weights(float *s, int rows, int columns, int ld, float a, cons
                           const float *column_bias, const float *row_shift, const float *column_shift, const float *row_g,
                           const float *column_g, int skip_offset);
 
+/// ldm_lse_pair_weights with one exponential per entry, for blocks whose rows' and columns' log-sum-exps lie close
+/// together: s[r][c] <- exp(a*s + column_bias[c] + row_bias[r] - shift) * (row_factor[r] + column_factor[c]) with
+/// factor_m = g_m*exp(shift - lse_m), which equals the two-exponential form up to rounding; 0 in column
+/// skip_offset + r of row r when skip_offset >= 0. Biases may be NULL.
+void ldm_lse_pair_weights_shared(float *s, int rows, int columns, int ld, float a, const float *row_bias,
+                                 const float *column_bias, float shift, const float *row_factor,
+                                 const float *column_factor, int skip_offset);
+
 #endif
