@@ -16,6 +16,9 @@
 // Global sizes are padded to whole tiles; loads are guarded and every barrier is reached by the whole group.
 //
 // Tunables: TILE (default 16), LSE_KERNEL (0 dot, 1 squared distance), LSE_DCHUNKS (≥ ceil(d / TILE)).
+//
+// CPU devices (PoCL) run the register-blocked kernels at the end of this file instead: one work-item per block of
+// LSE_BR rows, 16-lane vectors across the columns (see "Register-blocked kernels").
 #ifndef TILE
 #define TILE 16
 #endif
@@ -172,4 +175,211 @@ void lse_backward_columns(const int rows, const int cols, const int d, const flo
     __local float Bs[TILE][TILE + 1];
     __local float Ws[TILE][TILE + 1];
     backward_pass(cols, rows, d, scale, excludeDiagonal, 0, Y, X, lse, g, dy, As, Bs, Ws);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Register-blocked kernels for CPU devices. Work-groups of one work-item; each owns LSE_BR rows ("own") and walks
+// the other operand in blocks of 32 rows. The products of a block are a small matrix product kept in registers,
+// LSE_BR × 32 as 2·LSE_BR 16-lane vectors: for each k, LSE_BR broadcasts of own[r][k] times two vector loads of the
+// other operand transposed and padded (Pt, d × padded, zeros past its rows), so the compiler's vectors run across
+// columns and no horizontal sums are needed. For the squared distance s = −c·(‖o‖² + ‖p‖² − 2⟨o, p⟩), with ‖p‖²
+// precomputed (zeros in the padding) and a row's distance to itself set to exactly 0 when both sides are one set.
+// The forward keeps a running (max, sum) per row and lane; the backward turns each block into weights in private
+// memory and accumulates LSE_BR gradient rows of LSE_DP floats (d rounded up to 32) from Pp, the other operand's
+// rows padded to LSE_DP columns. Launch: global [ceil(own / LSE_BR)], local [1]; the helpers below prepare Pt, ‖p‖²
+// and Pp. Tunables: LSE_BR (default 8), LSE_DP (d rounded up to 32).
+#ifndef LSE_BR
+#define LSE_BR 8
+#endif
+#ifndef LSE_DP
+#define LSE_DP 32
+#endif
+
+// Pt[k][c] = P[c][k] for c < count, 0 up to `padded`. Global [padded, d].
+__kernel void lse_transpose_pad(const int count, const int d, const int padded, __global const float *P,
+                                __global float *Pt) {
+    const int c = get_global_id(0), k = get_global_id(1);
+    if (c >= padded || k >= d) return;
+    Pt[(long)k * padded + c] = c < count ? P[(long)c * d + k] : 0.0f;
+}
+
+// norms[c] = ‖P[c]‖² for c < count, 0 up to `padded`; Pp[c] = P[c] padded with zeros to LSE_DP columns when
+// `writeRows` (Pp has `count` rows). Global [padded].
+__kernel void lse_prepare_rows(const int count, const int d, const int padded, const int writeRows,
+                               __global const float *P, __global float *norms, __global float *Pp) {
+    const int c = get_global_id(0);
+    if (c >= padded) return;
+    float total = 0.0f;
+    for (int k = 0; k < d && c < count; k++) {
+        const float v = P[(long)c * d + k];
+        total = fma(v, v, total);
+        if (writeRows) Pp[(long)c * LSE_DP + k] = v;
+    }
+    if (writeRows && c < count)
+        for (int k = d; k < LSE_DP; k++) Pp[(long)c * LSE_DP + k] = 0.0f;
+    norms[c] = total;
+}
+
+// acc[r][h] = ⟨own row o0 + r, other rows c0 + 16h .. c0 + 16h + 15⟩ (own rows past the end repeat the last).
+static void block_products(__global const float *O, const int ownCount, const int o0, __global const float *Pt,
+                           const int padded, const int c0, const int d, float16 acc[LSE_BR][2]) {
+    int base[LSE_BR];
+    for (int r = 0; r < LSE_BR; r++) {
+        base[r] = min(o0 + r, ownCount - 1) * d;
+        acc[r][0] = (float16)(0.0f);
+        acc[r][1] = (float16)(0.0f);
+    }
+    for (int k = 0; k < d; k++) {
+        const float16 p0 = vload16(0, Pt + (long)k * padded + c0), p1 = vload16(0, Pt + (long)k * padded + c0 + 16);
+        for (int r = 0; r < LSE_BR; r++) {
+            const float16 x = (float16)(O[base[r] + k]);
+            acc[r][0] = fma(x, p0, acc[r][0]);
+            acc[r][1] = fma(x, p1, acc[r][1]);
+        }
+    }
+}
+
+// ‖O[row]‖² for the squared distance (0 for the dot product, where it is not used).
+static float own_norm(__global const float *O, const int row, const int d) {
+#if LSE_KERNEL == 1
+    float total = 0.0f;
+    for (int k = 0; k < d; k++) total = fma(O[(long)row * d + k], O[(long)row * d + k], total);
+    return total;
+#else
+    return 0.0f;
+#endif
+}
+
+// The similarities of own row `row` against the 16 other rows from `column`, −INFINITY where left out (past the
+// end, or the row itself when excludeDiagonal); exactly 0 for the row itself when both sides are one set.
+static float16 block_similarities(const float16 products, const float ownNorm, __global const float *otherNorms,
+                                  const int row, const int column, const int otherCount, const float scale,
+                                  const int excludeDiagonal, const int sameSet) {
+    const int16 index = (int16)(column) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#if LSE_KERNEL == 0
+    float16 v = scale * products;
+#else
+    float16 v = -scale * (ownNorm + vload16(0, otherNorms + column) - 2.0f * products);
+    v = select(v, (float16)(0.0f), (index == (int16)(row)) & (int16)(sameSet ? -1 : 0));
+#endif
+    const int16 left = (index >= (int16)(otherCount)) | ((index == (int16)(row)) & (int16)(excludeDiagonal ? -1 : 0));
+    return select(v, (float16)(-INFINITY), left);
+}
+
+__kernel void lse_forward_blocked(const int rows, const int cols, const int d, const float scale,
+                                  const int excludeDiagonal, const int sameSet, const int padded,
+                                  __global const float *X, __global const float *Yt, __global const float *yNorms,
+                                  __global float *lse) {
+    const int r0 = get_global_id(0) * LSE_BR;
+    if (r0 >= rows) return;
+    float16 m[LSE_BR], s[LSE_BR];
+    float norms[LSE_BR];
+    for (int r = 0; r < LSE_BR; r++) {
+        m[r] = (float16)(-INFINITY);
+        s[r] = (float16)(0.0f);
+        norms[r] = own_norm(X, min(r0 + r, rows - 1), d);
+    }
+    float16 acc[LSE_BR][2];
+    for (int c0 = 0; c0 < cols; c0 += 32) {
+        block_products(X, rows, r0, Yt, padded, c0, d, acc);
+        for (int r = 0; r < LSE_BR; r++) {
+            const float16 v0 = block_similarities(acc[r][0], norms[r], yNorms, r0 + r, c0, cols, scale, excludeDiagonal, sameSet);
+            const float16 v1 = block_similarities(acc[r][1], norms[r], yNorms, r0 + r, c0 + 16, cols, scale, excludeDiagonal, sameSet);
+            const float16 top = fmax(m[r], fmax(v0, v1));
+            // Lanes that have seen nothing yet keep (−∞, 0): exp(−∞ − −∞) would be NaN.
+            const int16 empty = top == (float16)(-INFINITY);
+            const float16 total = s[r] * exp(m[r] - top) + exp(v0 - top) + exp(v1 - top);
+            s[r] = select(total, (float16)(0.0f), empty);
+            m[r] = top;
+        }
+    }
+    for (int r = 0; r < LSE_BR && r0 + r < rows; r++) {
+        float top = -INFINITY;
+        for (int l = 0; l < 16; l++) top = fmax(top, m[r][l]);
+        float total = 0.0f;
+        for (int l = 0; l < 16; l++)
+            if (m[r][l] > -INFINITY) total += s[r][l] * exp(m[r][l] - top);
+        lse[r0 + r] = top + log(total);
+    }
+}
+
+// One backward pass for LSE_BR own rows: grad[own] = a·Σ_other w·(p − [distance]·o), w = g·exp(s − lse) with g and
+// lse of the own row in the row pass (own = X) and of the other row in the column pass (own = Y, other = X).
+__kernel void lse_backward_blocked(const int ownCount, const int otherCount, const int d, const float scale,
+                                   const int excludeDiagonal, const int sameSet, const int rowPass, const int padded,
+                                   __global const float *O, __global const float *Pt, __global const float *otherNorms,
+                                   __global const float *Pp, __global const float *lse, __global const float *g,
+                                   __global float *grad) {
+    const int o0 = get_global_id(0) * LSE_BR;
+    if (o0 >= ownCount) return;
+    float gradient[LSE_BR][LSE_DP];
+    float norms[LSE_BR], ownLse[LSE_BR], ownG[LSE_BR];
+    float16 weightSums[LSE_BR];
+    for (int r = 0; r < LSE_BR; r++) {
+        const int row = min(o0 + r, ownCount - 1);
+        for (int k = 0; k < LSE_DP; k++) gradient[r][k] = 0.0f;
+        norms[r] = own_norm(O, row, d);
+        ownLse[r] = rowPass ? lse[row] : 0.0f;
+        ownG[r] = rowPass && o0 + r < ownCount ? g[row] : 0.0f;
+        weightSums[r] = (float16)(0.0f);
+    }
+    float16 acc[LSE_BR][2];
+    float weights[LSE_BR][32];
+    float otherLse[32], otherG[32];
+    for (int c0 = 0; c0 < otherCount; c0 += 32) {
+        const int count = min(32, otherCount - c0);
+        for (int c = 0; c < 32; c++) {
+            const int j = min(c0 + c, otherCount - 1);
+            otherLse[c] = rowPass ? 0.0f : lse[j];
+            otherG[c] = rowPass ? 0.0f : g[j];
+        }
+        block_products(O, ownCount, o0, Pt, padded, c0, d, acc);
+        for (int r = 0; r < LSE_BR; r++) {
+            for (int h = 0; h < 2; h++) {
+                const float16 v = block_similarities(acc[r][h], norms[r], otherNorms, o0 + r, c0 + 16 * h, otherCount, scale,
+                                                     excludeDiagonal, sameSet);
+                const float16 shift = rowPass ? (float16)(ownLse[r]) : vload16(0, otherLse + 16 * h);
+                const float16 factor = rowPass ? (float16)(ownG[r]) : vload16(0, otherG + 16 * h);
+                // Left-out lanes weigh 0 (also when lse is −∞ itself); rows past the end are never written.
+                const float16 w = select(factor * exp(v - shift), (float16)(0.0f), v == (float16)(-INFINITY));
+                vstore16(w, 0, &weights[r][16 * h]);
+                weightSums[r] += w;
+            }
+        }
+        for (int k0 = 0; k0 < LSE_DP; k0 += 32) {
+            float16 part[LSE_BR][2];
+            for (int r = 0; r < LSE_BR; r++) {
+                part[r][0] = vload16(0, &gradient[r][k0]);
+                part[r][1] = vload16(0, &gradient[r][k0 + 16]);
+            }
+            for (int c = 0; c < count; c++) {
+                const float16 p0 = vload16(0, Pp + (long)(c0 + c) * LSE_DP + k0);
+                const float16 p1 = vload16(0, Pp + (long)(c0 + c) * LSE_DP + k0 + 16);
+                for (int r = 0; r < LSE_BR; r++) {
+                    part[r][0] = fma((float16)(weights[r][c]), p0, part[r][0]);
+                    part[r][1] = fma((float16)(weights[r][c]), p1, part[r][1]);
+                }
+            }
+            for (int r = 0; r < LSE_BR; r++) {
+                vstore16(part[r][0], 0, &gradient[r][k0]);
+                vstore16(part[r][1], 0, &gradient[r][k0 + 16]);
+            }
+        }
+    }
+#if LSE_KERNEL == 0
+    const float a = scale;
+#else
+    const float a = 2.0f * scale;
+#endif
+    for (int r = 0; r < LSE_BR && o0 + r < ownCount; r++) {
+        float totalWeight = 0.0f;
+        for (int l = 0; l < 16; l++) totalWeight += weightSums[r][l];
+        for (int k = 0; k < d; k++) {
+#if LSE_KERNEL == 0
+            grad[(long)(o0 + r) * d + k] = a * gradient[r][k];
+#else
+            grad[(long)(o0 + r) * d + k] = a * (gradient[r][k] - totalWeight * O[(long)(o0 + r) * d + k]);
+#endif
+        }
+    }
 }

@@ -23,10 +23,20 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         case kernel
     }
 
+    /// Which kernels of `Kernels/lse.cl` run the fused pairwise log-sum-exp.
+    public enum LSEKernels: String, Sendable, CaseIterable {
+        /// TILE × TILE work-groups staging tiles in local memory (the default on GPUs).
+        case tiled
+        /// One work-item per block of rows, products in 16-lane registers (the default on CPU devices).
+        case blocked
+    }
+
     public let info: BackendInfo
     public let device: OpenCLDeviceRecord
     /// The `matmul` implementation; `LDM_MATMUL=kernel` selects `Kernels/matmul.cl` by default.
     public let matmulEngine: MatmulEngine
+    /// The log-sum-exp kernels; `LDM_LSE=tiled|blocked` overrides the device type's default.
+    public let lseKernels: LSEKernels
 
     let context: cl_context
     let queue: cl_command_queue
@@ -40,12 +50,15 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     var allocatedBytes = 0
 
     /// Opens `device` (an index from `ldm devices`), else `LDM_OPENCL_DEVICE`, else the first GPU, else 0.
-    public init(device index: Int? = nil, matmul: MatmulEngine? = nil, poolBytes: Int? = nil) throws {
+    /// `lse` picks the log-sum-exp kernels (default: `LDM_LSE`, else blocked on CPU devices and tiled elsewhere).
+    public init(device index: Int? = nil, matmul: MatmulEngine? = nil, lse: LSEKernels? = nil, poolBytes: Int? = nil) throws {
         let record = try OpenCLDevices.choose(index)
         device = record
         info = record.info
-        let environmentEngine = ProcessInfo.processInfo.environment["LDM_MATMUL"].flatMap(MatmulEngine.init)
-        matmulEngine = matmul ?? environmentEngine ?? .clblast
+        let environment = ProcessInfo.processInfo.environment
+        matmulEngine = matmul ?? environment["LDM_MATMUL"].flatMap(MatmulEngine.init) ?? .clblast
+        lseKernels = lse ?? environment["LDM_LSE"].flatMap(LSEKernels.init)
+            ?? (record.info.details["type"] == "CPU" ? .blocked : .tiled)
         pool = BufferPool(capacityBytes: poolBytes ?? record.globalMemoryBytes / 4)
 
         var status: cl_int = CL_SUCCESS

@@ -20,7 +20,7 @@ struct LSETests {
         PairwiseLSEShape(rows: 300, columns: 2100, dimension: 3, kernel: .squaredDistance, scale: 0.5, excludeDiagonal: true),
     ]
 
-    @Test(arguments: TestBackends.all, shapes)
+    @Test(arguments: TestBackends.withTiledLSE, shapes)
     func forwardMatchesTheReference(_ name: String, _ s: PairwiseLSEShape) throws {
         let cpu = try TestBackends.named(name)
         var generator = SeededGenerator(seed: UInt64(s.rows * 31 + s.columns))
@@ -36,7 +36,7 @@ struct LSETests {
     }
 
     /// L = Σ_i g_i·lse_i; dx and dy against central finite differences in Double.
-    @Test(arguments: TestBackends.all, [(PairwiseKernel.dot, false), (.dot, true), (.squaredDistance, false), (.squaredDistance, true)])
+    @Test(arguments: TestBackends.withTiledLSE, [(PairwiseKernel.dot, false), (.dot, true), (.squaredDistance, false), (.squaredDistance, true)])
     func gradientsMatchFiniteDifferences(_ name: String, _ variant: (PairwiseKernel, Bool)) throws {
         let (kernel, sameSet) = variant
         let cpu = try TestBackends.named(name)
@@ -67,7 +67,7 @@ struct LSETests {
 
     /// Rows that are the first of the columns, each leaving out its own column (a data-parallel rank's share of the
     /// KDE entropy): dx and dy against central differences, x and y varied independently.
-    @Test(arguments: TestBackends.all, [PairwiseKernel.dot, .squaredDistance])
+    @Test(arguments: TestBackends.withTiledLSE, [PairwiseKernel.dot, .squaredDistance])
     func aRectangularBlockLeavesOutItsDiagonal(_ name: String, _ kernel: PairwiseKernel) throws {
         let cpu = try TestBackends.named(name)
         let s = PairwiseLSEShape(rows: 3, columns: 7, dimension: 2, kernel: kernel, scale: 0.9, excludeDiagonal: true)
@@ -88,7 +88,7 @@ struct LSETests {
     /// One set on both sides (the same tensor): the CPU takes its symmetric path. Across the 1024-row tile edge
     /// and over three tiles (rows folded by columns from two earlier tiles), both kernels, with and without the
     /// diagonal.
-    @Test(arguments: TestBackends.all, [(1, PairwiseKernel.dot, false), (7, .squaredDistance, true), (513, .dot, true),
+    @Test(arguments: TestBackends.withTiledLSE, [(1, PairwiseKernel.dot, false), (7, .squaredDistance, true), (513, .dot, true),
                                 (1100, .squaredDistance, false), (1100, .dot, false), (2100, .squaredDistance, true),
                                 (2100, .dot, true)])
     func oneSetForwardMatchesTheReference(_ name: String, _ c: (Int, PairwiseKernel, Bool)) throws {
@@ -108,7 +108,7 @@ struct LSETests {
     /// two and three 1024-row tiles. Without outliers every tile's log-sum-exps lie within
     /// `CPUBackend.sharedWeightSpread` of each other (the CPU takes one exponential per pair); with outliers (×100)
     /// they spread far wider (two exponentials per pair).
-    @Test(arguments: TestBackends.all, [PairwiseKernel.dot, .squaredDistance])
+    @Test(arguments: TestBackends.withTiledLSE, [PairwiseKernel.dot, .squaredDistance])
     func oneSetBackwardMatches(_ name: String, _ kernel: PairwiseKernel) throws {
         let backend = try TestBackends.named(name)
         for (rows, d, outliers) in [(6, 3, false), (1100, 4, false), (1100, 4, true), (2100, 3, false)] {
@@ -137,7 +137,7 @@ struct LSETests {
 
     /// κ = 200 (τ = 0.005), d = 256, B = 4096 on unit rows: exp(200) overflows float32, so only a running
     /// maximum keeps this finite. Checked on every row for finiteness and on 64 sampled rows against Double.
-    @Test(arguments: TestBackends.all)
+    @Test(arguments: TestBackends.withTiledLSE)
     func staysFiniteAtKappa200(_ name: String) throws {
         let cpu = try TestBackends.named(name)
         let (rows, d) = (4096, 256)
@@ -158,7 +158,7 @@ struct LSETests {
         expectClose(sampled.map { got[$0] }, expected, tolerance: Tolerance.float32, "κ = 200 rows")
     }
 
-    @Test(arguments: TestBackends.all)
+    @Test(arguments: TestBackends.withTiledLSE)
     func refusesBadScalesAndShapes(_ name: String) throws {
         let cpu = try TestBackends.named(name)
         let x = try cpu.makeTensor([4, 2]), lse = try cpu.makeTensor([4])

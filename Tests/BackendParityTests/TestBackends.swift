@@ -16,6 +16,9 @@ enum TestBackends {
     static let openCL = Result { try OpenCLBackend(matmul: .clblast) }
     /// A second OpenCL backend whose matmul runs Kernels/matmul.cl instead of CLBlast.
     static let openCLKernelMatmul = Result { try OpenCLBackend(matmul: .kernel) }
+    /// An OpenCL backend on the work-group-tiled log-sum-exp kernels, whichever the device would pick (PoCL, a
+    /// CPU device, picks the register-blocked ones).
+    static let openCLTiledLSE = Result { try OpenCLBackend(matmul: .clblast, lse: .tiled) }
 
     /// Backends by the names the parameterised tests use.
     static func named(_ name: String) throws -> any Backend {
@@ -23,6 +26,7 @@ enum TestBackends {
         case "cpu": return try cpu.get()
         case "opencl": return try openCL.get()
         case "opencl-kernel": return try openCLKernelMatmul.get()
+        case "opencl-tiled-lse": return try openCLTiledLSE.get()
         default: throw LDMError.invalidArgument("unknown test backend \(name)")
         }
     }
@@ -32,5 +36,7 @@ enum TestBackends {
     static var all: [String] { ["cpu"] + (openCLEnabled ? ["opencl"] : []) }
     /// `all`, plus the OpenCL backend whose matmul is Kernels/matmul.cl rather than CLBlast.
     static var withKernelMatmul: [String] { all + (openCLEnabled ? ["opencl-kernel"] : []) }
+    /// `all`, plus the OpenCL backend on the tiled log-sum-exp kernels (so both of lse.cl's forms run on any device).
+    static var withTiledLSE: [String] { all + (openCLEnabled ? ["opencl-tiled-lse"] : []) }
     static let skipReason: Comment = "no OpenCL device (install pocl-opencl-icd; with CI=true this is a failure)"
 }
