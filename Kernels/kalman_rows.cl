@@ -9,21 +9,23 @@
 // Layouts and tunables as in kalman.cl.
 #include "kalman_common.cl"
 
-// The log-likelihood of each sequence of one noise group from its innovations e_t and whitened innovations
-// r_t = S_t⁻¹e_t, both step-major [T, B, KF_M] (the time-parallel means): −½·Σ_t (e_t·r_t + log det S_t + m·log 2π),
-// summed with compensation. One work-item per sequence.
-__kernel void kalman_log_likelihood(const int B, const int T, __global const float *innovations,
+// The log-likelihood of each sequence from its innovations e_t and whitened innovations r_t = S_t⁻¹e_t, both
+// step-major [T, B, KF_M] (the time-parallel means): −½·Σ_t (e_t·r_t + log det S_t + m·log 2π), log det S_t of the
+// sequence's noise group (logDets [T, G], sequence q in group q / (B/G)), summed with compensation. One work-item
+// per sequence.
+__kernel void kalman_log_likelihood(const int B, const int T, const int G, __global const float *innovations,
                                     __global const float *whitened, __global const float *logDets,
                                     __global float *logLikelihood) {
     const int q = get_global_id(0);
     if (q >= B) return;
+    const int group = q / (B / G);
     const float logTwoPi = 1.8378770664093453f;
     float total = 0.0f, compensation = 0.0f;
     for (int t = 0; t < T; t++) {
         const long slot = ((long)t * B + q) * KF_M;
         float quadratic = 0.0f;
         for (int i = 0; i < KF_M; i++) quadratic += innovations[slot + i] * whitened[slot + i];
-        kf_accumulate(&total, &compensation, -0.5f * (quadratic + logDets[t] + (float)KF_M * logTwoPi));
+        kf_accumulate(&total, &compensation, -0.5f * (quadratic + logDets[(long)t * G + group] + (float)KF_M * logTwoPi));
     }
     logLikelihood[q] = total;
 }

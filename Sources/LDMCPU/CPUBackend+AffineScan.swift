@@ -1,7 +1,8 @@
 import CBLAS
 import LDMEngine
 
-/// affine_scan (CPU twin of Kernels/affine_scan.cl): `x_t = A_t·x_{t−1} + u_t` over `[T, B, n]` rows.
+/// affine_scan (CPU twin of Kernels/affine_scan.cl): `x_t = A_t·x_{t−1} + u_t` over `[T, B, n]` rows, the rows
+/// in groups that share each step's matrix.
 ///
 /// With one chunk (the default here) the rows are split over the threads and each thread runs the sequential
 /// recursion on its rows: no work is added. With several chunks the steps are split instead (the two-level scan
@@ -16,77 +17,106 @@ extension CPUBackend {
         let op = "affineScan \(s)"
         let pu = try floats(u, op), pa = try floats(transitions, op), px = try floats(x, op)
         let p0 = try initial.map { try floats($0, op) }
-        let (steps, b, n) = (s.steps, s.batch, s.n)
+        let (steps, b, n, groups, perGroup) = (s.steps, s.batch, s.n, s.groups, s.rowsPerGroup)
         let (length, count) = s.chunking(s.chunks > 0 ? s.chunks : 1)
         let step = { (tau: Int) in s.reverse ? steps - 1 - tau : tau }
+        let rows = ScanRows(transitions: pa, groups: groups, perGroup: perGroup, n: n, step: step, transposed: s.transposed)
         if count == 1 {
             let rowChunks = max(1, min(threads, b / 4))
             Parallel.run(rowChunks) { chunk in
-                let rows = (b * chunk / rowChunks)..<(b * (chunk + 1) / rowChunks)
-                Self.scanRows(u: pu, transitions: pa, start: p0.map { $0 + rows.lowerBound * n }, states: px, rows: rows,
-                              batch: b, n: n, taus: 0..<steps, step: step, transposed: s.transposed)
+                let range = (b * chunk / rowChunks)..<(b * (chunk + 1) / rowChunks)
+                rows.scan(u: pu, start: p0.map { $0 + range.lowerBound * n }, states: px, rows: range, batch: b, taus: 0..<steps)
             }
             return
         }
-        // Π_t stored transposed, its rows the unit vectors' states: [T, n, n] (the first chunk's steps unused).
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: steps * n * n)
+        // Π_t of each group stored transposed, its rows the unit vectors' states: [T, G, n, n] (the first chunk's
+        // steps unused), scanned as G·n rows of n per step, each group's n rows from the identity.
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: steps * groups * n * n)
         let carries = UnsafeMutablePointer<Float>.allocate(capacity: count * b * n)
-        let identity = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-        defer { products.deallocate(); carries.deallocate(); identity.deallocate() }
-        for e in 0..<(n * n) { identity[e] = e / n == e % n ? 1 : 0 }
+        let identities = UnsafeMutablePointer<Float>.allocate(capacity: groups * n * n)
+        defer { products.deallocate(); carries.deallocate(); identities.deallocate() }
+        for e in 0..<(groups * n * n) { identities[e] = (e / n) % n == e % n ? 1 : 0 }
+        let unitRows = ScanRows(transitions: pa, groups: groups, perGroup: n, n: n, step: step, transposed: s.transposed)
         Parallel.run(count) { k in
             let taus = (k * length)..<min(steps, (k + 1) * length)
-            Self.scanRows(u: pu, transitions: pa, start: k == 0 ? p0 : nil, states: px, rows: 0..<b, batch: b, n: n,
-                          taus: taus, step: step, transposed: s.transposed)
+            rows.scan(u: pu, start: k == 0 ? p0 : nil, states: px, rows: 0..<b, batch: b, taus: taus)
             if k > 0 {
-                Self.scanRows(u: nil, transitions: pa, start: identity, states: products, rows: 0..<n, batch: n, n: n,
-                              taus: taus, step: step, transposed: s.transposed)
+                unitRows.scan(u: nil, start: identities, states: products, rows: 0..<(groups * n), batch: groups * n, taus: taus)
             }
         }
         // carry_1 = x at the first chunk's end (final); carry_k = local x + carry_{k−1}·Π at chunk k−1's end.
         for k in 1..<count {
             let last = step(k * length - 1), carry = carries + k * b * n
             carry.update(from: px + last * b * n, count: b * n)
-            if k > 1 { Self.addProduct(carries + (k - 1) * b * n, products + last * n * n, into: carry, rows: b, n: n) }
+            if k > 1 {
+                for g in 0..<groups {
+                    Self.addProduct(carries + (k - 1) * b * n + g * perGroup * n, products + (last * groups + g) * n * n,
+                                    into: carry + g * perGroup * n, rows: perGroup, n: n)
+                }
+            }
         }
         Parallel.forChunks(steps - length, threads: threads, costPerItem: b * n * n) { range in
             for tau in (range.lowerBound + length)..<(range.upperBound + length) {
                 let t = step(tau)
-                Self.addProduct(carries + (tau / length) * b * n, products + t * n * n, into: px + t * b * n, rows: b, n: n)
+                for g in 0..<groups {
+                    Self.addProduct(carries + (tau / length) * b * n + g * perGroup * n, products + (t * groups + g) * n * n,
+                                    into: px + (t * b + g * perGroup) * n, rows: perGroup, n: n)
+                }
             }
         }
     }
 
-    /// The sequential recursion for `rows` of a `[T, batch, n]` state tensor over the steps `taus` (in scan order),
-    /// from `start` (`[rows, n]`, zero when nil) and inputs u (zero when nil).
-    static func scanRows(u: UnsafeMutablePointer<Float>?, transitions a: UnsafeMutablePointer<Float>,
-                         start: UnsafeMutablePointer<Float>?, states x: UnsafeMutablePointer<Float>, rows: Range<Int>,
-                         batch b: Int, n: Int, taus: Range<Int>, step: (Int) -> Int, transposed: Bool) {
-        guard !rows.isEmpty else { return }
-        let r0 = rows.lowerBound, count = rows.count
-        var previous: UnsafeMutablePointer<Float>? = start
-        for tau in taus {
-            let t = step(tau), out = x + (t * b + r0) * n, at = a + t * n * n
-            if let u { out.update(from: u + (t * b + r0) * n, count: count * n) } else { out.update(repeating: 0, count: count * n) }
-            if let previous {
-                // row form: x_t = x_{t−1}·A_tᵀ (or ·A_t when transposed) + u_t
-                if n >= 16 {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed ? CblasNoTrans : CblasTrans, Int32(count), Int32(n),
-                                Int32(n), 1, previous, Int32(n), at, Int32(n), 1, out, Int32(n))
-                } else if transposed {
-                    addProduct(previous, at, into: out, rows: count, n: n)
-                } else {
-                    for r in 0..<count {
-                        let p = previous + r * n, o = out + r * n
-                        for i in 0..<n {
-                            var v = o[i]
-                            for j in 0..<n { v += at[i * n + j] * p[j] }
-                            o[i] = v
-                        }
+    /// The sequential recursion over rows whose step matrices come in groups: `transitions` is `[T, groups, n, n]`
+    /// and row q uses group q / perGroup.
+    struct ScanRows {
+        let transitions: UnsafeMutablePointer<Float>
+        let groups: Int, perGroup: Int, n: Int
+        let step: (Int) -> Int
+        let transposed: Bool
+
+        /// `rows` of a `[T, batch, n]` state tensor over the steps `taus` (in scan order), from `start` (`[rows, n]`,
+        /// zero when nil) and inputs u (zero when nil).
+        func scan(u: UnsafeMutablePointer<Float>?, start: UnsafeMutablePointer<Float>?, states x: UnsafeMutablePointer<Float>,
+                  rows: Range<Int>, batch b: Int, taus: Range<Int>) {
+            guard !rows.isEmpty else { return }
+            let r0 = rows.lowerBound, count = rows.count
+            var previous: UnsafeMutablePointer<Float>? = start
+            for tau in taus {
+                let t = step(tau), out = x + (t * b + r0) * n
+                if let u { out.update(from: u + (t * b + r0) * n, count: count * n) } else { out.update(repeating: 0, count: count * n) }
+                if let previous {
+                    // The rows of one group at a time share A_t.
+                    var first = r0
+                    while first < rows.upperBound {
+                        let group = first / perGroup, end = min(rows.upperBound, (group + 1) * perGroup)
+                        CPUBackend.addTransitionProduct(previous + (first - r0) * n, transitions + (t * groups + group) * n * n,
+                                                        into: out + (first - r0) * n, rows: end - first, n: n,
+                                                        transposed: transposed)
+                        first = end
                     }
                 }
+                previous = out
             }
-            previous = out
+        }
+    }
+
+    /// The row form of one step, `out += x·A_tᵀ` (or `x·A_t` when transposed), for `rows` rows of n.
+    static func addTransitionProduct(_ x: UnsafeMutablePointer<Float>, _ at: UnsafeMutablePointer<Float>,
+                                     into out: UnsafeMutablePointer<Float>, rows: Int, n: Int, transposed: Bool) {
+        if n >= 16 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed ? CblasNoTrans : CblasTrans, Int32(rows), Int32(n),
+                        Int32(n), 1, x, Int32(n), at, Int32(n), 1, out, Int32(n))
+        } else if transposed {
+            addProduct(x, at, into: out, rows: rows, n: n)
+        } else {
+            for r in 0..<rows {
+                let p = x + r * n, o = out + r * n
+                for i in 0..<n {
+                    var v = o[i]
+                    for j in 0..<n { v += at[i * n + j] * p[j] }
+                    o[i] = v
+                }
+            }
         }
     }
 

@@ -170,11 +170,14 @@ extension CPUBackend {
         let op = "kalmanLogLikelihood"
         let (e, r, logDets, out) = (try floats(innovations, op), try floats(whitened, op), try floats(tape.logDeterminants, op),
                                     try floats(logLikelihood, op))
-        let (b, steps, m) = (logLikelihood.count, tape.steps, tape.m)
-        var constant = 0.0
-        for t in 0..<steps { constant += -0.5 * (Double(logDets[t]) + Double(m) * Foundation.log(2 * Double.pi)) }
+        let (b, steps, m, g) = (logLikelihood.count, tape.steps, tape.m, tape.groups)
+        var constants = [Double](repeating: 0, count: g)   // −½·Σ_t (log det S_t + m·log 2π) per noise group
+        for t in 0..<steps {
+            for group in 0..<g { constants[group] += -0.5 * (Double(logDets[t * g + group]) + Double(m) * Foundation.log(2 * Double.pi)) }
+        }
         Parallel.forChunks(b, threads: threads, costPerItem: steps * m) { sequences in
             for q in sequences {
+                let constant = constants[q / (b / g)]
                 var quadratic = 0.0
                 for t in 0..<steps {
                     let slot = (t * b + q) * m

@@ -352,7 +352,7 @@ extension Backend {
         try KalmanChecks.meanSmoother(means, smoother, groups: groups, smoothedMeans)
         if try timeParallelForm(timeParallel, "kalmanMeanSmoother", groups: groups, batch: means.batch, steps: means.steps,
                                 n: means.n) {
-            try kalmanMeanSmootherTimeParallel(means, smoother, into: smoothedMeans)
+            try kalmanMeanSmootherTimeParallel(means, smoother, groups: groups, into: smoothedMeans)
         } else {
             try uncheckedKalmanMeanSmoother(means, smoother, groups: groups, into: smoothedMeans)
         }
@@ -386,14 +386,15 @@ extension Backend {
     }
 
     /// Each sequence's log-likelihood −½·Σ_t (e_t·r_t + log det S_t + m·log 2π) from step-major innovations e and
-    /// whitened innovations r = S⁻¹e ([T, B, m]) for one noise group, summed over time in higher precision.
+    /// whitened innovations r = S⁻¹e ([T, B, m]), sequence q on noise group q / (B / G), summed over time in higher
+    /// precision.
     public func kalmanLogLikelihood(_ innovations: Tensor, whitened: Tensor, _ covariances: KalmanCovarianceTape,
                                     into logLikelihood: Tensor) throws {
         let op = "kalmanLogLikelihood"
-        guard covariances.groups == 1 else {
-            throw LDMError.shapeMismatch(operation: op, detail: "needs one noise group, the tape has \(covariances.groups)")
-        }
         let b = logLikelihood.count
+        guard b % covariances.groups == 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "\(b) sequences do not split into \(covariances.groups) noise groups")
+        }
         let (rows, overflow) = b.multipliedReportingOverflow(by: covariances.steps * covariances.m)
         guard !overflow else { throw LDMError.shapeMismatch(operation: op, detail: "the sizes overflow") }
         try KernelChecks.count(op, "innovations", innovations, rows)

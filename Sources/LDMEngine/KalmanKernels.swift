@@ -214,12 +214,12 @@ public struct KalmanLDMReverseSums {
 }
 
 /// Which form the Kalman means take (`--time-parallel`): the sequential recursion over time (each backend's
-/// per-sequence or per-step-product kernels), or the time-parallel form that needs shared covariances (one noise
-/// group): the affine recursion as an ``Backend/affineScan(_:transitions:initial:into:_:)`` split over time and
-/// the rest as products over all steps at once.
+/// per-sequence or per-step-product kernels), or the time-parallel form: the affine recursion as an
+/// ``Backend/affineScan(_:transitions:initial:into:_:)`` split over time, its rows in the noise groups, and the
+/// rest as products over all steps at once. The covariances are the same sequential recursion in both.
 public enum KalmanTimeParallel: String, Sendable, CaseIterable {
-    /// The backend's measured choice (``Backend/kalmanTimeParallelPreferred(batch:steps:n:)``), and the sequential
-    /// form whenever the covariances are per sequence.
+    /// The backend's measured choice (``Backend/kalmanTimeParallelPreferred(batch:steps:n:)``) for one noise group,
+    /// and the sequential form whenever the covariances are per sequence (unmeasured there).
     case automatic = "auto"
     case on
     case off

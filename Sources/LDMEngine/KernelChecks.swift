@@ -233,11 +233,15 @@ extension KernelChecks {
         guard shape.steps >= 1, shape.batch >= 1, shape.n >= 1, shape.chunks >= 0 else {
             throw LDMError.shapeMismatch(operation: op, detail: "steps, batch and n must be at least 1 and chunks non-negative")
         }
+        guard shape.groups >= 1, shape.batch % shape.groups == 0 else {
+            throw LDMError.shapeMismatch(operation: op, detail: "groups must be at least 1 and divide the batch \(shape.batch)")
+        }
         let (rows, rowsOverflow) = shape.steps.multipliedReportingOverflow(by: shape.batch)
         let (states, statesOverflow) = rows.multipliedReportingOverflow(by: shape.n)
         let (square, squareOverflow) = shape.n.multipliedReportingOverflow(by: shape.n)
-        let (matrices, matricesOverflow) = square.multipliedReportingOverflow(by: shape.steps)
-        guard !rowsOverflow, !statesOverflow, !squareOverflow, !matricesOverflow else {
+        let (perStep, perStepOverflow) = square.multipliedReportingOverflow(by: shape.groups)
+        let (matrices, matricesOverflow) = perStep.multipliedReportingOverflow(by: shape.steps)
+        guard !rowsOverflow, !statesOverflow, !squareOverflow, !perStepOverflow, !matricesOverflow else {
             throw LDMError.shapeMismatch(operation: op, detail: "the sizes overflow")
         }
         try count(op, "u", u, states)

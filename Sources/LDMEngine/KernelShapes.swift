@@ -484,15 +484,23 @@ public struct AffineScanShape: Hashable, Sendable, CustomStringConvertible {
     public var transposed: Bool
     /// How many pieces the steps are split into; 0 lets the backend choose (1 is the sequential recursion).
     public var chunks: Int
+    /// Matrices per step: the transitions are `[T, groups, n, n]` and row q uses group q / (batch / groups), so
+    /// `batch` is a multiple of `groups` (1: every row shares the step's matrix; batch: each row has its own).
+    public var groups: Int
 
-    public init(steps: Int, batch: Int, n: Int, reverse: Bool = false, transposed: Bool = false, chunks: Int = 0) {
+    public init(steps: Int, batch: Int, n: Int, reverse: Bool = false, transposed: Bool = false, chunks: Int = 0,
+                groups: Int = 1) {
         self.steps = steps
         self.batch = batch
         self.n = n
         self.reverse = reverse
         self.transposed = transposed
         self.chunks = chunks
+        self.groups = groups
     }
+
+    /// Rows sharing each group's matrices.
+    public var rowsPerGroup: Int { batch / max(1, groups) }
 
     /// The chunk length and count for a requested count (clamped to 1…T): every chunk but the last is full.
     public func chunking(_ requested: Int) -> (length: Int, count: Int) {
@@ -505,6 +513,7 @@ public struct AffineScanShape: Hashable, Sendable, CustomStringConvertible {
     public var flops: Double { 2 * Double(steps) * Double(batch) * Double(n) * Double(n) }
 
     public var description: String {
-        "T=\(steps) B=\(batch) n=\(n)\(reverse ? " reverse" : "")\(transposed ? " transposed" : "")\(chunks > 0 ? " chunks=\(chunks)" : "")"
+        "T=\(steps) B=\(batch) n=\(n)\(groups > 1 ? " G=\(groups)" : "")\(reverse ? " reverse" : "")\(transposed ? " transposed" : "")"
+            + (chunks > 0 ? " chunks=\(chunks)" : "")
     }
 }

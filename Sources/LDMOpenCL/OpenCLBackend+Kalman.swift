@@ -166,7 +166,8 @@ extension OpenCLBackend {
         let b = logLikelihood.count
         _ = try requireInt32(b * tape.steps * tape.m, op)
         try launch(try kalmanKernel("kalman_log_likelihood", n: tape.n, m: tape.m, file: "kalman_rows"), op,
-                   try ints(b, tape.steps, op: op) + [innovations, whitened, tape.logDeterminants, logLikelihood].map { .buffer(try mem($0, op)) },
+                   try ints(b, tape.steps, tape.groups, op: op)
+                   + [innovations, whitened, tape.logDeterminants, logLikelihood].map { .buffer(try mem($0, op)) },
                    global: [padded(b, to: 64)], local: [64])
     }
 

@@ -28,7 +28,7 @@ struct KalmanCommand: ParsableCommand {
         @Option(help: "Initial mean, n (default 0).") var m0: String?
         @Option(name: .customLong("P0"), help: "Initial covariance, n × n (default I).") var p0: String?
         @Flag(help: "Also run the Rauch–Tung–Striebel smoother.") var smooth = false
-        @Option(help: "The means: auto (the backend's measured choice), on (affine scans over time; needs Q and R shared by the batch) or off (the sequential recursion).")
+        @Option(help: "The means: auto (the backend's measured choice), on (affine scans over time, per sequence when Q or R is given per sequence) or off (the sequential recursion).")
         var timeParallel: KalmanTimeParallel = .automatic
         @OptionGroup(title: "Backend") var backend: BackendOptions
         @Option(help: "Directory for filtered_means.npy, filtered_covs.npy (and smoothed_*.npy with --smooth).")

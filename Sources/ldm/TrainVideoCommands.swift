@@ -51,7 +51,7 @@ struct TrainKalman: ParsableCommand {
     var objective: KalmanLDMVariant?
     @Option(parsing: .unconditional, help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad, 1 with knn).")
     var filterRateMultiplier: Float?
-    @Option(help: "The filter's means: auto (the backend's measured choice), on (affine scans over time; needs the noise shared by the batch, so not circular-inferred) or off (the sequential recursion).")
+    @Option(help: "The filter's means: auto (the backend's measured choice), on (affine scans over time, per noise group when circular-inferred predicts the noise per step) or off (the sequential recursion).")
     var timeParallel: KalmanTimeParallel = .automatic
     @OptionGroup(title: "Backend") var backend: BackendOptions
     @OptionGroup(title: "Run") var settings: RunOptions
@@ -59,9 +59,6 @@ struct TrainKalman: ParsableCommand {
 
     func validate() throws {
         try Check.positive(filterRateMultiplier, "--filter-rate-multiplier")
-        if timeParallel == .on && video.experiment == .circularInferred {
-            throw ValidationError("--time-parallel on needs the observation noise shared by the batch; circular-inferred predicts it per step (use auto or off)")
-        }
     }
 
     func run() throws {

@@ -50,6 +50,35 @@ struct AffineScanTests {
         }
     }
 
+    /// Rows in groups with their own matrices (per-sequence Kalman covariances): G = 2 of 3 rows each, G = B (every
+    /// row its own) and G = 1 through the same path, sequential and in chunks, every direction, against the
+    /// reference; a batch that the groups do not divide is refused.
+    @Test(arguments: TestBackends.all)
+    func groupedScansMatchTheReference(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        var generator = SeededGenerator(seed: 0x6a0b)
+        for (steps, b, n, groups) in [(1, 4, 2, 4), (9, 6, 3, 2), (57, 5, 4, 5), (130, 4, 17, 2), (41, 3, 2, 1)] {
+            let u = generator.floats(steps * b * n), a = Self.transitions(&generator, steps: steps * groups, n: n)
+            let start = generator.floats(b * n)
+            let tu = try backend.upload(u, shape: [steps, b, n]), ta = try backend.upload(a, shape: [steps, groups, n, n])
+            let tStart = try backend.upload(start, shape: [b, n]), x = try backend.makeTensor([steps, b, n])
+            for chunks in Set([1, 3, steps]) {
+                for (reverse, transposed) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let shape = AffineScanShape(steps: steps, batch: b, n: n, reverse: reverse, transposed: transposed,
+                                                chunks: chunks, groups: groups)
+                    try backend.affineScan(tu, transitions: ta, initial: tStart, into: x, shape)
+                    expectClose(try backend.download(x), Reference.affineScan(u, transitions: a, initial: start, shape),
+                                tolerance: Tolerance.float32, "affineScan \(shape) on \(name)")
+                }
+            }
+        }
+        let u = try backend.makeTensor([2, 3, 2]), a = try backend.makeTensor([2, 2, 2, 2])
+        #expect(throws: LDMError.self, "3 rows do not split into 2 groups") {
+            try backend.affineScan(u, transitions: a, into: try backend.makeTensor([2, 3, 2]),
+                                   AffineScanShape(steps: 2, batch: 3, n: 2, groups: 2))
+        }
+    }
+
     /// L = Σ_t ⟨w_t, x_t⟩. Its adjoint λ_t = w_t + A_{t+1}ᵀ·λ_{t+1} is a reverse, transposed scan whose step t
     /// reads A_{t+1}; then ∂L/∂u_t = λ_t, ∂L/∂A_t = Σ_q λ_t,q·x_{t−1,q}ᵀ and ∂L/∂x_init = A_0ᵀ·λ_0.
     @Test(arguments: TestBackends.all)

@@ -225,7 +225,7 @@ struct CLITests {
                               ("filtered_covs.npy", [2, 20, 2, 2]), ("innovation_covs.npy", [2, 20, 2, 2])] {
             #expect(try NumPyFile.read(lossOut + "/" + name).shape == shape, "\(name)")
         }
-        // --time-parallel on: the same log-likelihood and loss as the sequential form; refused with a per-step noise.
+        // --time-parallel on: the same log-likelihood and loss as the sequential form.
         let filterArguments = ["kalman", "filter", "--z", path("z.npy"), "--F", path("F.npy"), "--H", path("H.npy"),
                                "--Q", path("Q.npy"), "--R", path("R.npy"), "--json", "--time-parallel"]
         let lossArguments = ["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--log-scale=-1", "--json", "--time-parallel"]
@@ -261,10 +261,15 @@ struct CLITests {
                                      "--log-observation-noise", path("F.npy")])
         #expect(badNoise.status != 0)
         #expect(badNoise.error.contains("F.npy: the log observation noise must have z's shape"), "\(badNoise.error)")
-        let perStepNoise = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"),
-                                         "--log-observation-noise", path("noise.npy"), "--time-parallel", "on"])
-        #expect(perStepNoise.status != 0)
-        #expect(perStepNoise.error.contains("the time-parallel form needs covariances shared by the batch"), "\(perStepNoise.error)")
+        // The per-step noise through the time-parallel form (a noise group per sequence): the same loss.
+        let perStep = try ["off", "on"].map { form -> Double in
+            let run = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--variant", "knn",
+                                    "--log-observation-noise", path("noise.npy"), "--time-parallel", form, "--json"])
+            #expect(run.status == 0, "\(run.error)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+            return try #require(json["loss"] as? Double)
+        }
+        #expect(abs(perStep[0] - perStep[1]) <= 1e-5 * abs(perStep[0]), "per-step noise, off and on: \(perStep)")
         // An output directory that is a file is refused by name, not with Foundation's error.
         let fileInTheWay = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--out", path("z.npy")])
         #expect(fileInTheWay.status != 0)

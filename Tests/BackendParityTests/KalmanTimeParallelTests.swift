@@ -7,8 +7,8 @@ import Testing
 /// The time-parallel Kalman means (Backend+KalmanTimeParallel.swift: affine scans over time and products over all
 /// steps) against the sequential kernels on every backend: every tape of the filter, the smoothed means and the
 /// Kalman-LDM gradients, for T from 1 to 4097 (powers of two and not) and T = 100 000; the inverses of S_t that
-/// the form whitens with against the Double inverse and its log-likelihood sums against Double ones; and the
-/// refusal of per-sequence covariances.
+/// the form whitens with against the Double inverse and its log-likelihood sums against Double ones; and the same
+/// with a noise group per sequence (noise given per sequence or predicted per step).
 @Suite("Kalman time-parallel means")
 struct KalmanTimeParallelTests {
     /// Relative L2 difference of two float arrays.
@@ -134,24 +134,73 @@ struct KalmanTimeParallelTests {
             }
         }
         expectClose(try backend.download(out), expected, tolerance: 1e-6, "log-likelihoods over \(t) steps on \(name)")
-        let perSequence = try backend.kalmanFilter(try backend.upload(generator.floats(2 * 5 * m), shape: [2, 5, m]),
-                                                   try LinearGaussianModel(F: [1, 0, 0, 1], H: [1, 0, 0, 1], Q: [1, 0, 0, 1, 1, 0, 0, 1],
-                                                                           R: [1, 0, 0, 1, 2, 0, 0, 2]))
+        // A noise group per sequence: each sequence sums its own group's log det S_t; a batch that the groups do not
+        // split is refused.
+        let (groups, steps) = (2, 7)
+        let perSequence = try backend.kalmanFilter(try backend.upload(generator.floats(groups * steps * m), shape: [groups, steps, m]),
+                                                   try Self.perSequenceModel(n: 3, m: m, batch: groups, seed: 2))
+        let (e2, r2) = (generator.floats(steps * groups * m), generator.floats(steps * groups * m))
+        let out2 = try backend.makeTensor([groups])
+        try backend.kalmanLogLikelihood(try backend.upload(e2, shape: [steps, groups, m]), whitened: try backend.upload(r2, shape: [steps, groups, m]),
+                                        perSequence.covariances, into: out2)
+        let logDets2 = try backend.download(perSequence.covariances.logDeterminants)
+        let expected2 = (0..<groups).map { q in
+            (0..<steps).reduce(0.0) { total, step in
+                let quadratic = (0..<m).reduce(0.0) { $0 + Double(e2[(step * groups + q) * m + $1]) * Double(r2[(step * groups + q) * m + $1]) }
+                return total - 0.5 * (quadratic + Double(logDets2[step * groups + q]) + Double(m) * Foundation.log(2 * Double.pi))
+            }
+        }
+        expectClose(try backend.download(out2), expected2, tolerance: 1e-6, "per-sequence log-likelihoods on \(name)")
         #expect(throws: LDMError.self) {
-            try backend.kalmanLogLikelihood(try backend.makeTensor([5, 2, m]), whitened: try backend.makeTensor([5, 2, m]),
-                                            perSequence.covariances, into: try backend.makeTensor([2]))
+            try backend.kalmanLogLikelihood(try backend.makeTensor([steps, 3, m]), whitened: try backend.makeTensor([steps, 3, m]),
+                                            perSequence.covariances, into: try backend.makeTensor([3]))
         }
     }
 
+    /// `largeModel`'s F, H and Q with an observation noise of its own for each of `batch` sequences (a noise group
+    /// per sequence): R_q = (0.15 + 0.1·q)·I plus a small SPD term.
+    static func perSequenceModel(n: Int, m: Int, batch: Int, seed: UInt64) throws -> LinearGaussianModel {
+        var model = try KalmanTests.largeModel(n: n, m: m, selection: false, seed: seed)
+        var generator = SeededGenerator(seed: seed + 1)
+        model.R = (0..<batch).flatMap { q -> [Float] in
+            let w = generator.floats(m * m)
+            return (0..<(m * m)).map { e in
+                let (i, j) = (e / m, e % m)
+                return (i == j ? 0.15 + 0.1 * Float(q) : 0) + 0.02 / Float(m) * (0..<m).reduce(Float(0)) { $0 + w[i * m + $1] * w[j * m + $1] }
+            }
+        }
+        return model
+    }
+
+    /// Noise per sequence (the filter) or predicted per step (the Kalman-LDM loss): a noise group per sequence,
+    /// whose means scan with each sequence's own matrices. `on` matches the sequential form; `automatic` keeps the
+    /// sequential form there (the per-group scan is unmeasured against it).
     @Test(arguments: TestBackends.all)
-    func perSequenceCovariancesRefuseTheTimeParallelForm(_ name: String) throws {
+    func perSequenceCovariancesTakeTheTimeParallelForm(_ name: String) throws {
         let backend = try TestBackends.named(name)
-        let p = KalmanLDMLossTests.Problem(n: 2, dl: 2, t: 5, batch: 2, seed: 1, perStepNoise: true)
-        let z = try backend.upload(p.z, shape: [2, 5, 2]), noise = try backend.upload(p.noise!, shape: [2, 5, 2])
-        #expect(throws: LDMError.self) { _ = try backend.kalmanLDMLoss(z, try p.parameters, logObservationNoise: noise, timeParallel: .on) }
-        // automatic falls back to the sequential form there.
-        let automatic = try backend.kalmanLDMLoss(z, try p.parameters, logObservationNoise: noise, timeParallel: .automatic)
-        let off = try backend.kalmanLDMLoss(z, try p.parameters, logObservationNoise: noise, timeParallel: .off)
-        #expect(automatic.loss == off.loss)
+        for (b, t, n, m) in [(3, 1, 2, 1), (2, 17, 3, 2), (4, 333, 4, 2), (3, 1024, 16, 5)] {
+            try Self.compareFilters(backend, try Self.perSequenceModel(n: n, m: m, batch: b, seed: UInt64(t + n)), b: b, t: t,
+                                    seed: UInt64(t), tolerance: 1e-5, "B \(b) T \(t) n \(n) m \(m), R per sequence, on \(name)")
+        }
+        for (n, dl, t, variant) in [(2, 2, 1, KalmanLDMVariant.stopGradient), (4, 2, 257, .knn), (3, 3, 1000, .stopGradient)] {
+            let p = KalmanLDMLossTests.Problem(n: n, dl: dl, t: t, batch: 3, seed: UInt64(t), perStepNoise: true)
+            let z = try backend.upload(p.z, shape: [3, t, dl]), noise = try backend.upload(p.noise!, shape: [3, t, dl])
+            let off = try backend.kalmanLDMLoss(z, try p.parameters, variant: variant, logObservationNoise: noise, timeParallel: .off)
+            let on = try backend.kalmanLDMLoss(z, try p.parameters, variant: variant, logObservationNoise: noise, timeParallel: .on)
+            let label = "n \(n) d_l \(dl) T \(t) \(variant.rawValue), per-step noise, on \(name)"
+            let scale = max(1, abs(off.loss), Double(t * dl))
+            #expect(abs(on.loss - off.loss) <= Self.sumTolerance(steps: t) * scale, "loss \(on.loss) vs \(off.loss) \(label)")
+            let noiseOn = try #require(on.gradLogObservationNoise), noiseOff = try #require(off.gradLogObservationNoise)
+            for (what, x, y) in [("z", try backend.download(on.gradZ), try backend.download(off.gradZ)), ("A", on.gradA, off.gradA),
+                                 ("b", on.gradB, off.gradB), ("a", on.gradLogProcessNoise, off.gradLogProcessNoise),
+                                 ("s", [on.gradLogScale], [off.gradLogScale]),
+                                 ("ℓ", try backend.download(noiseOn), try backend.download(noiseOff))] {
+                let error = Self.difference(x, y)
+                #expect(error <= 1e-4, "∂/∂\(what): relative difference \(error) \(label)")
+            }
+            let automatic = try backend.kalmanLDMLoss(z, try p.parameters, variant: variant, logObservationNoise: noise,
+                                                      timeParallel: .automatic)
+            #expect(automatic.loss == off.loss, "automatic takes the sequential form with per-step noise \(label)")
+        }
     }
 }
