@@ -96,6 +96,26 @@ struct TrainingTests {
         #expect(tensors["noise.scale"]?.0.count == 100 && tensors["noise.0.weight"]?.0.count == 100 * 100)
     }
 
+    /// The inferred-noise run with its means time-parallel (a scan per sequence: the noise is predicted per step)
+    /// follows the sequential run: one epoch of 20 steps, every logged loss within 1e-4 and the R² within 1e-3.
+    @Test func inferredNoiseRunTakesTheTimeParallelMeans() throws {
+        let backend = try TestBackends.named("cpu")
+        var losses: [[Double]] = [], r2: [Double] = []
+        for form in [KalmanTimeParallel.off, .on] {
+            let directory = temporaryDirectory("inferred-\(form.rawValue)")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var c = KalmanLDMConfiguration(experiment: .circularInferred)
+            (c.video.trainSequences, c.video.batch, c.run.epochs, c.video.probeSequences, c.run.logEvery) = (320, 16, 1, 32, 5)
+            c.timeParallel = form
+            let summary = try train(try KalmanLDMTask(c, on: backend), on: backend, into: directory)
+            losses.append(try metricsLines(directory).compactMap { $0["loss"] as? Double })
+            r2.append(try #require(summary.r2))
+        }
+        #expect(losses[0].count == 4 && losses[0].count == losses[1].count)
+        for (off, on) in zip(losses[0], losses[1]) { #expect(abs(on - off) <= 1e-4 * abs(off), "loss \(on) time-parallel, \(off) sequential") }
+        #expect(abs(r2[0] - r2[1]) <= 1e-3, "R² \(r2)")
+    }
+
     static func quickCPC(epochs: Int = 4) -> CPCConfiguration {
         var c = CPCConfiguration(experiment: .square)
         (c.video.trainSequences, c.video.probeSequences, c.run.epochs, c.run.logEvery) = (160, 32, epochs, 4)
