@@ -2,8 +2,9 @@
 //
 // Written with clang vector types of 16 floats so partial maxima and sums live in registers (one AVX-512
 // register, two AVX2 ones); each function is compiled for AVX-512, x86-64-v3 (AVX2 with FMA) and baseline x86-64
-// and picked at run time. The exp is branch-free: range reduction x = n·ln2 + f with ln2 split in two (Cody–Waite), exp(f) by the
-// degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7), 2^n from the exponent bits.
+// and picked at run time. The exp is branch-free: range reduction x = n·ln2 + f with ln2 split in two
+// (Cody–Waite), exp(f) by the degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7), 2^n from
+// the exponent bits.
 #include "CLDMLSE.h"
 #include <math.h>
 

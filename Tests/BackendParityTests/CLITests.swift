@@ -153,6 +153,12 @@ struct CLITests {
             let run = try Self.run(["objective", "--z1", a, "--z2", b, "--preset", preset, "--json"])
             #expect(run.status == 0, "\(preset): \(run.error)")
         }
+        // --repeats: the same result, timed as the median of several evaluations.
+        let repeated = try Self.run(["objective", "--z1", a, "--z2", b, "--latent", "sphere", "--entropy", "kde",
+                                     "--variant", "ldm", "--json", "--repeats", "3"])
+        #expect(repeated.status == 0, "\(repeated.error)")
+        let again = try #require(try JSONSerialization.jsonObject(with: Data(repeated.output.utf8)) as? [String: Any])
+        #expect(again["loss"] as? Double == loss && (again["seconds"] as? Double).map { $0 > 0 } == true)
     }
 
     /// `ldm objective --latent sphere --entropy kde --variant ldm` against the paper code's formula, composed
@@ -189,6 +195,7 @@ struct CLITests {
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "simclr", "--temperature=0"], "--temperature must be at least 0.0001"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "clustering"], "expected softmax outputs"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "cpc"], "--preset cpc needs --predictor"),
+            (["--z1", path("a.npy"), "--z2", path("b.npy"), "--preset", "simclr", "--repeats", "0"], "--repeats must be 1 to 1000"),
             (["--z1", path("a.npy"), "--z2", path("b.npy"), "--latent", "plane", "--entropy", "kde", "--variant", "mi",
               "--backend", "opencl", "--device", "99"],
              TestBackends.openCLDeviceCount > 0 ? "OpenCL device 99 does not exist" : "no OpenCL device found"),
