@@ -7,17 +7,18 @@ import Testing
 /// lse: the fused pairwise log-sum-exp on every backend against the Double reference.
 @Suite("lse.cl")
 struct LSETests {
-    /// Shapes across the 256-row and 2048-column tile edges, both kernels, with and without the diagonal.
+    /// Shapes across the CPU's 1024-row and 2048-column tile edges (and the blocked kernels' 8-row and 32-column
+    /// blocks), both kernels, with and without the diagonal.
     static let shapes: [PairwiseLSEShape] = [
         PairwiseLSEShape(rows: 1, columns: 1, dimension: 1, kernel: .dot, scale: 1),
         PairwiseLSEShape(rows: 7, columns: 33, dimension: 5, kernel: .dot, scale: 5),
         PairwiseLSEShape(rows: 33, columns: 33, dimension: 7, kernel: .squaredDistance, scale: 0.7, excludeDiagonal: true),
-        PairwiseLSEShape(rows: 300, columns: 2100, dimension: 3, kernel: .dot, scale: 2),
+        PairwiseLSEShape(rows: 1030, columns: 2100, dimension: 3, kernel: .dot, scale: 2),
         PairwiseLSEShape(rows: 257, columns: 257, dimension: 4, kernel: .squaredDistance, scale: 1.5, excludeDiagonal: true),
         PairwiseLSEShape(rows: 2, columns: 2, dimension: 3, kernel: .dot, scale: 5, excludeDiagonal: true),
         // A rank's rows against the whole batch, itself first (the data-parallel KDE entropy), across the tile edges.
         PairwiseLSEShape(rows: 7, columns: 40, dimension: 5, kernel: .dot, scale: 2, excludeDiagonal: true),
-        PairwiseLSEShape(rows: 300, columns: 2100, dimension: 3, kernel: .squaredDistance, scale: 0.5, excludeDiagonal: true),
+        PairwiseLSEShape(rows: 1030, columns: 2100, dimension: 3, kernel: .squaredDistance, scale: 0.5, excludeDiagonal: true),
     ]
 
     @Test(arguments: TestBackends.withTiledLSE, shapes)
