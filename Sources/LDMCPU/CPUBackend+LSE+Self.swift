@@ -12,129 +12,172 @@ import LDMEngine
 /// `M = W_IJ + W_JIᵀ`, which `ldm_lse_pair_weights` writes over the block in one pass (both exponentials of an
 /// entry at once): `dz_I += a·M·Z_J`, `dz_J += a·Mᵀ·Z_I`, and for distances `dz_m −= a·(rowsum + colsum of the full
 /// W)_m·z_m`, gathered from M's row and column sums. One product per tile pair forward and three backward, against
-/// one and three per ordered tile in the general path: about half the work. Tiles are visited in order, so no
-/// gradient row has two writers.
+/// one and three per ordered tile in the general path: about half the work.
+///
+/// The tiles are dealt to the threads, each of which multiplies, folds and weighs its own tiles alone, in a
+/// buffer of its own that stays in its core's cache (512 × 512 floats: 1 MiB, one core's L2 here): no hand-off
+/// between the product and the passes over it. Each thread keeps its own running states and gradient rows, which
+/// are merged in thread order at the end, so the results do not depend on scheduling.
 extension CPUBackend {
-    static let selfTile = 1024
+    static let selfTile = 512
+
+    /// One block of the upper triangle of S: rows i0..<i0+ti against columns j0..<j0+tj.
+    struct SelfTile {
+        let i0: Int, ti: Int, j0: Int, tj: Int
+        var diagonal: Bool { i0 == j0 }
+    }
+
+    /// The tiles I ≤ J of S = Z·Zᵀ for `rows` rows, in order. A diagonal tile is taken as its upper three quarters
+    /// (two diagonal halves and the block between them), recursively down to `selfTile / 4` rows: a diagonal tile
+    /// computed whole would do its lower triangle twice over.
+    static func upperTiles(rows b: Int) -> [SelfTile] {
+        let t = selfTile
+        var tiles: [SelfTile] = []
+        func visit(_ i0: Int, _ ti: Int, _ j0: Int, _ tj: Int) {
+            if i0 == j0 && ti > t / 4 {
+                let half = (ti + 1) / 2
+                visit(i0, half, i0, half)
+                visit(i0, half, i0 + half, ti - half)
+                visit(i0 + half, ti - half, i0 + half, ti - half)
+                return
+            }
+            tiles.append(SelfTile(i0: i0, ti: ti, j0: j0, tj: tj))
+        }
+        for i0 in stride(from: 0, to: b, by: t) {
+            for j0 in stride(from: i0, to: b, by: t) { visit(i0, min(t, b - i0), j0, min(t, b - j0)) }
+        }
+        return tiles
+    }
+
+    /// The tiles dealt to `workers` threads: each in order to the one with the least work so far (the lowest index
+    /// on ties), so the deal depends on the shape and the thread count only.
+    static func deal(_ tiles: [SelfTile], workers: Int) -> [[SelfTile]] {
+        var hands = [[SelfTile]](repeating: [], count: workers), load = [Int](repeating: 0, count: workers)
+        for tile in tiles {
+            let worker = load.indices.min { load[$0] < load[$1] || (load[$0] == load[$1] && $0 < $1) }!
+            hands[worker].append(tile)
+            load[worker] += tile.ti * tile.tj
+        }
+        return hands
+    }
+
+    /// Runs `body(worker, tile, block)` for every tile, each worker on its own thread over its own tiles in order,
+    /// `block` holding S_IJ (the diagonal tiles with the exact self-similarities) in the worker's buffer.
+    private func forEachUpperTile(_ z: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape, _ terms: LSETerms, _ op: String,
+                                  workers: Int, _ body: (Int, SelfTile, UnsafeMutablePointer<Float>) -> Void) throws {
+        let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
+        let hands = Self.deal(Self.upperTiles(rows: b), workers: workers)
+        // The tensors stay referenced until every worker is done (a released one goes back to the pool).
+        let tensors = try (0..<workers).map { _ in try makeTensor([min(t, b) * min(t, b)]) }
+        let buffers = try tensors.map { try floats($0, op) }
+        withExtendedLifetime(tensors) {
+            Parallel.run(workers) { worker in
+                let block = buffers[worker]
+                for tile in hands[worker] {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tile.ti), Int32(tile.tj), Int32(d), 1,
+                                z + tile.i0 * d, Int32(max(1, d)), z + tile.j0 * d, Int32(max(1, d)), 0, block, Int32(tile.tj))
+                    if tile.diagonal { exactSelfSimilarity(block, tile.ti, rowBase: tile.i0, terms) }
+                    body(worker, tile, block)
+                }
+            }
+        }
+    }
+
+    /// Worker threads for `b` rows: one per core, fewer when there are fewer tiles than cores.
+    private func selfWorkers(rows b: Int) -> Int { max(1, min(threads, Self.upperTiles(rows: b).count)) }
 
     /// Forward on one set; `lse` as for ``pairwiseLSE(_:_:into:_:)`` with x = y = z.
     func pairwiseLSESelf(_ z: UnsafeMutablePointer<Float>, into lse: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape)
         throws {
         let terms = LSETerms(s, z, z, threads: threads)
-        let b = s.rows
-        var running = [(max: Float, sum: Float)](repeating: (-.infinity, 0), count: b)
-        var maxima = [Float](repeating: -.infinity, count: b), sums = [Float](repeating: 0, count: b)
-        try forEachUpperTile(z, s, terms, "pairwiseLSE") { block, i0, ti, j0, tj in
-            running.withUnsafeMutableBufferPointer { state in
-                fold(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, into: state)
+        let b = s.rows, workers = selfWorkers(rows: b)
+        // Per worker: the running (max, sum) of each row folded as a row of I, and as a column of J.
+        let rowMax = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
+        let rowSum = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
+        let columnMax = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
+        let columnSum = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
+        let scratch = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * Self.selfTile) }
+        defer { for buffers in [rowMax, rowSum, columnMax, columnSum, scratch] { for buffer in buffers { buffer.deallocate() } } }
+        for w in 0..<workers {
+            rowMax[w].initialize(repeating: -.infinity)
+            columnMax[w].initialize(repeating: -.infinity)
+            rowSum[w].initialize(repeating: 0)
+            columnSum[w].initialize(repeating: 0)
+        }
+        try forEachUpperTile(z, s, terms, "pairwiseLSE", workers: workers) { w, tile, block in
+            for r in 0..<tile.ti {
+                let skip = s.excludeDiagonal && tile.diagonal ? r : -1
+                ldm_lse_block(block + r * tile.tj, Int32(tile.tj), terms.a, terms.bias.map { $0 + tile.j0 }, Int32(skip),
+                              rowMax[w].baseAddress! + tile.i0 + r, rowSum[w].baseAddress! + tile.i0 + r)
             }
-            if i0 != j0 { foldColumns(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, max: &maxima, sum: &sums) }
+            if !tile.diagonal {
+                ldm_lse_columns(block, Int32(tile.ti), Int32(tile.tj), Int32(tile.tj), terms.a, terms.bias.map { $0 + tile.i0 },
+                                columnMax[w].baseAddress! + tile.j0, columnSum[w].baseAddress! + tile.j0, scratch[w].baseAddress!)
+            }
         }
-        // Merge the two running states of each row (its folds as a row of I and as a column of J).
-        for i in 0..<b where maxima[i] != -.infinity {
-            let (m, total) = running[i]
-            let top = max(m, maxima[i])
-            running[i] = (top, (m == -.infinity ? 0 : total * expf(m - top)) + sums[i] * expf(maxima[i] - top))
+        // Merge each row's 2·workers running states, in a fixed order.
+        for i in 0..<b {
+            let states = (0..<workers).flatMap { [(rowMax[$0][i], rowSum[$0][i]), (columnMax[$0][i], columnSum[$0][i])] }
+            let top = states.reduce(-Float.infinity) { max($0, $1.0) }
+            let total = states.reduce(Float(0)) { $1.0 == -.infinity ? $0 : $0 + $1.1 * expf($1.0 - top) }
+            lse[i] = top + logf(total) + terms.rowConstant(i)
         }
-        for i in 0..<b { lse[i] = running[i].max + logf(running[i].sum) + terms.rowConstant(i) }
     }
 
     public func uncheckedPairwiseLSESelfBackward(_ z: Tensor, _ lse: Tensor, _ g: Tensor, dz: Tensor, _ s: PairwiseLSEShape) throws {
         let op = "pairwiseLSESelfBackward \(s)"
         let pz = try floats(z, op), pl = try floats(lse, op), pg = try floats(g, op), pd = try floats(dz, op)
         let terms = LSETerms(s, pz, pz, threads: threads)
-        let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
+        let (b, d) = (s.rows, s.dimension)
         pd.update(repeating: 0, count: b * d)
         guard d > 0 else { return }
-        var totalWeight = [Float](repeating: 0, count: b)   // rowsum + colsum of the full W, per row
-        let ones = [Float](repeating: 1, count: min(t, b))
-        // shift_m = row constant − lse_m, per row, for the weights of both directions.
-        let shifts = (0..<b).map { terms.rowConstant($0) - pl[$0] }
-        try forEachUpperTile(pz, s, terms, op) { block, i0, ti, j0, tj in
-            pairWeights(block, rows: ti, columns: tj, rowBase: i0, columnBase: j0, terms, s, shifts: shifts, lse: pl, g: pg)
-            // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
-            sgemm(transposeA: false, transposeB: false, m: ti, n: d, k: tj, alpha: terms.a,
-                  block, lda: tj, pz + j0 * d, ldb: d, beta: 1, pd + i0 * d, ldc: d)
-            if i0 != j0 {
-                sgemm(transposeA: true, transposeB: false, m: tj, n: d, k: ti, alpha: terms.a,
-                      block, lda: tj, pz + i0 * d, ldb: d, beta: 1, pd + j0 * d, ldc: d)
-            }
-            if s.kernel == .squaredDistance {   // row sums of M for the rows of I, column sums for those of J
-                totalWeight.withUnsafeMutableBufferPointer { sums in
-                    ones.withUnsafeBufferPointer { one in
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(ti), Int32(tj), 1, block, Int32(tj),
-                                    one.baseAddress, 1, 1, sums.baseAddress! + i0, 1)
-                        if i0 != j0 {
-                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(ti), Int32(tj), 1, block, Int32(tj),
-                                        one.baseAddress, 1, 1, sums.baseAddress! + j0, 1)
-                        }
+        let workers = selfWorkers(rows: b)
+        // Worker 0 accumulates into dz itself, the others into gradients of their own, added in order at the end
+        // (their tensors referenced until then).
+        let extraGradients = try (1..<max(1, workers)).map { _ in try makeTensor([b, d]) }
+        let gradients = try [pd] + extraGradients.map { tensor in
+            let buffer = try floats(tensor, op)
+            buffer.update(repeating: 0, count: b * d)
+            return buffer
+        }
+        defer { withExtendedLifetime(extraGradients) {} }
+        // rowsum + colsum of the full W per row and worker (the distance kernel's −a·Σw·z_m term).
+        let totalWeight = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
+        let ones = [Float](repeating: 1, count: min(Self.selfTile, b))
+        defer { for buffer in totalWeight { buffer.deallocate() } }
+        for buffer in totalWeight { buffer.initialize(repeating: 0) }
+        try ones.withUnsafeBufferPointer { one in
+            try forEachUpperTile(pz, s, terms, op, workers: workers) { w, tile, block in
+                let (i0, ti, j0, tj) = (tile.i0, tile.ti, tile.j0, tile.tj)
+                pairWeights(block, tile, terms, s, lse: pl, g: pg)
+                // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).
+                let pdw = gradients[w]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(ti), Int32(d), Int32(tj), terms.a, block, Int32(tj),
+                            pz + j0 * d, Int32(d), 1, pdw + i0 * d, Int32(d))
+                if !tile.diagonal {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(tj), Int32(d), Int32(ti), terms.a, block, Int32(tj),
+                                pz + i0 * d, Int32(d), 1, pdw + j0 * d, Int32(d))
+                }
+                if s.kernel == .squaredDistance {   // row sums of M for the rows of I, column sums for those of J
+                    let sums = totalWeight[w].baseAddress!
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(ti), Int32(tj), 1, block, Int32(tj), one.baseAddress, 1, 1,
+                                sums + i0, 1)
+                    if !tile.diagonal {
+                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(ti), Int32(tj), 1, block, Int32(tj), one.baseAddress, 1, 1,
+                                    sums + j0, 1)
                     }
                 }
             }
         }
-        guard s.kernel == .squaredDistance else { return }
-        let a = terms.a
-        Parallel.forChunks(b, threads: threads, costPerItem: d) { rows in
-            for i in rows { for k in 0..<d { pd[i * d + k] -= a * totalWeight[i] * pz[i * d + k] } }
-        }
-    }
-
-    /// Visits the tiles I ≤ J of S = Z·Zᵀ in order: `block` holds S_IJ (the diagonal tiles with the exact
-    /// self-similarities), in one reused buffer. A diagonal tile is visited as its upper three quarters (two
-    /// diagonal halves and the block between them), recursively down to `selfTile / 4` rows: a diagonal tile
-    /// computed whole does its lower triangle twice over, 6 % of all products at 16 tiles a side.
-    private func forEachUpperTile(_ z: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape, _ terms: LSETerms, _ op: String,
-                                  _ body: (UnsafeMutablePointer<Float>, Int, Int, Int, Int) throws -> Void) throws {
-        let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
-        let buffer = try makeTensor([min(t, b) * min(t, b)])
-        let block = try floats(buffer, op)
-        func visit(_ i0: Int, _ ti: Int, _ j0: Int, _ tj: Int) throws {
-            if i0 == j0 && ti > t / 4 {
-                let half = (ti + 1) / 2
-                try visit(i0, half, i0, half)
-                try visit(i0, half, i0 + half, ti - half)
-                try visit(i0 + half, ti - half, i0 + half, ti - half)
-                return
-            }
-            sgemm(transposeA: false, transposeB: true, m: ti, n: tj, k: d, alpha: 1,
-                  z + i0 * d, lda: d, z + j0 * d, ldb: d, beta: 0, block, ldc: tj)
-            if i0 == j0 { exactSelfSimilarity(block, ti, rowBase: i0, terms) }
-            try body(block, i0, ti, j0, tj)
-        }
-        for i0 in stride(from: 0, to: b, by: t) {
-            let ti = min(t, b - i0)
-            for j0 in stride(from: i0, to: b, by: t) { try visit(i0, ti, j0, min(t, b - j0)) }
-        }
-    }
-
-    /// Folds the columns of an off-diagonal block into the running (max, sum) of the rows of J (S_IJᵀ's rows), the
-    /// columns split over the threads.
-    private func foldColumns(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                             _ terms: LSETerms, max maxima: inout [Float], sum sums: inout [Float]) {
-        maxima.withUnsafeMutableBufferPointer { maxima in
-            sums.withUnsafeMutableBufferPointer { sums in
-                let (m, total) = (maxima.baseAddress! + columnBase, sums.baseAddress! + columnBase)
-                Parallel.forChunks(columns, threads: threads, costPerItem: rows) { range in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * range.count) { scratch in
-                        ldm_lse_columns(block + range.lowerBound, Int32(rows), Int32(range.count), Int32(columns), terms.a,
-                                        terms.bias.map { $0 + rowBase }, m + range.lowerBound, total + range.lowerBound,
-                                        scratch.baseAddress!)
-                    }
+        let a = terms.a, distance = s.kernel == .squaredDistance
+        Parallel.forChunks(b, threads: threads, costPerItem: d * workers) { rows in
+            for i in rows {
+                let weight = (0..<workers).reduce(Float(0)) { $0 + totalWeight[$1][i] }
+                for k in 0..<d {
+                    var v = pd[i * d + k]
+                    for w in 1..<max(1, workers) { v += gradients[w][i * d + k] }
+                    pd[i * d + k] = distance ? v - a * weight * pz[i * d + k] : v
                 }
-            }
-        }
-    }
-
-    /// Folds a block of raw products into the rows' running (max, sum), skipping the diagonal when asked.
-    private func fold(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                      _ terms: LSETerms, _ s: PairwiseLSEShape,
-                      into state: UnsafeMutableBufferPointer<(max: Float, sum: Float)>) {
-        Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
-            for r in range {
-                let skip = s.excludeDiagonal ? rowBase + r - columnBase : -1
-                ldm_lse_block(block + r * columns, Int32(columns), terms.a, terms.bias.map { $0 + columnBase },
-                              Int32(skip >= 0 && skip < columns ? skip : -1),
-                              &state[rowBase + r].max, &state[rowBase + r].sum)
             }
         }
     }
@@ -144,38 +187,30 @@ extension CPUBackend {
     /// weight that exp(v − C) rounds to its floor (e^{−87}) is below e^{−87 + spread} of its row's total.
     static let sharedWeightSpread: Float = 20
 
-    /// Turns a block of raw products into M = W_IJ + W_JIᵀ in place, w_ij = g_i·exp(s_ij + shift_i) (shift = row
-    /// constant − lse), the self-pairs of a diagonal block left out when asked; rows split over the threads. When
-    /// the block's log-sum-exps lie within ``sharedWeightSpread``, both directions share one exponential per entry:
-    /// M_ij = exp(v_ij − C)·(f_i + f_j), f_m = g_m·exp(C − lse_m) (the exponentials are what bound this pass).
-    private func pairWeights(_ block: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowBase: Int, columnBase: Int,
-                             _ terms: LSETerms, _ s: PairwiseLSEShape, shifts: [Float], lse: UnsafeMutablePointer<Float>,
-                             g: UnsafeMutablePointer<Float>) {
-        let skip = s.excludeDiagonal && rowBase == columnBase
-        let members = Array(rowBase..<(rowBase + rows)) + Array(columnBase..<(columnBase + columns))
+    /// Turns a block of raw products into M = W_IJ + W_JIᵀ in place, w_ij = g_i·exp(v_ij − lse_i), the self-pairs
+    /// of a diagonal block left out when asked. When the block's log-sum-exps lie within ``sharedWeightSpread``,
+    /// both directions share one exponential per entry: M_ij = exp(v_ij − C)·(f_i + f_j), f_m = g_m·exp(C − lse_m)
+    /// (the exponentials are what bound this pass).
+    private func pairWeights(_ block: UnsafeMutablePointer<Float>, _ tile: SelfTile, _ terms: LSETerms, _ s: PairwiseLSEShape,
+                             lse: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>) {
+        let (i0, ti, j0, tj) = (tile.i0, tile.ti, tile.j0, tile.tj)
+        let skip: Int32 = s.excludeDiagonal && tile.diagonal ? 0 : -1
+        let members = Array(i0..<(i0 + ti)) + Array(j0..<(j0 + tj))
         let (low, high) = members.reduce((Float.infinity, -Float.infinity)) { (min($0.0, lse[$1]), max($0.1, lse[$1])) }
         if high - low <= Self.sharedWeightSpread {
             let factors = members.map { g[$0] * expf(high - lse[$0]) }
             factors.withUnsafeBufferPointer { factor in
-                let factor = UnsafeMutablePointer(mutating: factor.baseAddress!)
-                Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
-                    let r0 = range.lowerBound
-                    ldm_lse_pair_weights_shared(block + r0 * columns, Int32(range.count), Int32(columns), Int32(columns),
-                                                terms.a, terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase },
-                                                high, factor + r0, factor + rows, Int32(skip ? r0 : -1))
-                }
+                ldm_lse_pair_weights_shared(block, Int32(ti), Int32(tj), Int32(tj), terms.a, terms.bias.map { $0 + i0 },
+                                            terms.bias.map { $0 + j0 }, high, factor.baseAddress!, factor.baseAddress! + ti, skip)
             }
             return
         }
+        // shift_m = row constant − lse_m, per row, for the weights of both directions.
+        let shifts = members.map { terms.rowConstant($0) - lse[$0] }
         shifts.withUnsafeBufferPointer { shift in
             let shift = UnsafeMutablePointer(mutating: shift.baseAddress!)
-            Parallel.forChunks(rows, threads: threads, costPerItem: columns) { range in
-                let r0 = range.lowerBound
-                ldm_lse_pair_weights(block + r0 * columns, Int32(range.count), Int32(columns), Int32(columns), terms.a,
-                                     terms.bias.map { $0 + rowBase + r0 }, terms.bias.map { $0 + columnBase },
-                                     shift + rowBase + r0, shift + columnBase, g + rowBase + r0, g + columnBase,
-                                     Int32(skip ? r0 : -1))
-            }
+            ldm_lse_pair_weights(block, Int32(ti), Int32(tj), Int32(tj), terms.a, terms.bias.map { $0 + i0 }, terms.bias.map { $0 + j0 },
+                                 shift, shift + ti, g + i0, g + j0, skip)
         }
     }
 
