@@ -55,33 +55,24 @@ static int wg_cholesky(__global float *a, const int n, __local int *fail) {
     return 1;
 }
 
-// x ← (L·Lᵀ)⁻¹·x for one vector, by one work-item.
-static void solve_global(__global const float *L, const int n, __global float *x) {
-    for (int i = 0; i < n; i++) {
-        float v = x[i];
-        for (int p = 0; p < i; p++) v -= L[i * n + p] * x[p];
-        x[i] = v / L[i * n + i];
+// x ← (L·Lᵀ)⁻¹·x for one vector of n, by one work-item: forward then backward substitution. Written once as a
+// macro for the two address spaces x may live in (OpenCL 1.2 has no generic address space).
+#define KF_CHOLESKY_SOLVE(L, n, x)                                                                            \
+    for (int i = 0; i < (n); i++) {                                                                           \
+        float v = (x)[i];                                                                                     \
+        for (int p = 0; p < i; p++) v -= (L)[i * (n) + p] * (x)[p];                                           \
+        (x)[i] = v / (L)[i * (n) + i];                                                                        \
+    }                                                                                                         \
+    for (int i = (n) - 1; i >= 0; i--) {                                                                      \
+        float v = (x)[i];                                                                                     \
+        for (int p = i + 1; p < (n); p++) v -= (L)[p * (n) + i] * (x)[p];                                     \
+        (x)[i] = v / (L)[i * (n) + i];                                                                        \
     }
-    for (int i = n - 1; i >= 0; i--) {
-        float v = x[i];
-        for (int p = i + 1; p < n; p++) v -= L[p * n + i] * x[p];
-        x[i] = v / L[i * n + i];
-    }
-}
 
-// The same substitution on a private vector of KF_M floats (OpenCL 1.2 has no generic address space).
-static void solve_private(__global const float *L, float *x) {
-    for (int i = 0; i < KF_M; i++) {
-        float v = x[i];
-        for (int p = 0; p < i; p++) v -= L[i * KF_M + p] * x[p];
-        x[i] = v / L[i * KF_M + i];
-    }
-    for (int i = KF_M - 1; i >= 0; i--) {
-        float v = x[i];
-        for (int p = i + 1; p < KF_M; p++) v -= L[p * KF_M + i] * x[p];
-        x[i] = v / L[i * KF_M + i];
-    }
-}
+static void solve_global(__global const float *L, const int n, __global float *x) { KF_CHOLESKY_SOLVE(L, n, x) }
+
+// The same on a private vector of KF_M floats.
+static void solve_private(__global const float *L, float *x) { KF_CHOLESKY_SOLVE(L, KF_M, x) }
 
 // R_{g,t}[i][j]: full matrices, or diag(exp(ℓ_i)) + extra·I from log-variances.
 static float noise_entry(__global const float *R, const int logDiagonal, const float extra,

@@ -61,12 +61,17 @@ extension CPUBackend {
         return hands
     }
 
-    /// Runs `body(worker, tile, block)` for every tile, each worker on its own thread over its own tiles in order,
+    /// The upper tiles of `b` rows dealt to one worker thread per core (fewer when there are fewer tiles).
+    private func selfHands(rows b: Int) -> [[SelfTile]] {
+        let tiles = Self.upperTiles(rows: b)
+        return Self.deal(tiles, workers: max(1, min(threads, tiles.count)))
+    }
+
+    /// Runs `body(worker, tile, block)` for every tile, each worker on its own thread over its hand in order,
     /// `block` holding S_IJ (the diagonal tiles with the exact self-similarities) in the worker's buffer.
     private func forEachUpperTile(_ z: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape, _ terms: LSETerms, _ op: String,
-                                  workers: Int, _ body: (Int, SelfTile, UnsafeMutablePointer<Float>) -> Void) throws {
-        let (b, d, t) = (s.rows, s.dimension, Self.selfTile)
-        let hands = Self.deal(Self.upperTiles(rows: b), workers: workers)
+                                  hands: [[SelfTile]], _ body: (Int, SelfTile, UnsafeMutablePointer<Float>) -> Void) throws {
+        let (b, d, t, workers) = (s.rows, s.dimension, Self.selfTile, hands.count)
         // The tensors stay referenced until every worker is done (a released one goes back to the pool).
         let tensors = try (0..<workers).map { _ in try makeTensor([min(t, b) * min(t, b)]) }
         let buffers = try tensors.map { try floats($0, op) }
@@ -83,14 +88,11 @@ extension CPUBackend {
         }
     }
 
-    /// Worker threads for `b` rows: one per core, fewer when there are fewer tiles than cores.
-    private func selfWorkers(rows b: Int) -> Int { max(1, min(threads, Self.upperTiles(rows: b).count)) }
-
     /// Forward on one set; `lse` as for ``pairwiseLSE(_:_:into:_:)`` with x = y = z.
     func pairwiseLSESelf(_ z: UnsafeMutablePointer<Float>, into lse: UnsafeMutablePointer<Float>, _ s: PairwiseLSEShape)
         throws {
         let terms = LSETerms(s, z, z, threads: threads)
-        let b = s.rows, workers = selfWorkers(rows: b)
+        let b = s.rows, hands = selfHands(rows: b), workers = hands.count
         // Per worker: the running (max, sum) of each row folded as a row of I, and as a column of J.
         let rowMax = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
         let rowSum = (0..<workers).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b) }
@@ -104,7 +106,7 @@ extension CPUBackend {
             rowSum[w].initialize(repeating: 0)
             columnSum[w].initialize(repeating: 0)
         }
-        try forEachUpperTile(z, s, terms, "pairwiseLSE", workers: workers) { w, tile, block in
+        try forEachUpperTile(z, s, terms, "pairwiseLSE", hands: hands) { w, tile, block in
             for r in 0..<tile.ti {
                 let skip = s.excludeDiagonal && tile.diagonal ? r : -1
                 ldm_lse_block(block + r * tile.tj, Int32(tile.tj), terms.a, terms.bias.map { $0 + tile.j0 }, Int32(skip),
@@ -116,10 +118,11 @@ extension CPUBackend {
             }
         }
         // Merge each row's 2·workers running states, in a fixed order.
+        let maxima = rowMax + columnMax, sums = rowSum + columnSum
         for i in 0..<b {
-            let states = (0..<workers).flatMap { [(rowMax[$0][i], rowSum[$0][i]), (columnMax[$0][i], columnSum[$0][i])] }
-            let top = states.reduce(-Float.infinity) { max($0, $1.0) }
-            let total = states.reduce(Float(0)) { $1.0 == -.infinity ? $0 : $0 + $1.1 * expf($1.0 - top) }
+            let top = maxima.reduce(-Float.infinity) { max($0, $1[i]) }
+            var total: Float = 0
+            for (m, sum) in zip(maxima, sums) where m[i] != -.infinity { total += sum[i] * expf(m[i] - top) }
             lse[i] = top + logf(total) + terms.rowConstant(i)
         }
     }
@@ -131,7 +134,7 @@ extension CPUBackend {
         let (b, d) = (s.rows, s.dimension)
         pd.update(repeating: 0, count: b * d)
         guard d > 0 else { return }
-        let workers = selfWorkers(rows: b)
+        let hands = selfHands(rows: b), workers = hands.count
         // Worker 0 accumulates into dz itself, the others into gradients of their own, added in order at the end
         // (their tensors referenced until then).
         let extraGradients = try (1..<max(1, workers)).map { _ in try makeTensor([b, d]) }
@@ -147,7 +150,7 @@ extension CPUBackend {
         defer { for buffer in totalWeight { buffer.deallocate() } }
         for buffer in totalWeight { buffer.initialize(repeating: 0) }
         try ones.withUnsafeBufferPointer { one in
-            try forEachUpperTile(pz, s, terms, op, workers: workers) { w, tile, block in
+            try forEachUpperTile(pz, s, terms, op, hands: hands) { w, tile, block in
                 let (i0, ti, j0, tj) = (tile.i0, tile.ti, tile.j0, tile.tj)
                 pairWeights(block, tile, terms, s, lse: pl, g: pg)
                 // dz_I += a·M·Z_J;  dz_J += a·Mᵀ·Z_I (the diagonal block's M already holds both directions).

@@ -126,13 +126,8 @@ struct KalmanTimeParallelTests {
         let out = try backend.makeTensor([b])
         try backend.kalmanLogLikelihood(try backend.upload(e, shape: [t, b, m]), whitened: try backend.upload(r, shape: [t, b, m]),
                                         filtered.covariances, into: out)
-        let logDets = try backend.download(filtered.covariances.logDeterminants)
-        let expected = (0..<b).map { q in
-            (0..<t).reduce(0.0) { total, step in
-                let quadratic = (0..<m).reduce(0.0) { $0 + Double(e[(step * b + q) * m + $1]) * Double(r[(step * b + q) * m + $1]) }
-                return total - 0.5 * (quadratic + Double(logDets[step]) + Double(m) * Foundation.log(2 * Double.pi))
-            }
-        }
+        let expected = Self.logLikelihoods(e, r, logDeterminants: try backend.download(filtered.covariances.logDeterminants),
+                                           batch: b, steps: t, m: m, groups: 1)
         expectClose(try backend.download(out), expected, tolerance: 1e-6, "log-likelihoods over \(t) steps on \(name)")
         // A noise group per sequence: each sequence sums its own group's log det S_t; a batch that the groups do not
         // split is refused.
@@ -143,17 +138,24 @@ struct KalmanTimeParallelTests {
         let out2 = try backend.makeTensor([groups])
         try backend.kalmanLogLikelihood(try backend.upload(e2, shape: [steps, groups, m]), whitened: try backend.upload(r2, shape: [steps, groups, m]),
                                         perSequence.covariances, into: out2)
-        let logDets2 = try backend.download(perSequence.covariances.logDeterminants)
-        let expected2 = (0..<groups).map { q in
-            (0..<steps).reduce(0.0) { total, step in
-                let quadratic = (0..<m).reduce(0.0) { $0 + Double(e2[(step * groups + q) * m + $1]) * Double(r2[(step * groups + q) * m + $1]) }
-                return total - 0.5 * (quadratic + Double(logDets2[step * groups + q]) + Double(m) * Foundation.log(2 * Double.pi))
-            }
-        }
+        let expected2 = Self.logLikelihoods(e2, r2, logDeterminants: try backend.download(perSequence.covariances.logDeterminants),
+                                            batch: groups, steps: steps, m: m, groups: groups)
         expectClose(try backend.download(out2), expected2, tolerance: 1e-6, "per-sequence log-likelihoods on \(name)")
         #expect(throws: LDMError.self) {
             try backend.kalmanLogLikelihood(try backend.makeTensor([steps, 3, m]), whitened: try backend.makeTensor([steps, 3, m]),
                                             perSequence.covariances, into: try backend.makeTensor([3]))
+        }
+    }
+
+    /// −½·Σ_t (e_t·r_t + log det S_t + m·log 2π) per sequence in Double, e and r step-major [T, B, m], log det S_t
+    /// [T, G] with sequence q in group q / (B/G).
+    static func logLikelihoods(_ e: [Float], _ r: [Float], logDeterminants logDets: [Float], batch b: Int, steps t: Int, m: Int,
+                               groups g: Int) -> [Double] {
+        (0..<b).map { q in
+            (0..<t).reduce(0.0) { total, step in
+                let quadratic = (0..<m).reduce(0.0) { $0 + Double(e[(step * b + q) * m + $1]) * Double(r[(step * b + q) * m + $1]) }
+                return total - 0.5 * (quadratic + Double(logDets[step * g + q / (b / g)]) + Double(m) * Foundation.log(2 * Double.pi))
+            }
         }
     }
 
