@@ -7,6 +7,8 @@
 //     kalman_covariance_smoother  G_t = P_t·Fᵀ·(P⁻_{t+1})⁻¹, P^s_t = P_t + G_t·(P^s_{t+1} − P⁻_{t+1})·G_tᵀ
 //     kalman_ldm_covariance_backward  the reverse pass of the covariance recursion (D = [I 0], diagonal Q,
 //                                 log-diagonal R), seeded per step by sums over the group's sequences
+// kalman_covariance_forward may also split the steps into chunks, one work-group per (chunk, group), each chunk
+// from its P before its first step (the time-parallel form: kalman_scan.cl computes those starts).
 // Those run one work-group of KF_WG items per group, stepping through time; within a step the items share the
 // matrix products entry by entry, the Cholesky factorisation row by row (left-looking, column by column) and the
 // solves one right-hand side each, with barriers between the stages. Their working matrices live in a global
@@ -24,26 +26,28 @@
 #include "kalman_common.cl"
 
 __kernel __attribute__((reqd_work_group_size(KF_WG, 1, 1)))
-void kalman_covariance_forward(const int n, const int m, const int T, const int G,
+void kalman_covariance_forward(const int n, const int m, const int T, const int G, const int length,
                                __global const float *F, __global const float *H,
                                __global const float *Q, const int qStride,
                                __global const float *R, const int rgStride, const int rtStride,
                                const int logDiagonal, const float extra,
-                               __global const float *P0,
+                               __global const float *P0, __global const float *starts,
                                __global float *predicted, __global float *filtered, __global float *innovation,
                                __global float *factors, __global float *gains, __global float *logDets,
                                __global float *status, __global float *scratch) {
-    const int g = get_group_id(0), lid = get_local_id(0);
-    __global float *tmp = scratch + (long)g * (3 * n * n + 2 * n * m + m * m);
+    // Work-group item = k·G + g runs chunk k (steps k·length …) of group g, from P0 or starts[item].
+    const int item = get_group_id(0), g = item % G, lid = get_local_id(0);
+    const int first = (item / G) * length, end = min(T, first + length);
+    __global float *tmp = scratch + (long)item * (3 * n * n + 2 * n * m + m * m);
     __global float *ikh = tmp + n * n, *joseph = ikh + n * n, *pht = joseph + n * n, *kr = pht + n * m;
     __global float *rg = kr + n * m;
     __global const float *qg = Q + (long)g * qStride;
     __local int fail, differs;
     __local float meanDiagonal;
     float maxJitter = 0.0f;
-    for (int t = 0; t < T; t++) {
+    for (int t = first; t < end; t++) {
         const long at = (long)t * G + g;
-        __global const float *prev = t == 0 ? P0 : filtered + (at - G) * n * n;
+        __global const float *prev = t == 0 ? P0 : t == first ? starts + (long)item * n * n : filtered + (at - G) * n * n;
         __global float *pred = predicted + at * n * n, *s = innovation + at * m * m, *L = factors + at * m * m;
         __global float *K = gains + at * n * m, *P = filtered + at * n * n;
         __global const float *rAt = R + (long)g * rgStride + (long)t * rtStride;
@@ -66,6 +70,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
             meanDiagonal = total;
         }
         // Factor S, adding 1e-6·mean(diag)·10^k on the diagonal after each failure (docs/mathematics.md §9).
+        // (Kept inline: moved into a helper function with its barriers, PoCL 3.1 produced wrong tapes.)
         int factored = 0;
         float jitter = 0.0f;
         for (int attempt = 0; attempt <= 5 && !factored; attempt++) {
@@ -75,7 +80,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
             factored = wg_cholesky(L, m, &fail);
         }
         if (!factored) {
-            if (lid == 0) { status[2 * g] = (float)t; status[2 * g + 1] = maxJitter; }
+            if (lid == 0) { status[2 * item] = (float)t; status[2 * item + 1] = maxJitter; }
             return;
         }
         maxJitter = fmax(maxJitter, jitter);
@@ -113,7 +118,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
         // bit for bit (p = 1, or 2 where rounding alternates), step s computes exactly what step s − p did for every
         // later s, so the rest of the tape is copies, in order.
         int period = 0;
-        for (int p = 1; p <= 2 && p <= t && rtStride == 0 && period == 0; p++) {
+        for (int p = 1; p <= 2 && p <= t - first && rtStride == 0 && period == 0; p++) {
             __global const float *earlier = filtered + (at - (long)p * G) * n * n;
             if (lid == 0) differs = 0;
             barrier(FENCE);
@@ -125,7 +130,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
             barrier(FENCE);
         }
         if (period > 0) {
-            for (int later = t + 1; later < T; later++) {
+            for (int later = t + 1; later < end; later++) {
                 const long to = (long)later * G + g, from = to - (long)period * G;
                 for (int e = lid; e < n * n; e += KF_WG) {
                     predicted[to * n * n + e] = predicted[from * n * n + e];
@@ -142,7 +147,7 @@ void kalman_covariance_forward(const int n, const int m, const int T, const int 
             break;
         }
     }
-    if (lid == 0) { status[2 * g] = -1.0f; status[2 * g + 1] = maxJitter; }
+    if (lid == 0) { status[2 * item] = -1.0f; status[2 * item + 1] = maxJitter; }
 }
 
 __kernel void kalman_mean_forward(const int B, const int T, const int G, __global const float *z,

@@ -194,4 +194,8 @@ extension CPUBackend {
     /// over the cores, and the time-parallel form adds the products over all steps and the scan's carries
     /// (docs/benchmarks.md, "Time-parallel Kalman means").
     public func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool { false }
+
+    /// One chunk (the sequential recursion): a scan element and its combination cost about 5× a sequential step,
+    /// which two cores cannot win back (docs/benchmarks.md); the groups already share the threads.
+    public func kalmanCovarianceChunks(groups: Int, steps: Int, n: Int) -> Int { 1 }
 }

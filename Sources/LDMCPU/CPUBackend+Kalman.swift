@@ -4,7 +4,13 @@ import LDMEngine
 /// kalman (CPU twin of Kernels/kalman.cl): the covariance half of the filter once per group, the means half one
 /// sequence per task, and the Rauch–Tung–Striebel smoother split the same way. Layouts: KalmanKernels.swift.
 extension CPUBackend {
-    public func uncheckedKalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
+    /// The covariance recursion per group, its steps split into `chunks` (1: the sequential recursion). With several
+    /// chunks, each chunk but the last first folds its steps' scan elements into one (KalmanScanElements), those are
+    /// carried over in order to give each chunk its P before its first step, and then every chunk runs the
+    /// sequential steps from there, all chunks at once: about 5× the arithmetic, so worth it only where the groups
+    /// alone leave most of the device idle.
+    public func uncheckedKalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape,
+                                                 chunks: Int) throws -> Float {
         let op = "kalmanCovarianceForward"
         let (n, m, g, steps) = (x.n, x.m, x.groups, x.steps)
         let f = try floats(x.F, op), h = try floats(x.H, op), q = try floats(x.Q, op), r = try floats(x.R.tensor, op)
@@ -13,89 +19,46 @@ extension CPUBackend {
         let innovation = try floats(tape.innovation, op), factors = try floats(tape.factors, op)
         let gains = try floats(tape.gains, op), logDets = try floats(tape.logDeterminants, op)
         let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
-        let (extra, logDiagonal) = (x.R.extra, x.R.isLogDiagonal)
-        var failures = [Int](repeating: -1, count: g), jitters = [Float](repeating: 0, count: g)
-        // H = [I 0] (the Kalman-LDM loss's observation of the leading coordinates): the products with H are
-        // selections, and the Joseph update costs two n²·m products instead of 2n³ + n²·m (half a step at n = m).
-        let selectsLeading = (0..<(m * n)).allSatisfy { h[$0] == ($0 / n == $0 % n ? 1 : 0) }
+        let noise = { (group: Int, t: Int) in UnsafePointer(r + group * rStrides.group + t * rStrides.step) }
+        let processNoise = { (group: Int) in UnsafePointer(q + group * x.qGroupStride) }
+        let step = KalmanCovarianceStep(x, f: f, h: h)
+        let (length, count) = AffineScanShape.chunking(steps: steps, chunks)
+        // Each chunk's P before its first step ([count, G, n, n], chunk 0's unused: it starts from P0).
+        let starts = UnsafeMutablePointer<Float>.allocate(capacity: count > 1 ? count * g * n * n : 0)
+        defer { starts.deallocate() }
+        var jitter: Float = 0
+        if count > 1 {
+            let elements = KalmanScanElements(f: f, h: h, p0: p0, n: n, m: m, step: step)
+            jitter = try kalmanScanStarts(elements, groups: g, length: length, count: count, q: processNoise, r: noise, into: starts)
+        }
         let timeInvariant = x.R.extent.steps == 1
+        var failures = [Int](repeating: -1, count: count * g), jitters = [Float](repeating: 0, count: count * g)
         failures.withUnsafeMutableBufferPointer { failed in
             jitters.withUnsafeMutableBufferPointer { jitterUsed in
-                Parallel.forChunks(g, threads: threads, costPerItem: steps * n * n * n) { groups in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n * n + 2 * n * m + m * m) { scratch in
-                        let tmp = scratch.baseAddress!, ikh = tmp + n * n, joseph = ikh + n * n
-                        let pht = joseph + n * n, kr = pht + n * m, rg = kr + n * m
-                        for group in groups {
-                            for t in 0..<steps {
+                Parallel.forChunks(count * g, threads: threads, costPerItem: length * n * n * n) { items in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: step.scratchCount) { scratch in
+                        for item in items {
+                            let (k, group) = (item / g, item % g)
+                            let first = k * length
+                            for t in first..<min(steps, first + length) {
                                 let at = t * g + group
-                                let prev = t == 0 ? UnsafePointer(p0) : UnsafePointer(filtered + (at - g) * n * n)
-                                let pred = predicted + at * n * n, s = innovation + at * m * m
-                                let factor = factors + at * m * m, k = gains + at * n * m, p = filtered + at * n * n
-                                // P⁻ = F·P·Fᵀ + Q
-                                SmallMatrix.product(f, prev, n, n, n, into: tmp)
-                                SmallMatrix.product(tmp, f, n, n, n, transposeB: true, into: pred)
-                                let qg = q + group * x.qGroupStride
-                                for e in 0..<(n * n) { pred[e] += qg[e] }
-                                // R_{g,t} and S = H·P⁻·Hᵀ + R
-                                let rAt = r + group * rStrides.group + t * rStrides.step
-                                for e in 0..<(m * m) {
-                                    let (i, j) = (e / m, e % m)
-                                    rg[e] = logDiagonal ? (i == j ? Foundation.exp(rAt[i]) + extra : 0) : rAt[e]
-                                }
-                                if selectsLeading {
-                                    for i in 0..<n { (pht + i * m).update(from: pred + i * n, count: m) }
-                                    s.update(from: pht, count: m * m)
-                                } else {
-                                    SmallMatrix.product(pred, h, n, n, m, transposeB: true, into: pht)
-                                    SmallMatrix.product(h, pht, m, n, m, into: s)
-                                }
-                                for e in 0..<(m * m) { s[e] += rg[e] }
-                                guard let jitter = SmallMatrix.factorWithJitter(s, m, into: factor, tries: Self.jitterTries) else { failed[group] = t; break }
-                                jitterUsed[group] = max(jitterUsed[group], jitter)
-                                var logDet: Float = 0
-                                for i in 0..<m { logDet += 2 * Foundation.log(factor[i * m + i]) }
-                                logDets[at] = logDet
-                                // K = P⁻Hᵀ·S⁻¹ through Kᵀ = S⁻¹·(P⁻Hᵀ)ᵀ, all n right-hand sides at once (S symmetric).
-                                for i in 0..<n { for j in 0..<m { kr[j * n + i] = pht[i * m + j] } }
-                                SmallMatrix.choleskySolve(factor, m, kr, columns: n)
-                                for i in 0..<n { for j in 0..<m { k[i * m + j] = kr[j * n + i] } }
-                                // Joseph: P = (I − K·H)·P⁻·(I − K·H)ᵀ + K·R·Kᵀ, then symmetrised.
-                                if logDiagonal {
-                                    for i in 0..<n { for j in 0..<m { kr[i * m + j] = k[i * m + j] * rg[j * m + j] } }
-                                } else {
-                                    SmallMatrix.product(k, rg, n, m, m, into: kr)
-                                }
-                                if selectsLeading {
-                                    // X = P⁻ − K·P⁻[0..<m, :]; P = X·(I − K·H)ᵀ + K·R·Kᵀ = X + (K·R − X[:, 0..<m])·Kᵀ,
-                                    // one n²·m product (the bracket is K·S − P⁻Hᵀ, zero at the exact gain).
-                                    SmallMatrix.product(k, pred, n, m, n, into: ikh)
-                                    for e in 0..<(n * n) { tmp[e] = pred[e] - ikh[e] }
-                                    for i in 0..<n { for j in 0..<m { pht[i * m + j] = kr[i * m + j] - tmp[i * n + j] } }
-                                    SmallMatrix.product(pht, k, n, m, n, transposeB: true, into: joseph)
-                                    for e in 0..<(n * n) { joseph[e] += tmp[e] }
-                                } else {
-                                    SmallMatrix.product(k, h, n, m, n, into: ikh)
-                                    for i in 0..<n { for j in 0..<n { ikh[i * n + j] = (i == j ? 1 : 0) - ikh[i * n + j] } }
-                                    SmallMatrix.product(ikh, pred, n, n, n, into: tmp)
-                                    SmallMatrix.product(tmp, ikh, n, n, n, transposeB: true, into: joseph)
-                                    SmallMatrix.product(kr, k, n, m, n, transposeB: true, into: tmp)
-                                    for e in 0..<(n * n) { joseph[e] += tmp[e] }
-                                }
-                                for i in 0..<n {
-                                    for j in 0...i {
-                                        let v = 0.5 * (joseph[i * n + j] + joseph[j * n + i])
-                                        p[i * n + j] = v
-                                        p[j * n + i] = v
-                                    }
-                                }
+                                let prev = t == 0 ? UnsafePointer(p0)
+                                    : UnsafePointer(t == first ? starts + item * n * n : filtered + (at - g) * n * n)
+                                let p = filtered + at * n * n
+                                guard let used = step.run(previous: prev, q: processNoise(group), r: noise(group, t),
+                                                          predicted: predicted + at * n * n, innovation: innovation + at * m * m,
+                                                          factor: factors + at * m * m, gain: gains + at * n * m,
+                                                          logDeterminant: &logDets[at], filtered: p, scratch: scratch.baseAddress!)
+                                else { failed[item] = t; break }
+                                jitterUsed[item] = max(jitterUsed[item], used)
                                 // With R the same at every step (Q always is), a step is a fixed function of
                                 // P_{t−1}. Once P_t equals P_{t−p} bit for bit (p = 1, or 2 where rounding
                                 // alternates), step s computes exactly what step s − p did for every later s, so
-                                // the rest of the tape is copies, in order.
+                                // the rest of the chunk's tape is copies, in order.
                                 let bytes = n * n * MemoryLayout<Float>.size
-                                let repeats = { (period: Int) in period <= t && memcmp(p, filtered + (at - period * g) * n * n, bytes) == 0 }
+                                let repeats = { (period: Int) in period <= t - first && memcmp(p, filtered + (at - period * g) * n * n, bytes) == 0 }
                                 if timeInvariant, let period = (1...2).first(where: repeats) {
-                                    for later in (t + 1)..<steps {
+                                    for later in (t + 1)..<min(steps, first + length) {
                                         let to = later * g + group, from = to - period * g
                                         (predicted + to * n * n).update(from: predicted + from * n * n, count: n * n)
                                         (filtered + to * n * n).update(from: filtered + from * n * n, count: n * n)
@@ -112,10 +75,79 @@ extension CPUBackend {
                 }
             }
         }
-        if let group = failures.firstIndex(where: { $0 >= 0 }) {
-            throw KalmanChecks.innovationFailure(group: group, step: failures[group])
+        // The earliest failing step of each group is the one to report (a later chunk may fail from a start that
+        // an earlier failure left unfinished).
+        for group in 0..<g {
+            if let t = (0..<count).map({ failures[$0 * g + group] }).first(where: { $0 >= 0 }) {
+                throw KalmanChecks.innovationFailure(group: group, step: t)
+            }
         }
-        return jitters.max() ?? 0
+        return max(jitter, jitters.max() ?? 0)
+    }
+
+    /// The scan's first two passes: each chunk but the last folded into one element, then P before each later
+    /// chunk's first step carried over in order, per group. Returns the largest jitter used.
+    private func kalmanScanStarts(_ elements: KalmanScanElements, groups g: Int, length: Int, count: Int,
+                                  q: (Int) -> UnsafePointer<Float>, r: (Int, Int) -> UnsafePointer<Float>,
+                                  into starts: UnsafeMutablePointer<Float>) throws -> Float {
+        let (n, steps, size) = (elements.n, (count - 1) * length, elements.count)
+        let folded = UnsafeMutablePointer<Float>.allocate(capacity: (count - 1) * g * size)
+        defer { folded.deallocate() }
+        // Failures as step + 1 (0: none), negative for a combination that could not be factored.
+        var failures = [Int](repeating: 0, count: (count - 1) * g), jitters = [Float](repeating: 0, count: (count - 1) * g)
+        let scratchCount = size + max(elements.elementScratch, elements.combineScratch)
+        failures.withUnsafeMutableBufferPointer { failed in
+            jitters.withUnsafeMutableBufferPointer { jitterUsed in
+                Parallel.forChunks((count - 1) * g, threads: threads, costPerItem: 20 * length * n * n * n) { items in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
+                        let element = scratch.baseAddress!, work = element + size
+                        for item in items {
+                            let (k, group) = (item / g, item % g), total = folded + item * size
+                            for t in (k * length)..<min(steps, (k + 1) * length) {
+                                let into = t == k * length ? total : element
+                                guard let used = elements.element(first: t == 0, q: q(group), r: r(group, t), into: into, scratch: work)
+                                else { failed[item] = t + 1; break }
+                                jitterUsed[item] = max(jitterUsed[item], used)
+                                if t == k * length { continue }
+                                guard let combined = elements.combine(total, element, into: total, posterior: k == 0, scratch: work)
+                                else { failed[item] = -(t + 1); break }
+                                jitterUsed[item] = max(jitterUsed[item], combined)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for item in 0..<failures.count where failures[item] != 0 {
+            let (group, t) = (item % g, abs(failures[item]) - 1)
+            throw failures[item] > 0 ? KalmanChecks.innovationFailure(group: group, step: t) : KalmanChecks.scanFailure(group: group, step: t)
+        }
+        // P before chunk k = chunk 0's fold (a posterior) for k = 1, then (0, P, 0) ⊗ fold_{k−1}.
+        var carryFailures = [Int](repeating: -1, count: g), carryJitters = [Float](repeating: 0, count: g)
+        carryFailures.withUnsafeMutableBufferPointer { failed in
+            carryJitters.withUnsafeMutableBufferPointer { jitterUsed in
+                Parallel.forChunks(g, threads: threads, costPerItem: 10 * count * n * n * n) { groups in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: size + elements.combineScratch) { scratch in
+                        let posterior = scratch.baseAddress!, work = posterior + size
+                        for group in groups {
+                            (starts + (g + group) * n * n).update(from: folded + group * size + n * n, count: n * n)
+                            for k in 2..<max(2, count) {
+                                (posterior + n * n).update(from: starts + ((k - 1) * g + group) * n * n, count: n * n)
+                                guard let used = elements.combine(posterior, folded + ((k - 1) * g + group) * size, into: posterior,
+                                                                  posterior: true, scratch: work)
+                                else { failed[group] = k * length - 1; break }
+                                jitterUsed[group] = max(jitterUsed[group], used)
+                                (starts + (k * g + group) * n * n).update(from: posterior + n * n, count: n * n)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let group = carryFailures.firstIndex(where: { $0 >= 0 }) {
+            throw KalmanChecks.scanFailure(group: group, step: carryFailures[group])
+        }
+        return max(jitters.max() ?? 0, carryJitters.max() ?? 0)
     }
 
     public func uncheckedKalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,

@@ -128,7 +128,7 @@ public protocol Backend: AnyObject, Sendable {
     func uncheckedGatherRows(_ table: Tensor, _ indices: Tensor, into out: Tensor, _ shape: GatherShape) throws
 
     // MARK: kalman.cl (see KalmanKernels.swift for the layouts)
-    func uncheckedKalmanCovarianceForward(_ inputs: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float
+    func uncheckedKalmanCovarianceForward(_ inputs: KalmanCovarianceInputs, into tape: KalmanCovarianceTape, chunks: Int) throws -> Float
     func uncheckedKalmanMeanForward(_ z: Tensor, _ inputs: KalmanMeanInputs, _ covariances: KalmanCovarianceTape,
                                     into means: KalmanMeanTape) throws
     func uncheckedKalmanCovarianceSmoother(_ covariances: KalmanCovarianceTape, F: Tensor, into smoother: KalmanSmootherTape) throws
@@ -145,6 +145,9 @@ public protocol Backend: AnyObject, Sendable {
     /// Whether ``KalmanTimeParallel/automatic`` takes the time-parallel form for B sequences of T steps and state
     /// dimension n (each backend's measured crossover; docs/benchmarks.md).
     func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool
+    /// How many chunks the time-parallel covariance recursion splits T steps of G groups into (1: the sequential
+    /// recursion, which is what a device that the groups already fill should run).
+    func kalmanCovarianceChunks(groups: Int, steps: Int, n: Int) -> Int
 
     // MARK: kalman_ldm_parameters.cl
     func uncheckedKalmanLDMUnpack(_ theta: Tensor, n: Int, A: Tensor, Q: Tensor, offset: Tensor) throws

@@ -140,6 +140,12 @@ public enum KalmanChecks {
                              detail: "Cholesky failed even after jitter; check Q, R and P0")
     }
 
+    /// The error both backends throw when the time-parallel covariance recursion cannot factor a combined covariance.
+    public static func scanFailure(group: Int, step: Int) -> LDMError {
+        .notPositiveDefinite(what: "a time-parallel prefix covariance of group \(group) near step \(step)",
+                             detail: "Cholesky failed even after jitter; the time-parallel covariances need a positive definite Q (--time-parallel off runs the sequential recursion)")
+    }
+
     /// The error both backends throw when the smoother cannot factor a predicted covariance.
     public static func smootherFailure(group: Int, step: Int) -> LDMError {
         .notPositiveDefinite(what: "the predicted covariance of group \(group) at step \(step)", detail: "the smoother cannot factor it")

@@ -503,7 +503,10 @@ public struct AffineScanShape: Hashable, Sendable, CustomStringConvertible {
     public var rowsPerGroup: Int { batch / max(1, groups) }
 
     /// The chunk length and count for a requested count (clamped to 1…T): every chunk but the last is full.
-    public func chunking(_ requested: Int) -> (length: Int, count: Int) {
+    public func chunking(_ requested: Int) -> (length: Int, count: Int) { Self.chunking(steps: steps, requested) }
+
+    /// The chunk length and count that split `steps` into `requested` pieces (clamped to 1…steps).
+    public static func chunking(steps: Int, _ requested: Int) -> (length: Int, count: Int) {
         let wanted = max(1, min(requested, steps))
         let length = (steps + wanted - 1) / wanted
         return (length, (steps + length - 1) / length)

@@ -251,7 +251,7 @@ extension Backend {
                           extra: variant == .knn ? 1e-6 : 0),
             P0: constants.identity, groups: g, steps: t, n: n, m: dl)
         let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: dl, on: self)
-        let jitter = try kalmanCovarianceForward(inputs, into: tape)
+        let jitter = try kalmanCovarianceForward(inputs, into: tape, timeParallel: timeParallel)
         let means = try KalmanMeanTape(batch: b, steps: t, n: n, m: dl, on: self)
         try kalmanMeanForward(z, KalmanMeanInputs(F: a, offset: offset, H: d, m0: constants.zeroMean), tape, into: means,
                               timeParallel: timeParallel)

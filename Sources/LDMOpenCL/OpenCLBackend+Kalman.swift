@@ -42,26 +42,73 @@ extension OpenCLBackend {
         try values.map { .int(try requireInt32($0, op)) }
     }
 
-    public func uncheckedKalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape) throws -> Float {
+    public func uncheckedKalmanCovarianceForward(_ x: KalmanCovarianceInputs, into tape: KalmanCovarianceTape,
+                                                 chunks: Int) throws -> Float {
         let op = "kalmanCovarianceForward"
         let (n, m, g) = (x.n, x.m, x.groups)
-        let scratch = try makeTensor([g, 3 * n * n + 2 * n * m + m * m]), status = try makeTensor([g, 2])
+        let (length, count) = AffineScanShape.chunking(steps: x.steps, chunks)
+        let items = count * g   // ≤ T·G, whose tape exists
+        var jitter: Float = 0, starts = x.P0   // P0 stands in for the starts with one chunk (never read)
+        if count > 1 {
+            starts = try makeTensor([count, g, n, n])
+            jitter = try kalmanScanStarts(x, length: length, count: count, into: starts)
+        }
+        let scratch = try makeTensor([items, 3 * n * n + 2 * n * m + m * m]), status = try makeTensor([items, 2])
         let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
-        var arguments = try ints(n, m, x.steps, g, op: op)
+        var arguments = try ints(n, m, x.steps, g, length, op: op)
         arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.H, op)), .buffer(try mem(x.Q, op))]
         arguments += try ints(x.qGroupStride, op: op)
         arguments += [.buffer(try mem(x.R.tensor, op))]
         arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
-        arguments += [.float(x.R.extra), .buffer(try mem(x.P0, op))]
+        arguments += [.float(x.R.extra), .buffer(try mem(x.P0, op)), .buffer(try mem(starts, op))]
         arguments += try [tape.predicted, tape.filtered, tape.innovation, tape.factors, tape.gains, tape.logDeterminants,
                           status, scratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_covariance_forward", n: n, m: m), op, arguments,
-                   global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
+                   global: [items * Self.kalmanGroup], local: [Self.kalmanGroup])
         let report = try download(status)
-        for group in 0..<g where report[2 * group] >= 0 {
-            throw KalmanChecks.innovationFailure(group: group, step: Int(report[2 * group]))
+        // The earliest failing step of each group (a later chunk may fail from a start an earlier failure spoiled).
+        for group in 0..<g {
+            if let step = (0..<count).map({ report[2 * ($0 * g + group)] }).first(where: { $0 >= 0 }) {
+                throw KalmanChecks.innovationFailure(group: group, step: Int(step))
+            }
         }
-        return (0..<g).map { report[2 * $0 + 1] }.max() ?? 0
+        return max(jitter, (0..<items).map { report[2 * $0 + 1] }.max() ?? 0)
+    }
+
+    /// kalman_scan.cl: each chunk but the last folded into one element, then each chunk's P before its first step.
+    private func kalmanScanStarts(_ x: KalmanCovarianceInputs, length: Int, count: Int, into starts: Tensor) throws -> Float {
+        let op = "kalmanCovarianceForward (time-parallel)"
+        let (n, m, g) = (x.n, x.m, x.groups)
+        let folds = (count - 1) * g
+        let combineScratch = 11 * n * n, elementScratch = n * n + 2 * m * m + 4 * n * m
+        let folded = try makeTensor([count - 1, g, 3, n, n]), foldStatus = try makeTensor([folds, 3])
+        let foldScratch = try makeTensor([folds, 3 * n * n + max(elementScratch, combineScratch)])
+        let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
+        var arguments = try ints(n, m, x.steps, g, length, folds, op: op)
+        arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.H, op)), .buffer(try mem(x.Q, op))]
+        arguments += try ints(x.qGroupStride, op: op)
+        arguments += [.buffer(try mem(x.R.tensor, op))]
+        arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
+        arguments += [.float(x.R.extra)]
+        arguments += try [x.P0, folded, foldStatus, foldScratch].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_scan_fold", n: n, m: m, file: "kalman_scan"), op, arguments, global: [folds], local: nil)
+        let foldReport = try download(foldStatus)
+        for item in 0..<folds where foldReport[3 * item] != 0 {
+            let (group, step) = (item % g, Int(foldReport[3 * item + 1]))
+            throw foldReport[3 * item] == 1 ? KalmanChecks.innovationFailure(group: group, step: step)
+                : KalmanChecks.scanFailure(group: group, step: step)
+        }
+        let carryStatus = try makeTensor([g, 3]), carryScratch = try makeTensor([g, 3 * n * n + combineScratch])
+        var carryArguments = try ints(n, g, length, count, op: op)
+        carryArguments += try [folded, starts, carryStatus, carryScratch].map { .buffer(try mem($0, op)) }
+        try launch(try kalmanKernel("kalman_scan_carry", n: n, m: m, file: "kalman_scan"), op, carryArguments, global: [g], local: nil)
+        let carryReport = try download(carryStatus)
+        if let group = (0..<g).first(where: { carryReport[3 * $0] != 0 }) {
+            throw KalmanChecks.scanFailure(group: group, step: Int(carryReport[3 * group + 1]))
+        }
+        let foldJitter = (0..<folds).map { foldReport[3 * $0 + 2] }.max() ?? 0
+        let carryJitter = (0..<g).map { carryReport[3 * $0 + 2] }.max() ?? 0
+        return max(foldJitter, carryJitter)
     }
 
     public func uncheckedKalmanMeanForward(_ z: Tensor, _ x: KalmanMeanInputs, _ tape: KalmanCovarianceTape,
@@ -175,5 +222,13 @@ extension OpenCLBackend {
     /// sequential kernels already keep its cores busy (docs/benchmarks.md, "Time-parallel Kalman means").
     public func kalmanTimeParallelPreferred(batch: Int, steps: Int, n: Int) -> Bool {
         device.type == "GPU" && steps >= 512
+    }
+
+    /// On a GPU, enough chunks that chunks × groups fills about 1024 work-groups, and no more than √T (an unmeasured
+    /// first guess: no GPU has run it yet); on a CPU device one chunk, as on the CPU backend.
+    public func kalmanCovarianceChunks(groups: Int, steps: Int, n: Int) -> Int {
+        guard device.type == "GPU" else { return 1 }
+        let root = Int(Double(steps).squareRoot().rounded(.up))
+        return max(1, min(root, (1024 + groups - 1) / max(1, groups)))
     }
 }

@@ -47,6 +47,24 @@ extension Reference {
         return out
     }
 
+    /// The filtered covariances P_t alone (the covariance half of ``kalmanFilter(_:F:H:Q:R:m0:P0:offset:)``) for
+    /// `steps` steps with an observation noise R_t per step (`noise(t)`, m × m): P⁻ = F·P·Fᵀ + Q,
+    /// P = P⁻ − P⁻Hᵀ·S⁻¹·H·P⁻. What the time-parallel covariance recursion must reproduce.
+    public static func kalmanFilteredCovariances(F: [Double], H: [Double], Q: [Double], P0: [Double], steps: Int,
+                                                 noise: (Int) -> [Double]) -> [[Double]] {
+        let n = P0.count.squareRootInt, m = H.count / max(1, n)
+        var p = P0, out = [[Double]]()
+        for t in 0..<steps {
+            let predicted = add(mul(mul(F, p, n, n, n), transpose(F, n, n), n, n, n), Q)
+            let pht = mul(predicted, transpose(H, m, n), n, n, m)
+            let s = add(mul(H, pht, m, n, m), noise(t))
+            let gain = mul(pht, inverse(s, m), n, m, m)
+            p = zip(predicted, mul(gain, transpose(pht, n, m), n, m, n)).map { $0 - $1 }
+            out.append(p)
+        }
+        return out
+    }
+
     /// Rauch–Tung–Striebel smoother on a filter's output: smoothed means and covariances per step.
     public static func rtsSmoother(_ f: KalmanOutput, F: [Double]) -> (means: [[Double]], covariances: [[Double]]) {
         let steps = f.filteredMeans.count, n = f.filteredMeans.first?.count ?? 0

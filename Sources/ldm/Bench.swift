@@ -24,6 +24,7 @@ struct Bench: ParsableCommand {
         case batchNorm = "batch-norm"
         case stridedCopy = "strided-copy"
         case affineScan = "affine-scan"
+        case kalmanScan = "kalman-scan"
         case conv2d, pool, augment, gather
         case imageStep = "image-step"
         case peak
@@ -49,6 +50,7 @@ struct Bench: ParsableCommand {
             case .batchNorm: return { try BatchNormBenchmark.run($0) }
             case .stridedCopy: return { try StridedCopyBenchmark.run($0) }
             case .affineScan: return { try AffineScanBenchmark.run($0) }
+            case .kalmanScan: return { try KalmanScanBenchmark.run($0) }
             case .conv2d: return Conv2dBenchmark.run
             case .pool: return PoolBenchmark.run
             case .augment: return { try AugmentBenchmark.run($0) }
