@@ -317,19 +317,25 @@ extension Backend {
     /// Cholesky with the jitter policy of docs/mathematics.md §9, K = P⁻·Hᵀ·S⁻¹ by solves (never an inverse),
     /// Joseph update, symmetrised. Returns the largest jitter used; throws `notPositiveDefinite` naming the group
     /// and step when an S_t cannot be factored.
-    /// `timeParallel` picks the form: `on` splits the steps into the backend's
-    /// ``kalmanCovarianceChunks(groups:steps:n:)`` when the observation noise varies with time (a constant noise
-    /// makes P_t converge within tens of steps, after which the sequential recursion only copies); `off` and
-    /// `automatic` run the sequential recursion. `chunks` (≥ 1) overrides the choice. Both give the same tape up to
-    /// rounding (docs/mathematics.md §5, "Time-parallel covariances").
+    /// `timeParallel` picks the form: `on` splits the steps into chunks when the observation noise varies with time
+    /// (a constant noise makes P_t converge within tens of steps, after which the sequential recursion only
+    /// copies): `LDM_KALMAN_CHUNKS` of them when that variable is set, else the backend's
+    /// ``kalmanCovarianceChunks(groups:steps:n:)``; `off` and `automatic` run the sequential recursion. `chunks`
+    /// (≥ 1) overrides all of that. Every form gives the same tape up to rounding (docs/mathematics.md §5,
+    /// "Time-parallel covariances").
     public func kalmanCovarianceForward(_ inputs: KalmanCovarianceInputs, into tape: KalmanCovarianceTape,
                                         timeParallel: KalmanTimeParallel = .off, chunks: Int? = nil) throws -> Float {
         try KalmanChecks.covarianceForward(inputs, tape)
         if let chunks, chunks < 1 {
             throw LDMError.invalidArgument("kalmanCovarianceForward: chunks must be at least 1, got \(chunks)")
         }
-        let varies = inputs.R.extent.steps > 1 && timeParallel == .on
-        let count = chunks ?? (varies ? kalmanCovarianceChunks(groups: inputs.groups, steps: inputs.steps, n: inputs.n) : 1)
+        var count = 1
+        if let chunks {
+            count = chunks
+        } else if inputs.R.extent.steps > 1 && timeParallel == .on {
+            count = try KalmanChecks.chunksFromEnvironment()
+                ?? kalmanCovarianceChunks(groups: inputs.groups, steps: inputs.steps, n: inputs.n)
+        }
         return try uncheckedKalmanCovarianceForward(inputs, into: tape, chunks: max(1, min(count, inputs.steps)))
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Argument checks of the kalman kernels' checked entry points: every count is verified before anything runs.
 public enum KalmanChecks {
     /// Validates the covariance recursion's inputs against the tape.
@@ -138,6 +140,16 @@ public enum KalmanChecks {
     public static func innovationFailure(group: Int, step: Int) -> LDMError {
         .notPositiveDefinite(what: "the innovation covariance S of group \(group) at step \(step)",
                              detail: "Cholesky failed even after jitter; check Q, R and P0")
+    }
+
+    /// `LDM_KALMAN_CHUNKS`: how many chunks the time-parallel covariance recursion takes instead of the backend's
+    /// choice (nil when unset); anything but a whole number from 1 to 10⁹ is refused by name.
+    public static func chunksFromEnvironment() throws -> Int? {
+        guard let text = ProcessInfo.processInfo.environment["LDM_KALMAN_CHUNKS"] else { return nil }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (1...1_000_000_000).contains(value) else {
+            throw LDMError.invalidArgument("LDM_KALMAN_CHUNKS must be a whole number from 1 to 1000000000, got '\(text)'")
+        }
+        return value
     }
 
     /// The error both backends throw when the time-parallel covariance recursion cannot factor a combined covariance.

@@ -268,15 +268,26 @@ struct CLITests {
                                      "--log-observation-noise", path("F.npy")])
         #expect(badNoise.status != 0)
         #expect(badNoise.error.contains("F.npy: the log observation noise must have z's shape"), "\(badNoise.error)")
-        // The per-step noise through the time-parallel form (a noise group per sequence): the same loss.
-        let perStep = try ["off", "on"].map { form -> Double in
-            let run = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--variant", "knn",
-                                    "--log-observation-noise", path("noise.npy"), "--time-parallel", form, "--json"])
+        // The per-step noise through the time-parallel form (a noise group per sequence), its covariances in the
+        // backend's chunks or, by LDM_KALMAN_CHUNKS, in 7 (kalman_scan.cl) on each backend: the same loss.
+        let perStepArguments = ["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--variant", "knn",
+                                "--log-observation-noise", path("noise.npy"), "--json", "--time-parallel"]
+        var forms = [(["off"], [String: String]()), (["on"], [:])]
+        for backend in ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) {
+            forms.append((["on", "--backend", backend], ["LDM_KALMAN_CHUNKS": "7"]))
+        }
+        let perStep = try forms.map { form, environment -> Double in
+            let run = try Self.run(perStepArguments + form, environment: environment)
             #expect(run.status == 0, "\(run.error)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
             return try #require(json["loss"] as? Double)
         }
-        #expect(abs(perStep[0] - perStep[1]) <= 1e-5 * abs(perStep[0]), "per-step noise, off and on: \(perStep)")
+        for value in perStep.dropFirst() {
+            #expect(abs(perStep[0] - value) <= 1e-5 * abs(perStep[0]), "per-step noise, sequential and time-parallel: \(perStep)")
+        }
+        let badChunks = try Self.run(perStepArguments + ["on"], environment: ["LDM_KALMAN_CHUNKS": "0"])
+        #expect(badChunks.status != 0)
+        #expect(badChunks.error.contains("LDM_KALMAN_CHUNKS must be a whole number"), "\(badChunks.error)")
         // An output directory that is a file is refused by name, not with Foundation's error.
         let fileInTheWay = try Self.run(["kalman", "loss", "--z", path("z.npy"), "--A", path("F.npy"), "--out", path("z.npy")])
         #expect(fileInTheWay.status != 0)
