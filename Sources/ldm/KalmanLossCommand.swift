@@ -27,7 +27,7 @@ extension KalmanCommand {
         @Option(help: "Per-step log observation noise ℓ, [B, T, d_l] like z (default: none, Σ_D = e^s·I).")
         var logObservationNoise: String?
         @Option(help: "stopgrad (the default) or knn.") var variant: LossVariant = .stopgrad
-        @Option(help: "The filter's means and their adjoint: auto (the backend's measured choice), on (affine scans over time, per sequence with --log-observation-noise) or off (the sequential recursion).")
+        @Option(help: "The filter's form: auto (the backend's measured choice), on (the means and their adjoint as affine scans over time, per sequence with --log-observation-noise, which also splits the covariance recursion into chunks: LDM_KALMAN_CHUNKS or the backend's choice) or off (the sequential recursion).")
         var timeParallel: KalmanTimeParallel = .automatic
         @OptionGroup(title: "Backend") var backend: BackendOptions
         @Option(help: "Directory for predicted_means, filtered_means, filtered_covs, innovation_covs and the grad_*.npy files.")

@@ -51,7 +51,7 @@ struct TrainKalman: ParsableCommand {
     var objective: KalmanLDMVariant?
     @Option(parsing: .unconditional, help: "Learning-rate multiplier of the filter parameters A, b, a, s (default 100 with stopgrad, 1 with knn).")
     var filterRateMultiplier: Float?
-    @Option(help: "The filter's means: auto (the backend's measured choice), on (affine scans over time, per noise group when circular-inferred predicts the noise per step) or off (the sequential recursion).")
+    @Option(help: "The filter's form: auto (the backend's measured choice), on (the means as affine scans over time, per noise group when circular-inferred predicts the noise per step, its covariances then split into chunks: LDM_KALMAN_CHUNKS or the backend's choice) or off (the sequential recursion).")
     var timeParallel: KalmanTimeParallel = .automatic
     @OptionGroup(title: "Backend") var backend: BackendOptions
     @OptionGroup(title: "Run") var settings: RunOptions
