@@ -317,6 +317,7 @@ extension Backend {
     /// Cholesky with the jitter policy of docs/mathematics.md §9, K = P⁻·Hᵀ·S⁻¹ by solves (never an inverse),
     /// Joseph update, symmetrised. Returns the largest jitter used; throws `notPositiveDefinite` naming the group
     /// and step when an S_t cannot be factored.
+    ///
     /// `timeParallel` picks the form: `on` splits the steps into chunks when the observation noise varies with time
     /// (a constant noise makes P_t converge within tens of steps, after which the sequential recursion only
     /// copies): `LDM_KALMAN_CHUNKS` of them when that variable is set, else the backend's

@@ -54,13 +54,8 @@ extension OpenCLBackend {
             jitter = try kalmanScanStarts(x, length: length, count: count, into: starts)
         }
         let scratch = try makeTensor([items, 3 * n * n + 2 * n * m + m * m]), status = try makeTensor([items, 2])
-        let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
-        var arguments = try ints(n, m, x.steps, g, length, op: op)
-        arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.H, op)), .buffer(try mem(x.Q, op))]
-        arguments += try ints(x.qGroupStride, op: op)
-        arguments += [.buffer(try mem(x.R.tensor, op))]
-        arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
-        arguments += [.float(x.R.extra), .buffer(try mem(x.P0, op)), .buffer(try mem(starts, op))]
+        var arguments = try ints(n, m, x.steps, g, length, op: op) + modelArguments(x, op)
+        arguments += [.buffer(try mem(x.P0, op)), .buffer(try mem(starts, op))]
         arguments += try [tape.predicted, tape.filtered, tape.innovation, tape.factors, tape.gains, tape.logDeterminants,
                           status, scratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_covariance_forward", n: n, m: m), op, arguments,
@@ -75,6 +70,17 @@ extension OpenCLBackend {
         return max(jitter, (0..<items).map { report[2 * $0 + 1] }.max() ?? 0)
     }
 
+    /// F, H, Q, its group stride, R, its group and step strides, whether it is log-diagonal and its extra diagonal:
+    /// the arguments every covariance-forward kernel takes in this order.
+    private func modelArguments(_ x: KalmanCovarianceInputs, _ op: String) throws -> [KernelArgument] {
+        let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? x.m : x.m * x.m)
+        var arguments: [KernelArgument] = [.buffer(try mem(x.F, op)), .buffer(try mem(x.H, op)), .buffer(try mem(x.Q, op))]
+        arguments += try ints(x.qGroupStride, op: op)
+        arguments += [.buffer(try mem(x.R.tensor, op))]
+        arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
+        return arguments + [.float(x.R.extra)]
+    }
+
     /// kalman_scan.cl: each chunk but the last folded into one element, then each chunk's P before its first step.
     private func kalmanScanStarts(_ x: KalmanCovarianceInputs, length: Int, count: Int, into starts: Tensor) throws -> Float {
         let op = "kalmanCovarianceForward (time-parallel)"
@@ -83,13 +89,7 @@ extension OpenCLBackend {
         let combineScratch = 11 * n * n, elementScratch = n * n + 2 * m * m + 4 * n * m
         let folded = try makeTensor([count - 1, g, 3, n, n]), foldStatus = try makeTensor([folds, 3])
         let foldScratch = try makeTensor([folds, 3 * n * n + max(elementScratch, combineScratch)])
-        let rStrides = x.R.strides(perStep: x.R.isLogDiagonal ? m : m * m)
-        var arguments = try ints(n, m, x.steps, g, length, folds, op: op)
-        arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.H, op)), .buffer(try mem(x.Q, op))]
-        arguments += try ints(x.qGroupStride, op: op)
-        arguments += [.buffer(try mem(x.R.tensor, op))]
-        arguments += try ints(rStrides.group, rStrides.step, x.R.isLogDiagonal ? 1 : 0, op: op)
-        arguments += [.float(x.R.extra)]
+        var arguments = try ints(n, m, x.steps, g, length, folds, op: op) + modelArguments(x, op)
         arguments += try [x.P0, folded, foldStatus, foldScratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_scan_fold", n: n, m: m, file: "kalman_scan"), op, arguments, global: [folds], local: nil)
         let foldReport = try download(foldStatus)
