@@ -276,14 +276,21 @@ struct CLITests {
         for backend in ["cpu"] + (TestBackends.openCLEnabled ? ["opencl"] : []) {
             forms.append((["on", "--backend", backend], ["LDM_KALMAN_CHUNKS": "7"]))
         }
-        let perStep = try forms.map { form, environment -> Double in
-            let run = try Self.run(perStepArguments + form, environment: environment)
+        let perStep = try forms.enumerated().map { index, form -> Double in
+            let run = try Self.run(perStepArguments + form.0 + ["--out", path("per-step-\(index)")], environment: form.1)
             #expect(run.status == 0, "\(run.error)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
             return try #require(json["loss"] as? Double)
         }
-        for value in perStep.dropFirst() {
+        for (index, value) in perStep.enumerated().dropFirst() {
             #expect(abs(perStep[0] - value) <= 1e-5 * abs(perStep[0]), "per-step noise, sequential and time-parallel: \(perStep)")
+            // The gradients too (1e-7 apart in practice): the reverse pass reads whichever tape the forward wrote.
+            for name in ["grad_z", "grad_A", "grad_a", "grad_s", "grad_log_observation_noise"] {
+                let sequential = try NumPyFile.read(path("per-step-0/\(name).npy")).values
+                let other = try NumPyFile.read(path("per-step-\(index)/\(name).npy")).values
+                let error = KalmanTimeParallelTests.difference(other, sequential)
+                #expect(error <= 1e-4, "\(name) with \(forms[index]): relative difference \(error)")
+            }
         }
         let badChunks = try Self.run(perStepArguments + ["on"], environment: ["LDM_KALMAN_CHUNKS": "0"])
         #expect(badChunks.status != 0)
