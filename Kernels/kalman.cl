@@ -293,25 +293,35 @@ __kernel void kalman_ldm_mean_backward(const int B, const int T, const int G, __
 }
 
 __kernel __attribute__((reqd_work_group_size(KF_WG, 1, 1)))
-void kalman_ldm_covariance_backward(const int n, const int m, const int T, const int G, __global const float *A,
+void kalman_ldm_covariance_backward(const int n, const int m, const int T, const int G, const int length,
+                                    const int firstChunk, const int fold, __global const float *A,
                                     __global const float *Q, const int qStride,
                                     __global const float *R, const int rgStride, const int rtStride,
                                     __global const float *P0,
                                     __global const float *filtered, __global const float *factors,
                                     __global const float *gains, __global const float *seedC,
-                                    __global const float *seedS, const float halfCount,
+                                    __global const float *seedS, const float halfCount, __global const float *starts,
                                     __global float *gradA, __global float *gradQ, __global float *gradR,
-                                    __global float *scratch) {
-    const int g = get_group_id(0), lid = get_local_id(0);
-    __global float *pBar = scratch + (long)g * (5 * n * n + n * m + m * m);
+                                    __global float *folded, __global float *scratch) {
+    // Work-group item = k·G + g (k from firstChunk) runs chunk k of group g backwards from starts[item], adding
+    // into gradA[item] and gradQ[item]; with `fold` it runs from zero instead, writes no ∂/∂log R and leaves its
+    // final P̄ and Ψ = Φ_end···Φ_first (Φ_t = A − K_t·(D·A)) in folded[item] (the time-parallel reverse pass).
+    const int item = get_group_id(0) + firstChunk * G, g = item % G, lid = get_local_id(0);
+    const int first = (item / G) * length, end = min(T, first + length);
+    __global float *pBar = scratch + (long)get_group_id(0) * (8 * n * n + n * m + m * m);
     __global float *pMinusBar = pBar + n * n, *ap = pMinusBar + n * n, *pa = ap + n * n, *sym = pa + n * n;
-    __global float *x2 = sym + n * n, *sInverse = x2 + n * m;
-    __global float *aBar = gradA + (long)g * n * n, *qBar = gradQ + (long)g * n;
+    __global float *x2 = sym + n * n, *sInverse = x2 + n * m, *phi = sInverse + m * m, *psi = phi + n * n;
+    __global float *product = psi + n * n;
+    __global float *aBar = gradA + (long)item * n * n, *qBar = gradQ + (long)item * n;
     __global const float *qg = Q + (long)g * qStride;
-    for (int e = lid; e < n * n; e += KF_WG) { pBar[e] = 0.0f; aBar[e] = 0.0f; }
+    for (int e = lid; e < n * n; e += KF_WG) {
+        pBar[e] = fold ? 0.0f : starts[(long)item * n * n + e];
+        psi[e] = e / n == e % n ? 1.0f : 0.0f;
+        aBar[e] = 0.0f;
+    }
     for (int i = lid; i < n; i += KF_WG) qBar[i] = 0.0f;
     barrier(FENCE);
-    for (int t = T - 1; t >= 0; t--) {
+    for (int t = end - 1; t >= first; t--) {
         const long at = (long)t * G + g;
         __global const float *K = gains + at * n * m, *L = factors + at * m * m;
         __global const float *prev = t == 0 ? P0 : filtered + (at - G) * n * n;
@@ -336,7 +346,7 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
                     float sb = seedS[at * m * m + i * m + j] + halfCount * sInverse[i * m + j];
                     for (int l = 0; l < n; l++) sb += K[l * m + i] * x2[l * m + j];
                     v += sb;
-                    if (i == j) gradR[((long)g * T + t) * m + i] = sb * exp(rAt[i]);
+                    if (i == j && !fold) gradR[((long)g * T + t) * m + i] = sb * exp(rAt[i]);
                 }
             }
             pMinusBar[e] = v;
@@ -362,5 +372,25 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
             pBar[e] = 0.5f * w;
         }
         barrier(FENCE);
+        if (fold) {
+            // Ψ ← Ψ·Φ_t, Φ_t = A − K_t·(A's first m rows).
+            for (int e = lid; e < n * n; e += KF_WG) {
+                const int i = e / n, j = e % n;
+                float v = A[e];
+                for (int p = 0; p < m; p++) v -= K[i * m + p] * A[p * n + j];
+                phi[e] = v;
+            }
+            barrier(FENCE);
+            wg_product(psi, phi, product, n, n, n, 0);
+            barrier(FENCE);
+            for (int e = lid; e < n * n; e += KF_WG) psi[e] = product[e];
+            barrier(FENCE);
+        }
+    }
+    if (fold) {
+        for (int e = lid; e < n * n; e += KF_WG) {
+            folded[(long)item * 2 * n * n + e] = pBar[e];
+            folded[(long)item * 2 * n * n + n * n + e] = psi[e];
+        }
     }
 }

@@ -11,6 +11,12 @@
 //     kalman_scan_carry  one work-item per group: starts[k] = P before chunk k's first step, in order:
 //                        starts[1] = C of fold 0, starts[k] = C of (0, starts[k−1], 0) ⊗ fold k−1
 // The third pass is kalman_covariance_forward with a chunk per work-group, each from its start.
+// The Kalman-LDM reverse pass through the covariances splits the same way, being affine in its adjoint:
+//     kalman_ldm_covariance_backward (kalman.cl) with `fold`: chunks 1 … count − 1 from P̄ = 0, each leaving its
+//                        final P̄ (X) and Ψ = Φ_end···Φ_first in folded [count, G, 2, n, n]
+//     kalman_scan_reverse_carry  one work-item per group: starts[count − 1] = 0, then from the last chunk back
+//                        starts[k − 1] = Ψ_kᵀ·starts[k]·Ψ_k + X_k
+// and kalman_ldm_covariance_backward again, every chunk from its start.
 // Layouts: folded [count − 1, G, 3, n, n] (A, C, J); starts [count, G, n, n]; status [items, 3] = (0, or 1 for an
 // S that did not factor, 2 for a combination; the step; the largest jitter). Working matrices live in a global
 // scratch slice per work-item. One work-item per item and no barriers, unlike kalman_covariance_forward's
@@ -227,4 +233,20 @@ __kernel void kalman_scan_carry(const int n, const int G, const int length, cons
         for (int x = 0; x < nn; x++) starts[((long)k * G + g) * nn + x] = posterior[nn + x];
     }
     scan_status(status, g, 0, 0, maxJitter);
+}
+
+__kernel void kalman_scan_reverse_carry(const int n, const int G, const int count, __global const float *folded,
+                                        __global float *starts, __global float *scratch) {
+    const int g = get_global_id(0), nn = n * n;
+    if (g >= G) return;
+    __global float *tmp = scratch + (long)g * nn;
+    for (int x = 0; x < nn; x++) starts[((long)(count - 1) * G + g) * nn + x] = 0.0f;
+    for (int k = count - 1; k >= 1; k--) {
+        __global const float *start = starts + ((long)k * G + g) * nn, *x = folded + ((long)k * G + g) * 2 * nn;
+        __global const float *psi = x + nn;
+        __global float *into = starts + ((long)(k - 1) * G + g) * nn;
+        item_product(start, psi, tmp, n, n, n, 0);
+        item_product_tn(psi, tmp, into, n, n, n);
+        item_symmetrize(into, x, n);
+    }
 }

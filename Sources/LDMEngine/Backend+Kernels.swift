@@ -327,9 +327,15 @@ extension Backend {
     public func kalmanCovarianceForward(_ inputs: KalmanCovarianceInputs, into tape: KalmanCovarianceTape,
                                         timeParallel: KalmanTimeParallel = .off, chunks: Int? = nil) throws -> Float {
         try KalmanChecks.covarianceForward(inputs, tape)
-        if let chunks, chunks < 1 {
-            throw LDMError.invalidArgument("kalmanCovarianceForward: chunks must be at least 1, got \(chunks)")
-        }
+        let count = try covarianceChunks(inputs, timeParallel, chunks, "kalmanCovarianceForward")
+        return try uncheckedKalmanCovarianceForward(inputs, into: tape, chunks: count)
+    }
+
+    /// How many chunks the covariance recursion (forward or reverse) of `inputs` takes: `chunks` when given, else
+    /// `LDM_KALMAN_CHUNKS` or the backend's choice under `on` when the noise varies with time, else 1; clamped to T.
+    private func covarianceChunks(_ inputs: KalmanCovarianceInputs, _ timeParallel: KalmanTimeParallel, _ chunks: Int?,
+                                  _ op: String) throws -> Int {
+        if let chunks, chunks < 1 { throw LDMError.invalidArgument("\(op): chunks must be at least 1, got \(chunks)") }
         var count = 1
         if let chunks {
             count = chunks
@@ -337,7 +343,7 @@ extension Backend {
             count = try KalmanChecks.chunksFromEnvironment()
                 ?? kalmanCovarianceChunks(groups: inputs.groups, steps: inputs.steps, n: inputs.n)
         }
-        return try uncheckedKalmanCovarianceForward(inputs, into: tape, chunks: max(1, min(count, inputs.steps)))
+        return max(1, min(count, inputs.steps))
     }
 
     /// The means half, one sequence per work-item over the whole time loop: h⁻ = F·ĥ + c, e = z − H·h⁻,
@@ -422,14 +428,18 @@ extension Backend {
 
     /// The Kalman-LDM reverse pass through the covariance recursion of each group, seeded per step by `seedC`
     /// [T, G, n, m] (Σ_q h̄·(S⁻¹e)ᵀ) and `seedS` [T, G, m, m] (−Σ_q w·(S⁻¹e)ᵀ) plus ½·`sequencesPerGroup`·S⁻¹.
-    /// Needs diagonal Q and log-diagonal R (the Kalman-LDM parameterisation).
+    /// Needs diagonal Q and log-diagonal R (the Kalman-LDM parameterisation). `timeParallel` and `chunks` split the
+    /// steps as for ``kalmanCovarianceForward(_:into:timeParallel:chunks:)``: the pass is affine in its adjoint
+    /// P̄, so chunks run from zero, their starting P̄ are carried back in order, and every chunk reruns from its start.
     public func kalmanLDMCovarianceBackward(_ inputs: KalmanCovarianceInputs, _ covariances: KalmanCovarianceTape,
                                             seedC: Tensor, seedS: Tensor, sequencesPerGroup: Int,
-                                            into gradients: KalmanLDMCovarianceGradients) throws {
+                                            into gradients: KalmanLDMCovarianceGradients,
+                                            timeParallel: KalmanTimeParallel = .off, chunks: Int? = nil) throws {
         try KalmanChecks.ldmCovarianceBackward(inputs, covariances, seedC: seedC, seedS: seedS,
                                                sequencesPerGroup: sequencesPerGroup, gradients)
+        let count = try covarianceChunks(inputs, timeParallel, chunks, "kalmanLDMCovarianceBackward")
         try uncheckedKalmanLDMCovarianceBackward(inputs, covariances, seedC: seedC, seedS: seedS,
-                                                 sequencesPerGroup: sequencesPerGroup, into: gradients)
+                                                 sequencesPerGroup: sequencesPerGroup, into: gradients, chunks: count)
     }
 
     // MARK: kalman_ldm_parameters.cl

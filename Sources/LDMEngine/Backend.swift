@@ -138,7 +138,7 @@ public protocol Backend: AnyObject, Sendable {
                                         gradientScale: Float, stopGradient: Bool, into adjoints: KalmanLDMMeanAdjoints) throws
     func uncheckedKalmanLDMCovarianceBackward(_ inputs: KalmanCovarianceInputs, _ covariances: KalmanCovarianceTape,
                                               seedC: Tensor, seedS: Tensor, sequencesPerGroup: Int,
-                                              into gradients: KalmanLDMCovarianceGradients) throws
+                                              into gradients: KalmanLDMCovarianceGradients, chunks: Int) throws
     func uncheckedKalmanInnovationInverses(_ covariances: KalmanCovarianceTape, into inverses: Tensor) throws
     func uncheckedKalmanLogLikelihood(_ innovations: Tensor, whitened: Tensor, _ covariances: KalmanCovarianceTape,
                                       into logLikelihood: Tensor) throws

@@ -166,7 +166,7 @@ extension Backend {
                    MatmulShape(batch: t * g, m: dl, n: dl, k: perGroup, transposeA: true, alpha: -1))
         let covarianceGrads = try KalmanLDMCovarianceGradients(groups: g, steps: t, n: n, m: dl, on: self)
         try kalmanLDMCovarianceBackward(inputs, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: perGroup,
-                                        into: covarianceGrads)
+                                        into: covarianceGrads, timeParallel: timeParallel)
         // The means' share of Ā and b̄ (Σ_{t,q} h̄⁻·uᵀ with u = ĥ_{t−1} − b, and Σ h̄⁻), Σ ∂/∂ℓ, then θ̄, all on the device.
         let meanGradA = try makeTensor([n, n]), hBarSum = try makeTensor([1, n]), logRSum = try makeTensor([1])
         try matmul(adjoints.hBarMinus, means.previousMeans, into: meanGradA, MatmulShape(m: n, n: n, k: t * b, transposeA: true))

@@ -179,22 +179,59 @@ extension OpenCLBackend {
     }
 
     public func uncheckedKalmanLDMCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor,
-                                            seedS: Tensor, sequencesPerGroup: Int,
-                                            into grads: KalmanLDMCovarianceGradients) throws {
+                                                     seedS: Tensor, sequencesPerGroup: Int, into grads: KalmanLDMCovarianceGradients,
+                                                     chunks: Int) throws {
+        let op = "kalmanLDMCovarianceBackward"
+        let (n, g) = (x.n, x.groups)
+        let (length, count) = AffineScanShape.chunking(steps: x.steps, chunks)
+        let starts = try makeTensor([count, g, n, n])
+        // With one chunk the pass adds straight into the gradients; with several, each chunk into its own slot.
+        var (partialA, partialQ) = (grads.gradA, grads.gradLogQ)
+        if count == 1 {
+            try fill(starts, with: 0)
+        } else {
+            (partialA, partialQ) = (try makeTensor([count, g, n, n]), try makeTensor([count, g, n]))
+            let folded = try makeTensor([count, g, 2, n, n])
+            try launchCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: sequencesPerGroup,
+                                         length: length, chunks: 1..<count, fold: true, starts: starts, gradA: partialA,
+                                         gradQ: partialQ, gradR: grads.gradLogR, folded: folded)
+            let scratch = try makeTensor([g, n, n])
+            var arguments = try ints(n, g, count, op: op)
+            arguments += try [folded, starts, scratch].map { .buffer(try mem($0, op)) }
+            try launch(try kalmanKernel("kalman_scan_reverse_carry", n: n, m: x.m, file: "kalman_scan"), op, arguments,
+                       global: [g], local: nil)
+        }
+        try launchCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: sequencesPerGroup, length: length,
+                                     chunks: 0..<count, fold: false, starts: starts, gradA: partialA, gradQ: partialQ,
+                                     gradR: grads.gradLogR, folded: starts)
+        if count > 1 {
+            // Σ over chunks, in chunk order: a row of ones times [count, G·n²] (and [count, G·n]).
+            let ones = try makeTensor([1, count])
+            try fill(ones, with: 1)
+            try matmul(ones, partialA, into: grads.gradA, MatmulShape(m: 1, n: g * n * n, k: count))
+            try matmul(ones, partialQ, into: grads.gradLogQ, MatmulShape(m: 1, n: g * n, k: count))
+        }
+    }
+
+    /// One launch of kalman_ldm_covariance_backward over the given chunks of every group.
+    private func launchCovarianceBackward(_ x: KalmanCovarianceInputs, _ tape: KalmanCovarianceTape, seedC: Tensor, seedS: Tensor,
+                                          sequencesPerGroup: Int, length: Int, chunks: Range<Int>, fold: Bool, starts: Tensor,
+                                          gradA: Tensor, gradQ: Tensor, gradR: Tensor, folded: Tensor) throws {
         let op = "kalmanLDMCovarianceBackward"
         let (n, m, g) = (x.n, x.m, x.groups)
-        let scratch = try makeTensor([g, 5 * n * n + n * m + m * m])
+        let items = chunks.count * g
+        let scratch = try makeTensor([items, 8 * n * n + n * m + m * m])
         let rStrides = x.R.strides(perStep: m)
-        var arguments = try ints(n, m, x.steps, g, op: op)
+        var arguments = try ints(n, m, x.steps, g, length, chunks.lowerBound, fold ? 1 : 0, op: op)
         arguments += [.buffer(try mem(x.F, op)), .buffer(try mem(x.Q, op))]
         arguments += try ints(x.qGroupStride, op: op)
         arguments += [.buffer(try mem(x.R.tensor, op))]
         arguments += try ints(rStrides.group, rStrides.step, op: op)
         arguments += try [x.P0, tape.filtered, tape.factors, tape.gains, seedC, seedS].map { .buffer(try mem($0, op)) }
         arguments += [.float(0.5 * Float(sequencesPerGroup))]
-        arguments += try [grads.gradA, grads.gradLogQ, grads.gradLogR, scratch].map { .buffer(try mem($0, op)) }
+        arguments += try [starts, gradA, gradQ, gradR, folded, scratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_ldm_covariance_backward", n: n, m: m), op, arguments,
-                   global: [g * Self.kalmanGroup], local: [Self.kalmanGroup])
+                   global: [items * Self.kalmanGroup], local: [Self.kalmanGroup])
     }
 }
 

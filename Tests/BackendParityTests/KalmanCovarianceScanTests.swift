@@ -6,7 +6,8 @@ import Testing
 /// The time-parallel covariance recursion (kalman_scan.cl and kalman_covariance_forward split into chunks; CPU
 /// twins in CPUBackend+KalmanScan.swift) on every backend: every tape tensor against the sequential recursion and
 /// P_t against a Double recursion, for observation noise shared, per group, per step (full and log-diagonal),
-/// T from 1 to 4097 split into 1…T chunks, and T = 100 000; a singular Q is refused by name.
+/// T from 1 to 4097 split into 1…T chunks, and T = 100 000; the Kalman-LDM reverse pass in chunks against the
+/// sequential one; a singular Q is refused by name.
 @Suite("kalman_scan.cl")
 struct KalmanCovarianceScanTests {
     /// A covariance problem: `largeModel`'s F, H, Q and P0 = I, with R per (group, step) as asked.
@@ -113,6 +114,38 @@ struct KalmanCovarianceScanTests {
         let p = try Problem(n: 4, m: 2, groups: 2, steps: 100_000, selection: false, rGroups: 2, rSteps: 100_000,
                             logDiagonal: true, seed: 3)
         try Self.compare(backend, p, chunks: [317], tolerance: 1e-4, reference: false, "T 100000 on \(name)")
+    }
+
+    /// The Kalman-LDM reverse pass through the covariances in chunks (affine in P̄: chunks from zero, starts carried
+    /// back, every chunk rerun) against the sequential pass, seeded with random C̄₀ and S̄₀ on a tape of the
+    /// loss's form (H = [I 0], diagonal Q, log-diagonal noise per step and group).
+    @Test(arguments: TestBackends.all)
+    func reverseChunksMatchTheSequentialPass(_ name: String) throws {
+        let backend = try TestBackends.named(name)
+        for (g, t, n, m, chunks) in [(1, 1, 2, 1, [1]), (2, 17, 3, 2, [2, 3, 17]), (3, 100, 4, 2, [7, 10]), (2, 1000, 16, 8, [32])] {
+            let p = try Problem(n: n, m: m, groups: g, steps: t, selection: true, rGroups: g, rSteps: t, logDiagonal: true,
+                                seed: UInt64(t + n))
+            var x = try p.inputs(on: backend)
+            x.Q = try backend.upload((0..<(n * n)).map { $0 / n == $0 % n ? 0.05 + 0.01 * Float($0 / n) : 0 }, shape: [1, n, n])
+            let tape = try KalmanCovarianceTape(groups: g, steps: t, n: n, m: m, on: backend)
+            _ = try backend.kalmanCovarianceForward(x, into: tape)
+            var generator = SeededGenerator(seed: UInt64(t))
+            let seedC = try backend.upload(generator.floats(t * g * n * m).map { 0.1 * $0 }, shape: [t, g, n, m])
+            let seedS = try backend.upload(generator.floats(t * g * m * m).map { 0.1 * $0 }, shape: [t, g, m, m])
+            let gradients = { (chunks: Int) throws -> [String: [Float]] in
+                let out = try KalmanLDMCovarianceGradients(groups: g, steps: t, n: n, m: m, on: backend)
+                try backend.kalmanLDMCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: 2, into: out, chunks: chunks)
+                return ["∂/∂A": try backend.download(out.gradA), "∂/∂log Q": try backend.download(out.gradLogQ),
+                        "∂/∂log R": try backend.download(out.gradLogR)]
+            }
+            let sequential = try gradients(1)
+            for c in chunks {
+                for (what, values) in try gradients(c) {
+                    let error = KalmanTimeParallelTests.difference(values, sequential[what]!)
+                    #expect(error <= 1e-5, "\(what): relative difference \(error) with \(c) chunks, G \(g) T \(t) n \(n) m \(m) on \(name)")
+                }
+            }
+        }
     }
 
     /// A singular Q cannot be combined (the scan factors prefix covariances built from it): a typed error naming
