@@ -7,8 +7,9 @@
 //     kalman_covariance_smoother  G_t = P_t·Fᵀ·(P⁻_{t+1})⁻¹, P^s_t = P_t + G_t·(P^s_{t+1} − P⁻_{t+1})·G_tᵀ
 //     kalman_ldm_covariance_backward  the reverse pass of the covariance recursion (D = [I 0], diagonal Q,
 //                                 log-diagonal R), seeded per step by sums over the group's sequences
-// kalman_covariance_forward may also split the steps into chunks, one work-group per (chunk, group), each chunk
-// from its P before its first step (the time-parallel form: kalman_scan.cl computes those starts).
+// kalman_covariance_forward and kalman_ldm_covariance_backward may also split the steps into chunks, one
+// work-group per (chunk, group), each chunk from its start (the time-parallel form: kalman_scan.cl computes the
+// forward's starting P and the backward's starting P̄; the backward's `fold` mode gives the latter its inputs).
 // Those run one work-group of KF_WG items per group, stepping through time; within a step the items share the
 // matrix products entry by entry, the Cholesky factorisation row by row (left-looking, column by column) and the
 // solves one right-hand side each, with barriers between the stages. Their working matrices live in a global

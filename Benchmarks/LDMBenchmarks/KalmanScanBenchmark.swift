@@ -6,7 +6,8 @@ import LDMReference
 /// a noise predicted per step, G = 32 groups (one per sequence), T = 10 000 steps, n = m = 16, H = [I 0]: the
 /// sequential recursion (1 chunk), the backend's choice for `--time-parallel on`, and √T = 100 chunks. The
 /// sequential tape's P_t of the first group over its first 300 steps is validated against the Double recursion, and
-/// every chunked tape against the sequential one (1e-4).
+/// every chunked tape against the sequential one (1e-4). Then the Kalman-LDM reverse pass through that tape
+/// (`kalman_scan.reverse`), each split's ∂/∂A and ∂/∂log R validated against one chunk's (1e-4).
 public enum KalmanScanBenchmark {
     public static func run(_ context: BenchmarkContext, groups g: Int = 32, steps t: Int = 10_000, n: Int = 16) throws -> [BenchmarkRow] {
         let backend = context.backend
@@ -36,7 +37,7 @@ public enum KalmanScanBenchmark {
         try Validation.check("kalman_scan", "1 chunk vs Double", referenceError)
         let root = Int(Double(t).squareRoot().rounded(.up))
         let chunkings = [(1, "1 chunk"), (backend.kalmanCovarianceChunks(groups: g, steps: t, n: n), "auto"), (root, "\(root) chunks")]
-        return try chunkings.map { chunks, label in
+        let forward = try chunkings.map { chunks, label in
             _ = try backend.kalmanCovarianceForward(inputs, into: tape, chunks: chunks)
             let error = max(referenceError, Validation.relativeError(try backend.download(tape.filtered), sequential.map(Double.init)))
             try Validation.check("kalman_scan", "\(chunks) chunks", error, tolerance: 1e-4)
@@ -45,5 +46,28 @@ public enum KalmanScanBenchmark {
             }
             return Validation.row(context, "kalman_scan", "G=\(g) T=\(t) n=\(n) \(label) (\(chunks))", timing, flops: nil, error: error)
         }
+        // The Kalman-LDM reverse pass through that tape (seeds as a batch of 4 sequences per group would give them),
+        // each split validated against one chunk.
+        _ = try backend.kalmanCovarianceForward(inputs, into: tape, chunks: 1)
+        let seedC = try backend.upload(generator.floats(t * g * n * n).map { 0.1 * $0 }, shape: [t, g, n, n])
+        let seedS = try backend.upload(generator.floats(t * g * n * n).map { 0.1 * $0 }, shape: [t, g, n, n])
+        let gradients = try KalmanLDMCovarianceGradients(groups: g, steps: t, n: n, m: n, on: backend)
+        let reverse = { (chunks: Int) throws in
+            try backend.kalmanLDMCovarianceBackward(inputs, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: 4, into: gradients,
+                                                    chunks: chunks)
+        }
+        try reverse(1)
+        let expectedA = try backend.download(gradients.gradA).map(Double.init)
+        let expectedR = try backend.download(gradients.gradLogR).map(Double.init)
+        let backward = try chunkings.map { chunks, label in
+            try reverse(chunks)
+            let error = max(Validation.relativeError(try backend.download(gradients.gradA), expectedA),
+                            Validation.relativeError(try backend.download(gradients.gradLogR), expectedR))
+            try Validation.check("kalman_scan.reverse", "\(chunks) chunks", error, tolerance: 1e-4)
+            let timing = try Timing.measure(backend, minSeconds: context.minSeconds, minRepeats: 3) { try reverse(chunks) }
+            return Validation.row(context, "kalman_scan.reverse", "G=\(g) T=\(t) n=\(n) \(label) (\(chunks))", timing, flops: nil,
+                                  error: error)
+        }
+        return forward + backward
     }
 }
