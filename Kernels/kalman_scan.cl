@@ -1,5 +1,6 @@
-// kalman_scan.cl — the first two passes of the time-parallel covariance recursion (docs/mathematics.md §5,
-// "Time-parallel covariances"; Särkkä & García-Fernández 2021, covariance part). Step t of the filter is the
+// kalman_scan.cl — the passes of the time-parallel covariance recursion and of its Kalman-LDM reverse pass that
+// kalman.cl's kernels do not run (docs/mathematics.md §5, "Time-parallel covariances"; Särkkä & García-Fernández
+// 2021, covariance part). Step t of the filter is the
 // element (A_t, C_t, J_t):
 //     S = H·Pm·Hᵀ + R_t, K = Pm·Hᵀ·S⁻¹, A = (I − K·H)·Fe, C = Pm − K·H·Pm, J = (H·Fe)ᵀ·S⁻¹·(H·Fe)
 // with Pm = Q, Fe = F for t ≥ 1 and Pm = F·P0·Fᵀ + Q, Fe = 0 for t = 0; elements combine associatively (i before
@@ -17,7 +18,7 @@
 //     kalman_scan_reverse_carry  one work-item per group: starts[count − 1] = 0, then from the last chunk back
 //                        starts[k − 1] = Ψ_kᵀ·starts[k]·Ψ_k + X_k
 // and kalman_ldm_covariance_backward again, every chunk from its start.
-// Layouts: folded [count − 1, G, 3, n, n] (A, C, J); starts [count, G, n, n]; status [items, 3] = (0, or 1 for an
+// Layouts: the forward's folded [count − 1, G, 3, n, n] (A, C, J); starts [count, G, n, n]; status [items, 3] = (0, or 1 for an
 // S that did not factor, 2 for a combination; the step; the largest jitter). Working matrices live in a global
 // scratch slice per work-item. One work-item per item and no barriers, unlike kalman_covariance_forward's
 // work-groups: PoCL took over ten minutes to compile the same passes written with work-group products (a barrier

@@ -3,7 +3,8 @@ import LDMEngine
 
 /// One step of the covariance recursion from P_{t−1}: P⁻_t, S_t and its factor (with the docs/mathematics.md §9
 /// jitter), log det S_t, K_t and the Joseph-form P_t. The sequential recursion runs it step after step; the
-/// time-parallel one (CPUBackend+KalmanScan.swift) runs it for every step at once, from the scan's P_{t−1}.
+/// time-parallel one runs it step after step within each chunk, every chunk at once from the start the scan gave
+/// it (CPUBackend+Kalman.swift, CPUBackend+KalmanScan.swift).
 struct KalmanCovarianceStep {
     let f: UnsafePointer<Float>, h: UnsafePointer<Float>
     let n: Int, m: Int
