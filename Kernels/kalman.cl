@@ -304,11 +304,12 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
                                     __global const float *seedS, const float halfCount, __global const float *starts,
                                     __global float *gradA, __global float *gradQ, __global float *gradR,
                                     __global float *folded, __global float *scratch) {
-    // Work-group item = k·G + g (k from firstChunk) runs chunk k of group g backwards from starts[item], adding
-    // into gradA[item] and gradQ[item]; with `fold` it runs from zero instead, writes no ∂/∂log R and leaves its
-    // final P̄ and Ψ = Φ_end···Φ_first (Φ_t = A − K_t·(D·A)) in folded[item] (the time-parallel reverse pass).
+    // Work-group item = k·G + g (k from firstChunk) runs chunk k of group g backwards from starts[item] (from zero
+    // for the last chunk, which starts[] is then not read for), adding into gradA[item] and gradQ[item]; with `fold`
+    // it runs from zero, writes no ∂/∂log R and leaves its final P̄ and Ψ = Φ_end···Φ_first (Φ_t = A − K_t·(D·A))
+    // in folded[item] (the time-parallel reverse pass).
     const int item = get_group_id(0) + firstChunk * G, g = item % G, lid = get_local_id(0);
-    const int first = (item / G) * length, end = min(T, first + length);
+    const int first = (item / G) * length, end = min(T, first + length), fromZero = fold || end == T;
     __global float *pBar = scratch + (long)get_group_id(0) * (8 * n * n + n * m + m * m);
     __global float *pMinusBar = pBar + n * n, *ap = pMinusBar + n * n, *pa = ap + n * n, *sym = pa + n * n;
     __global float *x2 = sym + n * n, *sInverse = x2 + n * m, *phi = sInverse + m * m, *psi = phi + n * n;
@@ -316,7 +317,7 @@ void kalman_ldm_covariance_backward(const int n, const int m, const int T, const
     __global float *aBar = gradA + (long)item * n * n, *qBar = gradQ + (long)item * n;
     __global const float *qg = Q + (long)g * qStride;
     for (int e = lid; e < n * n; e += KF_WG) {
-        pBar[e] = fold ? 0.0f : starts[(long)item * n * n + e];
+        pBar[e] = fromZero ? 0.0f : starts[(long)item * n * n + e];
         psi[e] = e / n == e % n ? 1.0f : 0.0f;
         aBar[e] = 0.0f;
     }

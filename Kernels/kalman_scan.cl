@@ -20,7 +20,8 @@
 // and kalman_ldm_covariance_backward again, every chunk from its start.
 // Layouts: the forward's folded [count − 1, G, 3, n, n] (A, C, J); starts [count, G, n, n]; status [items, 3] = (0, or 1 for an
 // S that did not factor, 2 for a combination; the step; the largest jitter). Working matrices live in a global
-// scratch slice per work-item. One work-item per item and no barriers, unlike kalman_covariance_forward's
+// scratch slice of `slice` floats per work-item (sized by the launcher: an element, then an element's or a
+// combination's working matrices). One work-item per item and no barriers, unlike kalman_covariance_forward's
 // work-groups: PoCL took over ten minutes to compile the same passes written with work-group products (a barrier
 // region per product stage), and the items of this pass number chunks × groups, enough to fill a GPU.
 // Tunables: none.
@@ -87,11 +88,7 @@ static float item_factor_with_jitter(__global const float *a, __global float *L,
     return -1.0f;
 }
 
-// Floats of scratch an element and a combination need.
-inline long element_scratch(const int n, const int m) { return (long)n * n + 2 * m * m + 4 * n * m; }
-inline long combine_scratch(const int n) { return 11L * n * n; }
-
-// Element t into e (3n²); returns the jitter S needed, or −1.
+// Element t into e (3n²; scratch w of n² + 2m² + 4nm floats); returns the jitter S needed, or −1.
 static float scan_element(const int first, const int n, const int m, __global const float *F, __global const float *H,
                           __global const float *P0, __global const float *q, __global const float *rAt,
                           const int logDiagonal, const float extra, __global float *e, __global float *w) {
@@ -144,7 +141,7 @@ static float scan_element(const int first, const int n, const int m, __global co
     return jitter;
 }
 
-// out ← i ⊗ j (out may be i or j: it is written last). With `posterior`, i is (0, C_i, 0): its A and J are not
+// out ← i ⊗ j (out may be i or j: it is written last; scratch w of 11n² floats). With `posterior`, i is (0, C_i, 0): its A and J are not
 // read and only C is written. Returns the larger jitter of the two factorisations, or −1.
 static float scan_combine(__global const float *i, __global const float *j, __global float *out, const int posterior,
                           const int n, __global float *w) {
@@ -194,6 +191,7 @@ static void scan_status(__global float *status, const long item, const int kind,
 }
 
 __kernel void kalman_scan_fold(const int n, const int m, const int T, const int G, const int length, const int items,
+                               const int slice,
                                __global const float *F, __global const float *H, __global const float *Q, const int qStride,
                                __global const float *R, const int rgStride, const int rtStride, const int logDiagonal,
                                const float extra, __global const float *P0, __global float *folded, __global float *status,
@@ -202,8 +200,7 @@ __kernel void kalman_scan_fold(const int n, const int m, const int T, const int 
     if (item >= items) return;
     const int g = item % G, k = item / G, nn = n * n;
     const int first = k * length, end = min(T, first + length);
-    const long slice = 3L * nn + max(element_scratch(n, m), combine_scratch(n));
-    __global float *element = scratch + item * slice, *work = element + 3 * nn, *total = folded + (long)item * 3 * nn;
+    __global float *element = scratch + (long)item * slice, *work = element + 3 * nn, *total = folded + (long)item * 3 * nn;
     float maxJitter = 0.0f;
     for (int t = first; t < end; t++) {
         __global float *into = t == first ? total : element;
@@ -219,11 +216,12 @@ __kernel void kalman_scan_fold(const int n, const int m, const int T, const int 
     scan_status(status, item, 0, 0, maxJitter);
 }
 
-__kernel void kalman_scan_carry(const int n, const int G, const int length, const int count, __global const float *folded,
+__kernel void kalman_scan_carry(const int n, const int G, const int length, const int count, const int slice,
+                                __global const float *folded,
                                 __global float *starts, __global float *status, __global float *scratch) {
     const int g = get_global_id(0), nn = n * n;
     if (g >= G) return;
-    __global float *posterior = scratch + (long)g * (3L * nn + combine_scratch(n)), *work = posterior + 3 * nn;
+    __global float *posterior = scratch + (long)g * slice, *work = posterior + 3 * nn;
     float maxJitter = 0.0f;
     for (int x = 0; x < nn; x++) starts[((long)G + g) * nn + x] = folded[(long)g * 3 * nn + nn + x];
     for (int k = 2; k < count; k++) {

@@ -86,10 +86,12 @@ extension OpenCLBackend {
         let op = "kalmanCovarianceForward (time-parallel)"
         let (n, m, g) = (x.n, x.m, x.groups)
         let folds = (count - 1) * g
+        // Working floats per item (kalman_scan.cl): an element, then an element's or a combination's matrices.
         let combineScratch = 11 * n * n, elementScratch = n * n + 2 * m * m + 4 * n * m
+        let foldSlice = 3 * n * n + max(elementScratch, combineScratch), carrySlice = 3 * n * n + combineScratch
         let folded = try makeTensor([count - 1, g, 3, n, n]), foldStatus = try makeTensor([folds, 3])
-        let foldScratch = try makeTensor([folds, 3 * n * n + max(elementScratch, combineScratch)])
-        var arguments = try ints(n, m, x.steps, g, length, folds, op: op) + modelArguments(x, op)
+        let foldScratch = try makeTensor([folds, foldSlice])
+        var arguments = try ints(n, m, x.steps, g, length, folds, foldSlice, op: op) + modelArguments(x, op)
         arguments += try [x.P0, folded, foldStatus, foldScratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_scan_fold", n: n, m: m, file: "kalman_scan"), op, arguments, global: [folds], local: nil)
         let foldReport = try download(foldStatus)
@@ -98,8 +100,8 @@ extension OpenCLBackend {
             throw foldReport[3 * item] == 1 ? KalmanChecks.innovationFailure(group: group, step: step)
                 : KalmanChecks.scanFailure(group: group, step: step)
         }
-        let carryStatus = try makeTensor([g, 3]), carryScratch = try makeTensor([g, 3 * n * n + combineScratch])
-        var carryArguments = try ints(n, g, length, count, op: op)
+        let carryStatus = try makeTensor([g, 3]), carryScratch = try makeTensor([g, carrySlice])
+        var carryArguments = try ints(n, g, length, count, carrySlice, op: op)
         carryArguments += try [folded, starts, carryStatus, carryScratch].map { .buffer(try mem($0, op)) }
         try launch(try kalmanKernel("kalman_scan_carry", n: n, m: m, file: "kalman_scan"), op, carryArguments, global: [g], local: nil)
         let carryReport = try download(carryStatus)
@@ -184,13 +186,12 @@ extension OpenCLBackend {
         let op = "kalmanLDMCovarianceBackward"
         let (n, g) = (x.n, x.groups)
         let (length, count) = AffineScanShape.chunking(steps: x.steps, chunks)
-        let starts = try makeTensor([count, g, n, n])
-        // With one chunk the pass adds straight into the gradients; with several, each chunk into its own slot.
-        var (partialA, partialQ) = (grads.gradA, grads.gradLogQ)
-        if count == 1 {
-            try fill(starts, with: 0)
-        } else {
+        // With one chunk the pass runs from zero (P0 stands in for the starts, never read) and adds straight into the
+        // gradients; with several, each chunk adds into its own slot.
+        var (partialA, partialQ, starts) = (grads.gradA, grads.gradLogQ, x.P0)
+        if count > 1 {
             (partialA, partialQ) = (try makeTensor([count, g, n, n]), try makeTensor([count, g, n]))
+            starts = try makeTensor([count, g, n, n])
             let folded = try makeTensor([count, g, 2, n, n])
             try launchCovarianceBackward(x, tape, seedC: seedC, seedS: seedS, sequencesPerGroup: sequencesPerGroup,
                                          length: length, chunks: 1..<count, fold: true, starts: starts, gradA: partialA,
