@@ -50,7 +50,8 @@ extension Backend {
     /// let result = try backend.kalmanFilter(z, model)          // z: [B, T, 1]
     /// let logLikelihood = try backend.download(result.logLikelihood)
     /// ```
-    /// `timeParallel` picks the means' form (``KalmanTimeParallel``); the covariances are the same either way.
+    /// `timeParallel` picks the means' form (``KalmanTimeParallel``); the covariances, whose noise here is the same
+    /// at every step, always run the sequential recursion (it reaches a fixed point and copies the rest).
     public func kalmanFilter(_ z: Tensor, _ model: LinearGaussianModel, timeParallel: KalmanTimeParallel = .automatic) throws
         -> KalmanFilterResult {
         let (n, m) = (model.stateDimension, model.observationDimension)

@@ -7,8 +7,8 @@
 // Each runs as one affine scan (affine_scan.cl, split over time on devices that want it; its rows in the noise
 // groups, sequence q in group q / (B/G) as the sequential kernels have it), and everything else (predictions,
 // innovations, whitening, log-likelihoods, adjoint outputs) becomes products over all steps and groups at once,
-// batched over (step, group) with the group's B/G rows each. The covariances themselves stay the sequential
-// recursion, once per group.
+// batched over (step, group) with the group's B/G rows each. The covariances are computed once per group before
+// this (with a noise that varies with time, `on` splits their recursion into chunks too: kalman_scan.cl).
 // The scan works step-major, [T, B, n]; the tapes' per-sequence tensors are [B, T, n], so a strided copy turns
 // one into the other. Everything here is composed from checked kernels: both backends run the same code.
 

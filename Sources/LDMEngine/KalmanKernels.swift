@@ -213,10 +213,11 @@ public struct KalmanLDMReverseSums {
     }
 }
 
-/// Which form the Kalman means take (`--time-parallel`): the sequential recursion over time (each backend's
-/// per-sequence or per-step-product kernels), or the time-parallel form: the affine recursion as an
+/// Which form the Kalman filter takes (`--time-parallel`): the sequential recursion over time (each backend's
+/// per-sequence or per-step-product kernels), or the time-parallel form: the means' affine recursion as an
 /// ``Backend/affineScan(_:transitions:initial:into:_:)`` split over time, its rows in the noise groups, and the
-/// rest as products over all steps at once. The covariances are the same sequential recursion in both.
+/// rest as products over all steps at once; with a noise that varies with time, `on` also splits the covariance
+/// recursion and its Kalman-LDM reverse pass into chunks (``Backend/kalmanCovarianceChunks(groups:steps:n:)``).
 public enum KalmanTimeParallel: String, Sendable, CaseIterable {
     /// The backend's measured choice (``Backend/kalmanTimeParallelPreferred(batch:steps:n:)``) for one noise group,
     /// and the sequential form whenever the covariances are per sequence (unmeasured there).
